@@ -1,0 +1,313 @@
+"""Rules between objects: references resolve, claims don't clash, addresses fit their subnets.
+
+`validate(intent, changed)` checks only what the changed keys can affect (a new endpoint costs a look at
+its segment, not at 100,000 endpoints); `validate(intent)` checks everything. Both raise IntentError
+listing every problem found. `referrers` says who still points at an object before it is deleted;
+`unresolved` lists references to interface-groups the topology does not have yet (allowed, reported)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from .errors import IntentError, Problem
+from .intent import Claim, Intent, Key, Kind, SegmentNode, TenantNode
+from .router import LogicalRouter
+from .tenant import SYSTEM
+from .topology import Role
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def validate(intent: Intent, changed: Iterable[Key] | None = None) -> None:
+    problems: list[Problem] = []
+    if changed is None:
+        problems += check_topology(intent)
+        for tname, tnode in intent.tenants.items():
+            problems += check_router(intent, tname, tnode)
+            for sname, snode in tnode.segments.items():
+                problems += check_segment(tname, sname, snode, tnode.router)
+        problems += check_claims(intent, intent.claims().keys())
+        problems += check_endpoint_ids(intent)
+    else:
+        topology = False
+        routers: set[str] = set()
+        segments: set[tuple[str, str]] = set()
+        claims: set[Claim] = set()
+        for key in changed:
+            if key.kind in (Kind.SWITCH, Kind.LINK, Kind.INTERFACE_GROUP):
+                topology = True
+            elif key.kind in (Kind.TENANT, Kind.LOGICAL_ROUTER):
+                routers.add(key.tenant)
+            elif key.kind in (Kind.MEMBER, Kind.ENDPOINT):
+                segments.add((key.tenant, key.segment))
+                obj = intent.get(key)
+                claim = _claim(obj) if obj is not None else None
+                if claim is not None:
+                    claims.add(claim)
+        if topology:
+            problems += check_topology(intent)
+        for tname in sorted(routers):
+            tnode = intent.tenants.get(tname)
+            if tnode is None:
+                continue
+            problems += check_router(intent, tname, tnode)
+            for sname, snode in tnode.segments.items():
+                problems += check_segment(tname, sname, snode, tnode.router)
+                segments.discard((tname, sname))
+        for tname, sname in sorted(segments):
+            tnode = intent.tenants.get(tname)
+            snode = tnode.segments.get(sname) if tnode else None
+            if tnode is not None and snode is not None:
+                problems += check_segment(tname, sname, snode, tnode.router)
+        problems += check_claims(intent, claims)
+    if problems:
+        raise IntentError(problems)
+
+
+def _claim(obj: object) -> Claim | None:
+    ap = getattr(obj, "attachment_point", None)
+    if ap is not None:
+        return (ap.interface_group, ap.vlan)
+    if hasattr(obj, "interface_group"):
+        return (obj.interface_group, obj.vlan)  # type: ignore[attr-defined]
+    return None
+
+
+# ---- topology ------------------------------------------------------------------------------------
+
+def check_topology(intent: Intent) -> list[Problem]:
+    topo = intent.topology
+    problems: list[Problem] = []
+    used: dict[tuple[str, str], str] = {}
+
+    def use(switch: str, port: str, by: str, obj: str, field: str) -> None:
+        prior = used.get((switch, port))
+        if prior is not None:
+            problems.append(Problem(obj, field, f"port {switch}:{port} is already used by {prior}", "conflict"))
+        else:
+            used[(switch, port)] = by
+
+    for key, link in sorted(topo.links.items()):
+        obj = f"link {key}"
+        ends = (link.a, link.b)
+        roles = []
+        for end in ends:
+            sw = topo.switches.get(end.switch)
+            if sw is None:
+                problems.append(Problem(obj, "switch", f"switch {end.switch} does not exist", "conflict"))
+            else:
+                roles.append(sw.role)
+            use(end.switch, end.interface, obj, obj, "interface")
+        if len(roles) == 2 and sorted(roles) != [Role.LEAF, Role.SPINE]:
+            problems.append(Problem(obj, None, "a link joins a leaf to a spine", "conflict"))
+    for name, group in sorted(topo.interface_groups.items()):
+        obj = f"interface-group {name}"
+        if not group.members:
+            problems.append(Problem(obj, "members", "needs at least one leaf port"))
+        for port in group.members:
+            sw = topo.switches.get(port.switch)
+            if sw is None:
+                problems.append(Problem(obj, "members", f"switch {port.switch} does not exist", "conflict"))
+            elif sw.role != Role.LEAF:
+                problems.append(Problem(obj, "members", f"{port.switch} is a {sw.role.value}; servers attach "
+                                        "to leaves", "conflict"))
+            use(port.switch, port.interface, obj, obj, "members")
+    return problems
+
+
+# ---- tenants and routers ------------------------------------------------------------------------
+
+def subnets_of(router: LogicalRouter | None) -> dict[str, list[Net]]:
+    """Segment name -> the subnets of the router's gateway addresses on it."""
+    if router is None:
+        return {}
+    return {iface.segment: [a.network for a in iface.ip_addresses] for iface in router.interfaces}
+
+
+def check_router(intent: Intent, tname: str, tnode: TenantNode) -> list[Problem]:
+    router = tnode.router
+    if router is None:
+        return []
+    obj = f"tenant {tname} logical-router"
+    problems: list[Problem] = []
+    seen: list[tuple[Net, str]] = []
+    for iface in router.interfaces:
+        if iface.segment not in tnode.segments:
+            problems.append(Problem(obj, f"interface segment {iface.segment}",
+                                    f"segment {iface.segment} does not exist in tenant {tname}", "conflict"))
+        for addr in iface.ip_addresses:
+            for other, where in seen:
+                if addr.network.overlaps(other):
+                    problems.append(Problem(obj, f"interface segment {iface.segment}",
+                                            f"subnet {addr.network} overlaps {other} on {where}", "conflict"))
+            seen.append((addr.network, f"interface segment {iface.segment}"))
+    for peer in router.tenant_interfaces:
+        field = f"interface tenant {peer}"
+        if peer == tname:
+            problems.append(Problem(obj, field, "a router cannot link to its own tenant"))
+        elif tname != SYSTEM and peer != SYSTEM:
+            problems.append(Problem(obj, field, "tenants link only to tenant system, the way between tenants"))
+        elif peer not in intent.tenants:
+            problems.append(Problem(obj, field, f"tenant {peer} does not exist", "conflict"))
+    for route in router.routes:
+        field = f"route {route.prefix}"
+        hop = route.next_hop
+        if hop.tenant is not None:
+            if hop.tenant not in router.tenant_interfaces:
+                problems.append(Problem(obj, field, f"next-hop tenant {hop.tenant} needs 'interface tenant "
+                                        f"{hop.tenant}' on this router", "conflict"))
+        elif hop.ip is not None:
+            if hop.ip.version != route.prefix.version:
+                problems.append(Problem(obj, field, f"next-hop {hop.ip} is not an IPv{route.prefix.version} "
+                                        "address"))
+            elif not any(hop.ip in net for net, _ in seen):
+                problems.append(Problem(obj, field, f"next-hop {hop.ip} is not on a subnet of this router",
+                                        "conflict"))
+    for plist in router.policy_lists:
+        for rule in plist.rules:
+            for side in (rule.src, rule.dst):
+                if side.segment is not None and side.segment not in tnode.segments:
+                    problems.append(Problem(obj, f"policy-list {plist.name} rule {rule.seq}",
+                                            f"segment {side.segment} does not exist in tenant {tname}",
+                                            "conflict"))
+    if router.applied_policy_list is not None and router.policy_list(router.applied_policy_list) is None:
+        problems.append(Problem(obj, "apply policy-list",
+                                f"policy-list {router.applied_policy_list} is not defined", "conflict"))
+    problems += _check_system_overlap(intent, tname, tnode)
+    return problems
+
+
+def _exported(tname: str, tnode: TenantNode) -> list[Net]:
+    """Subnets a tenant shares with tenant `system` (all of system's own, and those of tenants that link
+    to it). Without NAT they must be unique among everything that meets in system."""
+    router = tnode.router
+    if router is None or not router.interfaces:
+        return []
+    if tname != SYSTEM and SYSTEM not in router.tenant_interfaces:
+        return []
+    return [a.network for iface in router.interfaces for a in iface.ip_addresses]
+
+
+def _check_system_overlap(intent: Intent, tname: str, tnode: TenantNode) -> list[Problem]:
+    mine = _exported(tname, tnode)
+    if not mine:
+        return []
+    problems = []
+    for other_name, other in intent.tenants.items():
+        if other_name == tname:
+            continue
+        for theirs in _exported(other_name, other):
+            for net in mine:
+                if net.overlaps(theirs):
+                    problems.append(Problem(
+                        f"tenant {tname} logical-router", "interface tenant system",
+                        f"subnet {net} overlaps {theirs} of tenant {other_name}; both meet in tenant system "
+                        "(no NAT), so they must not overlap", "conflict"))
+    return problems
+
+
+# ---- segments and endpoints ---------------------------------------------------------------------
+
+def check_segment(tname: str, sname: str, snode: SegmentNode, router: LogicalRouter | None) -> list[Problem]:
+    if not snode.endpoints:
+        return []
+    problems: list[Problem] = []
+    iface = router.interface(sname) if router is not None else None
+    subnets = [a.network for a in iface.ip_addresses] if iface is not None else []
+    gateways = {a.ip for a in iface.ip_addresses} if iface is not None else set()
+    ips: dict[object, str] = {}
+    macs: dict[str, str] = {}
+    for eid, ep in snode.endpoints.items():
+        obj = f"tenant {tname} segment {sname} endpoint {eid}"
+        for ip in ep.ips:
+            other = ips.get(ip)
+            if other is not None:
+                problems.append(Problem(obj, "ips", f"{ip} is already used by endpoint {other}", "conflict"))
+            ips[ip] = eid
+            if ip in gateways:
+                problems.append(Problem(obj, "ips", f"{ip} is the segment's gateway address", "conflict"))
+            elif subnets and not any(ip in net for net in subnets):
+                nets = ", ".join(str(n) for n in subnets)
+                problems.append(Problem(obj, "ips", f"{ip} is outside the segment's subnet {nets}", "conflict"))
+        if ep.mac is not None:
+            other = macs.get(ep.mac)
+            if other is not None:
+                problems.append(Problem(obj, "mac", f"{ep.mac} is already used by endpoint {other}", "conflict"))
+            macs[ep.mac] = eid
+    return problems
+
+
+def check_claims(intent: Intent, claims: Iterable[Claim]) -> list[Problem]:
+    index = intent.claims()
+    problems = []
+    for claim in sorted(claims):
+        holders = index.get(claim, {})
+        if len(holders) > 1:
+            names = sorted(f"tenant {t} segment {s}" for t, s in holders)
+            problems.append(Problem(
+                names[1], f"interface-group {claim[0]} vlan {claim[1]}",
+                f"interface-group {claim[0]} vlan {claim[1]} is already claimed by {names[0]}", "conflict"))
+    return problems
+
+
+def check_endpoint_ids(intent: Intent) -> list[Problem]:
+    seen: dict[str, tuple[str, str]] = {}
+    problems = []
+    for tname, tnode in intent.tenants.items():
+        for sname, snode in tnode.segments.items():
+            for eid in snode.endpoints:
+                prior = seen.get(eid)
+                if prior is not None:
+                    problems.append(Problem(f"tenant {tname} segment {sname} endpoint {eid}", "id",
+                                            f"is already used in tenant {prior[0]} segment {prior[1]}",
+                                            "conflict"))
+                seen[eid] = (tname, sname)
+    return problems
+
+
+# ---- references ---------------------------------------------------------------------------------
+
+def referrers(intent: Intent, key: Key) -> list[str]:
+    """Objects outside key's own subtree that refer to it; deleting key is refused while any remain."""
+    refs: list[str] = []
+    kind = key.kind
+    if kind == Kind.TENANT:
+        for tname, tnode in intent.tenants.items():
+            if tname == key.tenant or tnode.router is None:
+                continue
+            if key.tenant in tnode.router.tenant_interfaces:
+                refs.append(f"tenant {tname} logical-router interface tenant {key.tenant}")
+            refs += [f"tenant {tname} logical-router route {r.prefix}" for r in tnode.router.routes
+                     if r.next_hop.tenant == key.tenant]
+    elif kind == Kind.SEGMENT:
+        router = intent.tenants[key.tenant].router if key.tenant in intent.tenants else None
+        if router is not None:
+            if router.interface(key.segment) is not None:
+                refs.append(f"tenant {key.tenant} logical-router interface segment {key.segment}")
+            for plist in router.policy_lists:
+                refs += [f"tenant {key.tenant} logical-router policy-list {plist.name} rule {r.seq}"
+                         for r in plist.rules if key.segment in (r.src.segment, r.dst.segment)]
+    elif kind == Kind.INTERFACE_GROUP:
+        for (group, vlan), holders in sorted(intent.claims().items()):
+            if group == key.name:
+                refs += [f"tenant {t} segment {s} (vlan {vlan})" for t, s in sorted(holders)]
+    elif kind == Kind.SWITCH:
+        topo = intent.topology
+        refs += [f"link {k}" for k, link in sorted(topo.links.items()) if key.name in (link.a.switch, link.b.switch)]
+        refs += [f"interface-group {g.name}" for g in topo.interface_groups.values()
+                 if any(p.switch == key.name for p in g.members)]
+    return refs
+
+
+def unresolved(intent: Intent) -> list[Problem]:
+    """References to interface-groups that are not (yet) in the topology. Neutron may bind a port to a
+    host before the fabric knows the host, so these are accepted and reported until they resolve."""
+    groups = intent.topology.interface_groups
+    problems = []
+    for (group, vlan), holders in sorted(intent.claims().items()):
+        if group not in groups:
+            for tname, sname in sorted(holders):
+                problems.append(Problem(f"tenant {tname} segment {sname}", f"interface-group {group} vlan {vlan}",
+                                        f"interface-group {group} is not in the topology yet"))
+    return problems
