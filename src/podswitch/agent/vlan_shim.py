@@ -1,0 +1,530 @@
+"""802.1Q tag push/pop with tc BPF: the stand-in for `eth0.300` on kernels without 802.1Q devices.
+
+Model (see `fabric.state.VlanAttachment`): a trunk `port` carries tagged frames. Each VLAN `v` on it has a
+veth pair `subif` <-> `shim` in the port's namespace; `subif` is a bridge member (or carries an IP on a
+server), `shim` is the BPF end.
+
+* `port` ingress, one "pop" program per trunk: the kernel has already moved the outer tag into
+  `skb->vlan_tci` before tc ingress (skb_vlan_untag runs even without CONFIG_VLAN_8021Q), so the program
+  reads `vlan_present`/`vlan_proto`/`vlan_tci` from `struct __sk_buff`, looks the VID up in a binary
+  decision tree of compares baked into the program, calls `bpf_skb_vlan_pop` and `bpf_redirect`s the
+  frame to the egress of `shim`, so it comes out of `subif`. Unknown VLANs, 802.1ad outer tags and untagged
+  frames are dropped (TC_ACT_SHOT, visible as `dropped` in the clsact qdisc stats).
+* `shim` ingress, one "push" program per attachment: `bpf_skb_vlan_push(0x8100, v)` and `bpf_redirect` to
+  the egress of `port`.
+
+The programs are a dozen instructions assembled right here (no clang, no object files, no compile per
+attachment), loaded with bpf(2) BPF_PROG_LOAD through ctypes, and attached with pyroute2 as a cls_bpf
+direct-action filter (pref 1, handle 1, protocol all) on the `clsact` ingress hook. The filter's NAME encodes
+the program's parameters (`psw1:pop:300=12,301=13`, `psw1:push:300>7`), so reading the filter back says
+whether it is already right: an unchanged call does one netlink dump and no write and loads no program.
+Replacing is `RTM_NEWTFILTER` with NLM_F_REPLACE on the same pref/handle, which cls_bpf swaps under RCU:
+hitless. Ifindexes are those of the handle's namespace (bpf_redirect resolves them in the namespace of the
+packet's device); the process may sit in any namespace since program fds are namespace independent and the
+attach goes through the handle.
+
+Names are limited to 255 bytes by the kernel (CLS_BPF_NAME_LEN); a trunk map too long to spell out is
+named by digest (`psw1:pop#<sha256/128>`), which still answers "is it right" but not "what is it".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import socket
+import struct
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "BpfError",
+    "ShimState",
+    "ensure_push",
+    "ensure_trunk",
+    "load_program",
+    "pop_program",
+    "push_program",
+    "read",
+    "remove",
+]
+
+# Bump when the generated code changes: the version is part of the filter name, so agents replace programs
+# that an older version generated even though their parameters are equal.
+VERSION = "psw1"
+
+# tc attachment point. clsact ingress is TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS).
+CLSACT_HANDLE = 0xFFFF0000
+INGRESS_PARENT = 0xFFFFFFF2
+EGRESS_PARENT = 0xFFFFFFF3
+PREF = 1
+FILTER_HANDLE = 1
+ETH_P_ALL = 0x0003
+TCA_BPF_FLAG_ACT_DIRECT = 1
+
+# ---------------------------------------------------------------------------------------------------------
+# A tiny eBPF assembler: just the instructions the two programs need.
+# ---------------------------------------------------------------------------------------------------------
+
+R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
+
+# opcode = class | op | source
+_BPF_LDX_MEM_W = 0x61  # LDX | MEM | W
+_BPF_ALU64_MOV_K = 0xB7
+_BPF_ALU64_MOV_X = 0xBF
+_BPF_ALU64_AND_K = 0x57
+_BPF_JA = 0x05
+_BPF_JEQ_K = 0x15
+_BPF_JGT_K = 0x25  # unsigned >
+_BPF_JNE_K = 0x55
+_BPF_CALL = 0x85
+_BPF_EXIT = 0x95
+
+# helper ids (include/uapi/linux/bpf.h, stable ABI)
+HELPER_SKB_VLAN_PUSH = 18
+HELPER_SKB_VLAN_POP = 19
+HELPER_REDIRECT = 23
+
+# struct __sk_buff offsets (stable ABI)
+SKB_VLAN_PRESENT = 20
+SKB_VLAN_TCI = 24
+SKB_VLAN_PROTO = 28
+
+TC_ACT_SHOT = 2
+
+# vlan_proto is a __be16 in the skb; loaded into a register it reads as htons() of the ethertype on any host.
+_ETH_P_8021Q_BE = socket.htons(0x8100)
+
+
+def _encode(code: int, dst: int, src: int, off: int, imm: int) -> bytes:
+    # struct bpf_insn {u8 code; u8 dst_reg:4, src_reg:4; s16 off; s32 imm}: the bitfield order follows the
+    # host's byte order, as the kernel reads the struct natively.
+    if sys.byteorder == "little":
+        return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+    return struct.pack(">BBhi", code, (dst << 4) | src, off, imm)
+
+
+class Asm:
+    """Instructions with symbolic jump targets; `assemble()` resolves them to offsets."""
+
+    def __init__(self) -> None:
+        # (code, dst, src, off or label, imm)
+        self._insns: list[tuple[int, int, int, int | str, int]] = []
+        self._labels: dict[str, int] = {}
+        self._n = 0
+
+    def new_label(self) -> str:
+        self._n += 1
+        return f"L{self._n}"
+
+    def label(self, name: str) -> None:
+        if name in self._labels:
+            raise ValueError(f"label {name} defined twice")
+        self._labels[name] = len(self._insns)
+
+    def mov_imm(self, dst: int, imm: int) -> None:
+        self._insns.append((_BPF_ALU64_MOV_K, dst, 0, 0, imm))
+
+    def mov_reg(self, dst: int, src: int) -> None:
+        self._insns.append((_BPF_ALU64_MOV_X, dst, src, 0, 0))
+
+    def and_imm(self, dst: int, imm: int) -> None:
+        self._insns.append((_BPF_ALU64_AND_K, dst, 0, 0, imm))
+
+    def ldx_w(self, dst: int, src: int, off: int) -> None:
+        self._insns.append((_BPF_LDX_MEM_W, dst, src, off, 0))
+
+    def jeq_imm(self, reg: int, imm: int, target: str) -> None:
+        self._insns.append((_BPF_JEQ_K, reg, 0, target, imm))
+
+    def jne_imm(self, reg: int, imm: int, target: str) -> None:
+        self._insns.append((_BPF_JNE_K, reg, 0, target, imm))
+
+    def jgt_imm(self, reg: int, imm: int, target: str) -> None:
+        self._insns.append((_BPF_JGT_K, reg, 0, target, imm))
+
+    def ja(self, target: str) -> None:
+        self._insns.append((_BPF_JA, 0, 0, target, 0))
+
+    def call(self, helper: int) -> None:
+        self._insns.append((_BPF_CALL, 0, 0, 0, helper))
+
+    def exit(self) -> None:
+        self._insns.append((_BPF_EXIT, 0, 0, 0, 0))
+
+    def assemble(self) -> bytes:
+        out = bytearray()
+        for pc, (code, dst, src, off, imm) in enumerate(self._insns):
+            if isinstance(off, str):
+                off = self._labels[off] - pc - 1  # jumps are relative to the next instruction
+                if not -0x8000 <= off <= 0x7FFF:
+                    raise ValueError("jump out of range")
+            out += _encode(code, dst, src, off, imm)
+        return bytes(out)
+
+
+def _check_vlan(vlan: int) -> None:
+    if not 1 <= vlan <= 4094:
+        raise ValueError(f"VLAN id {vlan} out of range 1..4094")
+
+
+def _check_ifindex(ifindex: int) -> None:
+    # mov imm is a sign-extended s32; ifindexes are positive ints.
+    if not 0 < ifindex < 2**31:
+        raise ValueError(f"bad ifindex {ifindex}")
+
+
+def pop_program(vlans: Mapping[int, int]) -> bytes:
+    """Trunk ingress: tag VID -> pop and redirect to that shim's egress; anything else -> drop."""
+    for vlan, ifindex in vlans.items():
+        _check_vlan(vlan)
+        _check_ifindex(ifindex)
+    a = Asm()
+    if not vlans:
+        # The verifier rejects unreachable code, so "drop everything" is its own program.
+        a.mov_imm(R0, TC_ACT_SHOT)
+        a.exit()
+        return a.assemble()
+    a.mov_reg(R6, R1)  # ctx survives the helper calls in a callee-saved register
+    a.ldx_w(R2, R1, SKB_VLAN_PRESENT)
+    a.jeq_imm(R2, 0, "drop")
+    a.ldx_w(R2, R1, SKB_VLAN_PROTO)  # an 802.1ad (0x88a8) outer tag is not one of our VLANs
+    a.jne_imm(R2, _ETH_P_8021Q_BE, "drop")
+    a.ldx_w(R7, R1, SKB_VLAN_TCI)
+    a.and_imm(R7, 0xFFF)  # strip PCP/DEI
+
+    def tree(items: list[tuple[int, int]]) -> None:
+        # A binary search over the sorted VIDs keeps a 4094-VLAN trunk at ~12 compares per frame; the leaves
+        # are short linear runs. Every path sets r8 = target ifindex and jumps to "act", or jumps to "drop".
+        if len(items) <= 4:
+            for vid, ifindex in items:
+                nxt = a.new_label()
+                a.jne_imm(R7, vid, nxt)
+                a.mov_imm(R8, ifindex)
+                a.ja("act")
+                a.label(nxt)
+            a.ja("drop")
+            return
+        mid = len(items) // 2
+        right = a.new_label()
+        a.jgt_imm(R7, items[mid - 1][0], right)
+        tree(items[:mid])
+        a.label(right)
+        tree(items[mid:])
+
+    tree(sorted(vlans.items()))
+    a.label("act")
+    a.mov_reg(R1, R6)
+    a.call(HELPER_SKB_VLAN_POP)
+    a.jne_imm(R0, 0, "drop")
+    a.mov_reg(R1, R8)
+    a.mov_imm(R2, 0)  # flags 0 = egress of the target device
+    a.call(HELPER_REDIRECT)  # returns TC_ACT_REDIRECT, or TC_ACT_SHOT for bad flags
+    a.exit()
+    a.label("drop")
+    a.mov_imm(R0, TC_ACT_SHOT)
+    a.exit()
+    return a.assemble()
+
+
+def push_program(vlan: int, port_ifindex: int) -> bytes:
+    """Shim ingress: push tag `vlan` and redirect to the trunk's egress."""
+    _check_vlan(vlan)
+    _check_ifindex(port_ifindex)
+    a = Asm()
+    # r1 = ctx already
+    a.mov_imm(R2, _ETH_P_8021Q_BE)
+    a.mov_imm(R3, vlan)
+    a.call(HELPER_SKB_VLAN_PUSH)
+    a.jne_imm(R0, 0, "drop")
+    a.mov_imm(R1, port_ifindex)
+    a.mov_imm(R2, 0)
+    a.call(HELPER_REDIRECT)
+    a.exit()
+    a.label("drop")
+    a.mov_imm(R0, TC_ACT_SHOT)
+    a.exit()
+    return a.assemble()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bpf(2) through ctypes
+# ---------------------------------------------------------------------------------------------------------
+
+_NR_BPF = {
+    "x86_64": 321,
+    "aarch64": 280,
+    "riscv64": 280,
+    "ppc64le": 361,
+    "s390x": 351,
+    "i686": 357,
+    "armv7l": 386,
+}
+BPF_PROG_LOAD = 5
+BPF_PROG_TYPE_SCHED_CLS = 3
+_LICENSE = ctypes.create_string_buffer(b"GPL")  # bpf_redirect & co. are GPL-only helpers
+
+
+class BpfError(OSError):
+    """BPF_PROG_LOAD failed; `log` is the verifier's log (also in the message)."""
+
+    def __init__(self, err: int, msg: str, log: str = "") -> None:
+        super().__init__(err, f"{msg}{': ' + log if log else ''}")
+        self.log = log
+
+
+class _ProgLoadAttr(ctypes.Structure):
+    # The head of union bpf_attr for BPF_PROG_LOAD, up to expected_attach_type. The kernel accepts a shorter
+    # attr than its own (the rest is treated as zero), so this stays valid on newer kernels.
+    _fields_ = [
+        ("prog_type", ctypes.c_uint32),
+        ("insn_cnt", ctypes.c_uint32),
+        ("insns", ctypes.c_uint64),
+        ("license", ctypes.c_uint64),
+        ("log_level", ctypes.c_uint32),
+        ("log_size", ctypes.c_uint32),
+        ("log_buf", ctypes.c_uint64),
+        ("kern_version", ctypes.c_uint32),
+        ("prog_flags", ctypes.c_uint32),
+        ("prog_name", ctypes.c_char * 16),
+        ("prog_ifindex", ctypes.c_uint32),
+        ("expected_attach_type", ctypes.c_uint32),
+    ]
+
+
+_libc: Any = None
+
+
+def _bpf(cmd: int, attr: ctypes.Structure) -> int:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    nr = _NR_BPF.get(platform.machine())
+    if nr is None:
+        raise OSError(f"bpf(2) syscall number unknown for {platform.machine()}")
+    ret = _libc.syscall(
+        ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr))
+    )
+    if ret < 0:
+        return -ctypes.get_errno()
+    return int(ret)
+
+
+def load_program(insns: bytes, name: str = "psw") -> int:
+    """Load a SCHED_CLS program; return its fd (caller closes). Raise BpfError with the verifier log."""
+    if len(insns) % 8:
+        raise ValueError("instructions must be a multiple of 8 bytes")
+    buf = ctypes.create_string_buffer(insns, len(insns))
+    attr = _ProgLoadAttr()
+    attr.prog_type = BPF_PROG_TYPE_SCHED_CLS
+    attr.insn_cnt = len(insns) // 8
+    attr.insns = ctypes.addressof(buf)
+    attr.license = ctypes.addressof(_LICENSE)
+    attr.prog_name = name.encode()[:15]
+    # First try without a log: verifier logging costs time and the common case succeeds.
+    fd = _bpf(BPF_PROG_LOAD, attr)
+    if fd >= 0:
+        return fd
+    err = -fd
+    log_size = 1 << 20
+    log = ctypes.create_string_buffer(log_size)
+    attr.log_level = 1
+    attr.log_size = log_size
+    attr.log_buf = ctypes.addressof(log)
+    fd = _bpf(BPF_PROG_LOAD, attr)
+    if fd >= 0:  # a transient failure (e.g. EAGAIN); take the program
+        return fd
+    text = log.value.decode(errors="replace").strip()
+    raise BpfError(err, f"BPF_PROG_LOAD: {os.strerror(err)}", text)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Filter names: the program's parameters, so the attached state can be read back
+# ---------------------------------------------------------------------------------------------------------
+
+_NAME_MAX = 255  # CLS_BPF_NAME_LEN 256 including the NUL
+
+
+@dataclass(frozen=True)
+class ShimState:
+    """What our filter on an interface's ingress says it does.
+
+    `vlans` maps VID -> target ifindex: for "pop" the shim of every VLAN on the trunk, for "push" the single
+    {vlan: trunk port}. It is None when the name only carries a digest (a trunk map over 255 bytes)."""
+
+    kind: Literal["pop", "push"]
+    vlans: Mapping[int, int] | None
+    name: str
+
+
+def _pop_name(vlans: Mapping[int, int]) -> str:
+    name = f"{VERSION}:pop:" + ",".join(f"{v}={i}" for v, i in sorted(vlans.items()))
+    if len(name) > _NAME_MAX:
+        name = f"{VERSION}:pop#" + hashlib.sha256(name.encode()).hexdigest()[:32]
+    return name
+
+
+def _push_name(vlan: int, port_ifindex: int) -> str:
+    return f"{VERSION}:push:{vlan}>{port_ifindex}"
+
+
+def _parse_name(name: str) -> ShimState | None:
+    try:
+        if name.startswith(f"{VERSION}:pop#"):
+            return ShimState("pop", None, name)
+        if name.startswith(f"{VERSION}:pop:"):
+            body = name[len(f"{VERSION}:pop:") :]
+            vlans: dict[int, int] = {}
+            for item in filter(None, body.split(",")):
+                v, i = item.split("=")
+                vlans[int(v)] = int(i)
+            return ShimState("pop", vlans, name)
+        if name.startswith(f"{VERSION}:push:"):
+            v, i = name[len(f"{VERSION}:push:") :].split(">")
+            return ShimState("push", {int(v): int(i)}, name)
+    except ValueError:
+        pass
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tc through pyroute2
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Hook:
+    ours: str | None  # our filter's name if pref 1 / handle 1 is our direct-action bpf filter
+    foreign: list[tuple[int, int]]  # (prio, protocol) of anything else on the ingress hook
+
+
+def _filter_prio(msg: Any) -> tuple[int, int]:
+    info = msg["info"]
+    return info >> 16, socket.ntohs(info & 0xFFFF)
+
+
+def _read_hook(ipr: Any, ifindex: int) -> _Hook:
+    hook = _Hook(None, [])
+    try:
+        msgs = ipr.get_filters(index=ifindex, parent=INGRESS_PARENT)
+    except Exception as e:  # no clsact/ingress qdisc -> EINVAL/ENOENT: nothing attached
+        if getattr(e, "code", None) in (2, 22):
+            return hook
+        raise
+    for msg in msgs:
+        prio, proto = _filter_prio(msg)
+        if msg["handle"] == 0:
+            continue  # the per-prio chain head that a dump emits before the filters themselves
+        opts = msg.get_attr("TCA_OPTIONS")
+        name = opts.get_attr("TCA_BPF_NAME") if opts is not None else None
+        flags = opts.get_attr("TCA_BPF_FLAGS") if opts is not None else None
+        if (
+            msg.get_attr("TCA_KIND") == "bpf"
+            and prio == PREF
+            and proto == ETH_P_ALL
+            and msg["handle"] == FILTER_HANDLE
+            and flags is not None
+            and flags & TCA_BPF_FLAG_ACT_DIRECT
+            and name
+            and _parse_name(name) is not None
+        ):
+            hook.ours = name
+        elif (prio, proto) not in hook.foreign:
+            hook.foreign.append((prio, proto))
+    return hook
+
+
+def _ensure_clsact(ipr: Any, ifindex: int) -> None:
+    for q in ipr.get_qdiscs(index=ifindex):
+        if q["index"] != ifindex or q["parent"] != 0xFFFFFFF1:  # TC_H_INGRESS: where ingress/clsact sit
+            continue
+        if q.get_attr("TCA_KIND") == "clsact":
+            return
+        ipr.tc("del", q.get_attr("TCA_KIND"), ifindex, handle=CLSACT_HANDLE)  # an `ingress` qdisc blocks it
+    ipr.tc("add", "clsact", ifindex)
+
+
+def _attach(ipr: Any, ifindex: int, insns: bytes, name: str, prog_name: str) -> bool:
+    hook = _read_hook(ipr, ifindex)
+    if hook.ours == name and not hook.foreign:
+        return False
+    if hook.ours is None and not hook.foreign:
+        _ensure_clsact(ipr, ifindex)
+    for prio, proto in hook.foreign:
+        # The port belongs to the agent. A foreign filter at our pref would make replace fail (kind mismatch);
+        # any other would run only if ours passed frames on, which it never does, but it is still drift.
+        ipr.tc("del-filter", None, ifindex, parent=INGRESS_PARENT, info=(prio << 16) | socket.htons(proto))
+    fd = load_program(insns, prog_name)
+    try:
+        # NLM_F_REPLACE on an existing pref/handle: cls_bpf swaps the program under RCU, no frame sees a gap.
+        ipr.tc(
+            "replace-filter",
+            "bpf",
+            ifindex,
+            handle=FILTER_HANDLE,
+            parent=INGRESS_PARENT,
+            prio=PREF,
+            protocol=ETH_P_ALL,
+            fd=fd,
+            name=name,
+            direct_action=True,
+        )
+    finally:
+        os.close(fd)  # the filter holds its own reference to the program
+    return True
+
+
+def ensure_trunk(ipr: Any, port_ifindex: int, vlans: Mapping[int, int]) -> bool:
+    """Make `port_ifindex`'s ingress pop VLAN v and send it to shim `vlans[v]`; drop the rest.
+
+    An empty mapping drops everything. Returns True iff it wrote anything."""
+    vlans = dict(vlans)
+    return _attach(ipr, port_ifindex, pop_program(vlans), _pop_name(vlans), "psw_pop")
+
+
+def ensure_push(ipr: Any, shim_ifindex: int, vlan: int, port_ifindex: int) -> bool:
+    """Make `shim_ifindex`'s ingress push tag `vlan` and send the frame out of `port_ifindex`."""
+    return _attach(
+        ipr, shim_ifindex, push_program(vlan, port_ifindex), _push_name(vlan, port_ifindex), "psw_push"
+    )
+
+
+def read(ipr: Any, ifindex: int) -> ShimState | None:
+    """Our filter on `ifindex`'s ingress, parsed from its name; None if there is none."""
+    hook = _read_hook(ipr, ifindex)
+    return _parse_name(hook.ours) if hook.ours else None
+
+
+def remove(ipr: Any, ifindex: int) -> bool:
+    """Remove our filter, and the clsact qdisc if nothing else is attached to it. True iff it wrote."""
+    hook = _read_hook(ipr, ifindex)
+    wrote = False
+    if hook.ours is not None:
+        ipr.tc(
+            "del-filter", None, ifindex, parent=INGRESS_PARENT, info=(PREF << 16) | socket.htons(ETH_P_ALL)
+        )
+        wrote = True
+    if hook.foreign:
+        return wrote
+    egress = [m for m in _dump_filters(ipr, ifindex, EGRESS_PARENT) if m["handle"]]
+    if egress:
+        return wrote
+    for q in ipr.get_qdiscs(index=ifindex):
+        if wrote and q["index"] == ifindex and q.get_attr("TCA_KIND") == "clsact":
+            # Only a clsact we just emptied: an empty one we did not touch may be someone else's.
+            ipr.tc("del", "clsact", ifindex, handle=CLSACT_HANDLE)
+            wrote = True
+    return wrote
+
+
+def _dump_filters(ipr: Any, ifindex: int, parent: int) -> Iterable[Any]:
+    try:
+        return list(ipr.get_filters(index=ifindex, parent=parent))
+    except Exception as e:
+        if getattr(e, "code", None) in (2, 22):
+            return []
+        raise
