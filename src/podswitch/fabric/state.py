@@ -63,14 +63,17 @@ class RemoteMac(State):
 
 class SegmentBridge(State):
     """A segment (or the system transit network) instantiated on this leaf: bridge + VXLAN device.
-    Remote MACs and flood entries point at other leaves' VTEPs; entries for our own VTEP are omitted."""
+
+    `flood` lists every VTEP that has the segment and `remote_macs` every known MAC with its VTEP. The
+    same object is shared by all leaves (one copy, serialized once), so the agent skips the entries that
+    name its own loopback: those MACs are local and pinned by `LocalMac`."""
 
     vni: int
     tenant: str
     segment: str
     bridge: str
     vxlan: str
-    flood: tuple[str, ...] = Field(default=(), description="VTEPs that receive broadcast/unknown/multicast")
+    flood: tuple[str, ...] = Field(default=(), description="VTEPs that get broadcast/unknown/multicast")
     remote_macs: tuple[RemoteMac, ...] = ()
 
 

@@ -1,10 +1,18 @@
 """The intent model: what the operator asked for, validated, with no I/O."""
 
-from .errors import InUse, IntentError, NotFound, Problem
-from .intent import Intent, Key, Kind, SegmentNode, TenantNode, Topology, MODEL_OF
+from .errors import IntentError, InUse, NotFound, Problem
+from .intent import MODEL_OF, Intent, Key, Kind, SegmentNode, TenantNode, Topology
 from .ops import Change, apply_changes, build, delete, diff, put
 from .router import (
-    Action, LogicalRouter, Match, NextHop, PolicyList, PolicyRule, PortRange, Protocol, Route,
+    Action,
+    LogicalRouter,
+    Match,
+    NextHop,
+    PolicyList,
+    PolicyRule,
+    PortRange,
+    Protocol,
+    Route,
     SegmentInterface,
 )
 from .tenant import SYSTEM, Attachment, Endpoint, Member, Segment, Tenant, member_key
@@ -12,9 +20,46 @@ from .topology import InterfaceGroup, Link, Port, Role, Switch
 from .validate import referrers, unresolved, validate
 
 __all__ = [
-    "MODEL_OF", "SYSTEM", "Action", "Attachment", "Change", "Endpoint", "InUse", "IntentError", "Intent",
-    "InterfaceGroup", "Key", "Kind", "Link", "LogicalRouter", "Match", "Member", "NextHop", "NotFound",
-    "PolicyList", "PolicyRule", "Port", "PortRange", "Problem", "Protocol", "Role", "Route", "Segment",
-    "SegmentInterface", "SegmentNode", "Switch", "Tenant", "TenantNode", "Topology", "apply_changes", "build",
-    "delete", "diff", "member_key", "put", "referrers", "unresolved", "validate",
+    "MODEL_OF",
+    "SYSTEM",
+    "Action",
+    "Attachment",
+    "Change",
+    "Endpoint",
+    "InUse",
+    "Intent",
+    "IntentError",
+    "InterfaceGroup",
+    "Key",
+    "Kind",
+    "Link",
+    "LogicalRouter",
+    "Match",
+    "Member",
+    "NextHop",
+    "NotFound",
+    "PolicyList",
+    "PolicyRule",
+    "Port",
+    "PortRange",
+    "Problem",
+    "Protocol",
+    "Role",
+    "Route",
+    "Segment",
+    "SegmentInterface",
+    "SegmentNode",
+    "Switch",
+    "Tenant",
+    "TenantNode",
+    "Topology",
+    "apply_changes",
+    "build",
+    "delete",
+    "diff",
+    "member_key",
+    "put",
+    "referrers",
+    "unresolved",
+    "validate",
 ]

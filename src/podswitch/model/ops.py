@@ -19,7 +19,6 @@ from .intent import (
     SegmentNode,
     TenantNode,
     Topology,
-    segment_claims,
 )
 from .tenant import SYSTEM, Endpoint, Member, Tenant
 from .types import Model
