@@ -1,0 +1,79 @@
+"""What every resource route shares: the controller, paging, and answering a write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query, Request, Response
+
+from ...model import Change, Key, Model
+from ..auth import require_admin
+from ..errors import ApiError
+from ..schemas import Page, WriteResult
+from ..service import Controller, Outcome
+
+T = TypeVar("T")
+REVISION_HEADER = "X-Podswitch-Revision"
+
+Actor = Annotated[str, Depends(require_admin)]
+Limit = Annotated[int, Query(ge=1, le=10000, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
+MissingOk = Annotated[bool, Query(description="answer 204 when it is already gone (idempotent delete)")]
+
+
+def controller(request: Request) -> Controller:
+    return request.app.state.controller
+
+
+Ctl = Annotated[Controller, Depends(controller)]
+
+
+def page(items: Iterable[T], limit: int, offset: int, total: int | None = None) -> Page[T]:
+    items = list(items)
+    return Page(items=items[offset:offset + limit], total=len(items) if total is None else total,
+                limit=limit, offset=offset)
+
+
+def sorted_values(mapping: dict[str, T]) -> list[T]:
+    return [mapping[k] for k in sorted(mapping)]
+
+
+def found(obj: T | None, what: str) -> T:
+    if obj is None:
+        raise ApiError(404, f"{what} does not exist", object=what)
+    return obj
+
+
+def same_name(path_value: Any, body_value: Any, field: str) -> None:
+    if path_value != body_value:
+        raise ApiError(422, f"{field} in the body is '{body_value}' but the path says '{path_value}'", field=field)
+
+
+def counts(changes: list[Change]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for c in changes:
+        per = out.setdefault(c.key.kind.value, {"created": 0, "updated": 0, "deleted": 0})
+        per[c.operation + "d"] += 1
+    return out
+
+
+def written(outcome: Outcome, response: Response) -> WriteResult:
+    response.headers[REVISION_HEADER] = str(outcome.revision)
+    return WriteResult(revision=outcome.revision, changed=outcome.changed,
+                       summary=outcome.info.summary if outcome.info else "no change", counts=counts(outcome.changes))
+
+
+def put_object(ctl: Controller, key: Key, obj: Model, actor: str, response: Response,
+               create_only: bool = False) -> Model:
+    """PUT is an idempotent upsert (201 when it created, 200 otherwise); POST creates only (409 if there)."""
+    existed = ctl.snapshot().intent.get(key) is not None
+    outcome = ctl.put_object(key, obj, actor=actor, create_only=create_only)
+    response.headers[REVISION_HEADER] = str(outcome.revision)
+    response.status_code = 200 if existed else 201
+    return obj
+
+
+def delete_object(ctl: Controller, key: Key, actor: str, missing_ok: bool) -> Response:
+    outcome = ctl.delete_object(key, actor=actor, missing_ok=missing_ok)
+    return Response(status_code=204, headers={REVISION_HEADER: str(outcome.revision)})

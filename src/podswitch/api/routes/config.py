@@ -1,0 +1,53 @@
+"""The whole intent as running-config text: read it, replace it atomically, or plan a replacement."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
+
+from ...config import render
+from ...model import unresolved
+from ..errors import ApiError
+from ..schemas import PlanOut, Unresolved, WriteResult
+from .common import REVISION_HEADER, Actor, Ctl, counts, written
+
+router = APIRouter(tags=["running-config"])
+
+MAX_CONFIG_BYTES = 512 * 1024 * 1024
+TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/v1/running-config", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def get_running_config(ctl: Ctl) -> PlainTextResponse:
+    snap = ctl.snapshot()
+    return PlainTextResponse(render(snap.intent), headers={REVISION_HEADER: str(snap.revision)})
+
+
+@router.put("/v1/running-config", response_model=WriteResult | PlanOut, openapi_extra=TEXT_BODY)
+async def put_running_config(request: Request, ctl: Ctl, actor: Actor, response: Response,
+                             dry_run: bool = Query(False, description="only return the plan")) -> WriteResult | PlanOut:
+    """Replace ALL intent with the text, atomically: every object is validated first and either the whole
+    text becomes the new revision or nothing changes. Errors give `line:column`."""
+    raw = await request.body()
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ApiError(413, f"running-config larger than {MAX_CONFIG_BYTES} bytes", field="running-config")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(422, f"running-config is not UTF-8 text (byte {exc.start})", field="running-config") from None
+    outcome = await run_in_threadpool(ctl.replace, text, actor=actor, dry_run=dry_run)
+    if dry_run:
+        assert outcome.plan is not None
+        return PlanOut(revision=outcome.revision, empty=outcome.plan.is_empty, counts=counts(outcome.changes),
+                       diff=outcome.plan.text_diff)
+    return written(outcome, response)
+
+
+@router.get("/v1/unresolved", response_model=list[Unresolved])
+def get_unresolved(ctl: Ctl) -> list[Unresolved]:
+    """References the fabric cannot realise yet, e.g. an interface-group Neutron bound before the topology
+    has it. They resolve by themselves when the missing object appears."""
+    return [Unresolved(object=p.object, field=p.field, message=p.message)
+            for p in unresolved(ctl.snapshot().intent)]

@@ -1,0 +1,93 @@
+"""Switches: the topology object, its compiled desired state (what the agent fetches) and the status the
+agent reports back (observed, never merged into intent)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Header, Response
+
+from ...model import Key, Kind, Switch
+from .. import metrics
+from ..schemas import AgentStatus, Page, SwitchOut
+from ..service import Controller
+from .common import Actor, Ctl, Limit, MissingOk, Offset, delete_object, found, page, put_object, same_name
+
+router = APIRouter(prefix="/v1/switches", tags=["switches"])
+
+
+def _out(ctl: Controller, sw: Switch, statuses: dict[str, dict]) -> SwitchOut:
+    compiled = ctl.compiled()
+    etag = compiled.etag(sw.name)
+    raw = statuses.get(sw.name)
+    status = AgentStatus.model_validate(raw["status"]) if raw else None
+    in_sync = bool(status is not None and etag is not None and status.etag == etag)
+    metrics.SWITCH_IN_SYNC.labels(switch=sw.name).set(1 if in_sync else 0)
+    state = compiled.state(sw.name)
+    return SwitchOut(
+        name=sw.name, role=sw.role.value,
+        management_address=str(sw.management_address) if sw.management_address else None,
+        loopback=state.loopback if state else None, etag=etag, in_sync=in_sync, status=status,
+        last_seen=datetime.fromisoformat(raw["seen"]) if raw else None,
+    )
+
+
+@router.get("", response_model=Page[SwitchOut])
+def list_switches(ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> Page[SwitchOut]:
+    switches = ctl.snapshot().intent.topology.switches
+    statuses = ctl.store.switch_statuses()
+    return page((_out(ctl, switches[n], statuses) for n in sorted(switches)), limit, offset)
+
+
+@router.get("/{name}", response_model=SwitchOut)
+def get_switch(name: str, ctl: Ctl) -> SwitchOut:
+    sw = found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
+    return _out(ctl, sw, ctl.store.switch_statuses())
+
+
+@router.put("/{name}", response_model=Switch, responses={201: {"model": Switch}})
+def put_switch(name: str, body: Switch, ctl: Ctl, actor: Actor, response: Response) -> Switch:
+    same_name(name, body.name, "name")
+    return put_object(ctl, Key(Kind.SWITCH, name=name), body, actor, response)
+
+
+@router.delete("/{name}", status_code=204)
+def delete_switch(name: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False) -> Response:
+    """Refused while links or interface-groups use the switch."""
+    return delete_object(ctl, Key(Kind.SWITCH, name=name), actor, missing_ok)
+
+
+@router.get("/{name}/desired-state", responses={
+    200: {"description": "the switch's DesiredState (JSON)", "content": {"application/json": {}}},
+    304: {"description": "unchanged since the ETag in If-None-Match"}})
+def desired_state(name: str, ctl: Ctl, if_none_match: str | None = Header(default=None)) -> Response:
+    """What the switch's agent must program. Compiled once per revision and shared by every agent that
+    asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes."""
+    ctl.refresh()
+    found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
+    compiled = ctl.compiled()
+    etag = compiled.etag(name)
+    document = compiled.document(name)
+    if etag is None or document is None:
+        found(None, f"desired state of switch {name}")
+    quoted = f'"{etag}"'
+    if if_none_match is not None and quoted in [t.strip() for t in if_none_match.split(",")]:
+        metrics.DESIRED_STATE.labels(answer="304").inc()
+        return Response(status_code=304, headers={"ETag": quoted})
+    metrics.DESIRED_STATE.labels(answer="200").inc()
+    return Response(document, media_type="application/json", headers={"ETag": quoted})
+
+
+@router.put("/{name}/status", status_code=204)
+def put_status(name: str, body: AgentStatus, ctl: Ctl, actor: Actor) -> Response:
+    """The agent's report after each reconcile: applied revision/ETag, errors, link states."""
+    found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
+    ctl.store.put_switch_status(name, {"status": body.model_dump(mode="json"),
+                                       "seen": datetime.now(UTC).isoformat()})
+    return Response(status_code=204)
+
+
+@router.get("/{name}/status", response_model=AgentStatus)
+def get_status(name: str, ctl: Ctl) -> AgentStatus:
+    raw = found(ctl.store.switch_statuses().get(name), f"status of switch {name}")
+    return AgentStatus.model_validate(raw["status"])

@@ -1,0 +1,216 @@
+"""`podswitch`: run the controller, the agent and the lab; read and change the fabric."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import ConfigError, parse, render
+from .client import ApiFailure, Client, find_token
+from .output import console, counts, diff, failure, table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+                  help="podswitch: one big switch made of a leaf-spine POD of Linux switches.")
+show_app = typer.Typer(no_args_is_help=True, help="Show intent, history and fabric state.")
+config_app = typer.Typer(no_args_is_help=True, help="Offline tools for running-config text.")
+tenant_app = typer.Typer(no_args_is_help=True, help="Create and delete tenants.")
+segment_app = typer.Typer(no_args_is_help=True, help="Create and delete segments and their members.")
+endpoint_app = typer.Typer(no_args_is_help=True, help="Create and delete endpoints.")
+router_app = typer.Typer(no_args_is_help=True, help="Change a tenant's logical router.")
+app.add_typer(show_app, name="show")
+app.add_typer(config_app, name="config")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(segment_app, name="segment")
+app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(router_app, name="router")
+
+Url = Annotated[str | None, typer.Option("--url", envvar="PODSWITCH_URL", help="controller URL")]
+Token = Annotated[str | None, typer.Option("--token", help="admin token (default $PODSWITCH_ADMIN_TOKEN)")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="show the plan, change nothing")]
+
+
+def _client(url: str | None, token: str | None = None) -> Client:
+    return Client(url, find_token(token))
+
+
+def _run(fn):  # type: ignore[no-untyped-def]
+    """Call fn; turn API failures into a message and exit code 1."""
+    try:
+        return fn()
+    except ApiFailure as exc:
+        failure(str(exc), exc.body)
+        raise typer.Exit(1) from None
+
+
+# ---- config text, offline ---------------------------------------------------------------------------
+
+def _read(path: Path) -> str:
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        failure(f"{path}: {exc}")
+        raise typer.Exit(2) from None
+
+
+def _parse_file(path: Path) -> str:
+    text = _read(path)
+    try:
+        return render(parse(text))
+    except ConfigError as exc:
+        for problem in exc.problems[:50]:
+            console.print(f"[red]{path}:{problem.line}:{problem.column}: {problem.message}[/red]")
+        if len(exc.problems) > 50:
+            console.print(f"[red]... and {len(exc.problems) - 50} more[/red]")
+        raise typer.Exit(1) from None
+
+
+@config_app.command("check")
+def config_check(file: Path) -> None:
+    """Check running-config text (syntax and every rule); exit 1 with FILE:line:col on error."""
+    _parse_file(file)
+    console.print(f"{file}: ok")
+
+
+@config_app.command("fmt")
+def config_fmt(file: Path) -> None:
+    """Print the canonical form of running-config text."""
+    sys.stdout.write(_parse_file(file))
+
+
+# ---- whole-config operations ----------------------------------------------------------------------
+
+@app.command("apply")
+def apply(file: Annotated[Path, typer.Option("-f", "--file", help="running-config text ('-' = stdin)")],
+          dry_run: DryRun = False, url: Url = None, token: Token = None) -> None:
+    """Replace all intent with FILE, atomically; shows the plan."""
+    text = _read(file)
+    client = _client(url, token)
+
+    def go() -> None:
+        plan = client.request("PUT", "/v1/running-config", params={"dry_run": "true"}, content=text.encode(),
+                              headers={"Content-Type": "text/plain"}).json()
+        if plan["empty"]:
+            console.print(f"no changes (revision {plan['revision']})")
+            return
+        diff(plan["diff"])
+        console.print(f"[bold]plan:[/bold] {counts(plan['counts'])}")
+        if dry_run:
+            return
+        result = client.request("PUT", "/v1/running-config", content=text.encode(),
+                                headers={"Content-Type": "text/plain"}).json()
+        console.print(f"[green]applied[/green]: revision {result['revision']} ({result['summary']})")
+
+    _run(go)
+
+
+@app.command("revert")
+def revert(revision: int, dry_run: DryRun = False, url: Url = None, token: Token = None) -> None:
+    """Undo what REVISION changed, as a new revision."""
+    _history_op("revert", revision, dry_run, url, token)
+
+
+@app.command("restore")
+def restore(revision: int, dry_run: DryRun = False, url: Url = None, token: Token = None) -> None:
+    """Bring the whole intent back to how it was right after REVISION, as a new revision."""
+    _history_op("restore", revision, dry_run, url, token)
+
+
+def _history_op(op: str, revision: int, dry_run: bool, url: str | None, token: str | None) -> None:
+    client = _client(url, token)
+
+    def go() -> None:
+        result = client.post(f"/v1/history/{revision}/{op}", **({"dry_run": "true"} if dry_run else {}))
+        if dry_run:
+            diff(result["diff"])
+            console.print(f"[bold]plan:[/bold] {counts(result['counts'])}")
+        else:
+            console.print(f"[green]{op}[/green]: revision {result['revision']} ({result['summary']})")
+
+    _run(go)
+
+
+# ---- show -------------------------------------------------------------------------------------------
+
+@show_app.command("running-config")
+def show_running_config(url: Url = None) -> None:
+    """The whole intent as running-config text."""
+    sys.stdout.write(_run(lambda: _client(url).request("GET", "/v1/running-config").text))
+
+
+@show_app.command("tenants")
+def show_tenants(url: Url = None) -> None:
+    items = _run(lambda: _client(url).get_all("/v1/tenants"))
+    table("tenants", ["name", "id", "origination"], ([t["name"], t["id"], t["origination"]] for t in items))
+
+
+@show_app.command("segments")
+def show_segments(tenant: str, url: Url = None) -> None:
+    items = _run(lambda: _client(url).get_all(f"/v1/tenants/{tenant}/segments"))
+    table(f"segments of {tenant}", ["name", "id", "origination"],
+          ([s["name"], s["id"], s["origination"]] for s in items))
+
+
+@show_app.command("endpoints")
+def show_endpoints(tenant: Annotated[str | None, typer.Argument()] = None,
+                   segment: Annotated[str | None, typer.Argument()] = None, url: Url = None) -> None:
+    """Endpoints of one segment, or of the whole fabric."""
+    client = _client(url)
+    if tenant and segment:
+        items = [{"tenant": tenant, "segment": segment, "endpoint": e}
+                 for e in _run(lambda: client.get_all(f"/v1/tenants/{tenant}/segments/{segment}/endpoints"))]
+    else:
+        items = _run(lambda: client.get_all("/v1/endpoints"))
+        if tenant:
+            items = [i for i in items if i["tenant"] == tenant]
+
+    def where(ep: dict) -> str:
+        ap = ep.get("attachment_point")
+        return f"{ap['interface_group']} vlan {ap['vlan']}" if ap else "-"
+
+    table("endpoints", ["id", "tenant", "segment", "attachment-point", "ip", "mac"],
+          ([i["endpoint"]["id"], i["tenant"], i["segment"], where(i["endpoint"]), " ".join(i["endpoint"]["ips"]),
+            i["endpoint"]["mac"]] for i in items))
+
+
+@show_app.command("history")
+def show_history(limit: int = 20, url: Url = None) -> None:
+    items = _run(lambda: _client(url).get("/v1/history", limit=limit))
+    table("history", ["revision", "time", "actor", "operation", "changes", "summary"],
+          ([r["revision"], r["created_at"][:19], r["actor"], r["operation"], r["change_count"], r["summary"]]
+           for r in items))
+
+
+@show_app.command("switches")
+def show_switches(url: Url = None) -> None:
+    """Switches with what their agents report."""
+    items = _run(lambda: _client(url).get_all("/v1/switches"))
+
+    def state(s: dict) -> str:
+        st = s.get("status")
+        if not st:
+            return "[yellow]no agent yet[/yellow]"
+        if st["errors"]:
+            return f"[red]{len(st['errors'])} errors[/red]"
+        return "[green]in sync[/green]" if s["in_sync"] else "[yellow]behind[/yellow]"
+
+    table("switches", ["name", "role", "loopback", "state", "applied revision", "last seen"],
+          ([s["name"], s["role"], s["loopback"], state(s), (s.get("status") or {}).get("applied_revision"),
+            (s.get("last_seen") or "")[:19]] for s in items))
+
+
+@show_app.command("unresolved")
+def show_unresolved(url: Url = None) -> None:
+    items = _run(lambda: _client(url).get("/v1/unresolved"))
+    table("unresolved references", ["object", "reference", "why"],
+          ([p["object"], p["field"], p["message"]] for p in items))
+
+
+def main() -> None:
+    app()
+
+
+# Command groups defined in their own modules register themselves on import.
+from . import objects, serve  # noqa: E402,F401

@@ -1,0 +1,51 @@
+"""rich output: tables, plans with colour, errors that say what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+_DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    console.print(t)
+
+
+def diff(text: str) -> None:
+    for line in text.splitlines():
+        style = "bold" if line.startswith(("+++", "---")) else _DIFF_STYLE.get(line[:1])
+        console.print(Text(line, style=style or ""))
+
+
+def counts(counts: dict[str, dict[str, int]]) -> str:
+    parts = []
+    for kind in sorted(counts):
+        c = counts[kind]
+        bits = [f"+{c['created']}" if c["created"] else "", f"~{c['updated']}" if c["updated"] else "",
+                f"-{c['deleted']}" if c["deleted"] else ""]
+        parts.append(f"{kind} {' '.join(b for b in bits if b)}")
+    return ", ".join(parts) or "no changes"
+
+
+def failure(message: str, body: dict[str, Any] | None = None) -> None:
+    err.print(Text("error: ", style="bold red") + Text(message))
+    for problem in (body or {}).get("problems", [])[1:20]:
+        where = problem.get("object") or ""
+        if problem.get("line"):
+            where = f"{problem['line']}:{problem['column']}"
+        err.print(Text(f"  {where}: {problem.get('message')}", style="red"))
+    for ref in (body or {}).get("referenced_by", [])[:20]:
+        err.print(Text(f"  referenced by {ref}", style="yellow"))

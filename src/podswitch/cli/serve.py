@@ -1,0 +1,52 @@
+"""`podswitch serve`: the controller under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+from ..store import DATABASE_URL_ENV, Store
+from .client import DEFAULT_PORT, data_dir
+from .main import app
+from .output import console
+
+DataDir = Annotated[str | None, typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR",
+                                             help="where the embedded store and the admin token live")]
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def open_store(db: str | None, data: str | None) -> Store:
+    url = db or os.environ.get(DATABASE_URL_ENV) or Store.default_url(data_dir(data))
+    return Store.open(url)
+
+
+@app.command("serve")
+def serve(
+    db: Annotated[str | None, typer.Option("--db", help=f"database URL (default ${DATABASE_URL_ENV}, else "
+                                                           "SQLite in the data dir)")] = None,
+    data: DataDir = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = DEFAULT_PORT,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Run the controller: REST API, desired state for the agents, history."""
+    import uvicorn
+
+    from ..api.app import create_app
+    from ..api.auth import load_or_create_token
+
+    setup_logging(log_level)
+    store = open_store(db, data)
+    token, created = load_or_create_token(data_dir(data))
+    if created:
+        console.print(f"admin token (saved in {data_dir(data) / 'admin-token'}): [bold]{token}[/bold]")
+    application = create_app(store, token)
+    console.print(f"podswitch controller on http://{host}:{port} (revision {store.head()})")
+    uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False)
