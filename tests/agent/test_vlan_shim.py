@@ -348,3 +348,23 @@ def test_bad_arguments() -> None:
         vlan_shim.pop_program({4095: 3})
     with pytest.raises(ValueError):
         vlan_shim.pop_program({300: 0})
+
+
+def test_full_size_frames(lab: dict[str, Side]) -> None:
+    """1500-byte IP packets with DF cross the trunk: the tag lives in skb metadata, veth accepts +4 bytes."""
+    r = ping(300, "-s", "1472", "-M", "do")
+    assert received(r.stdout) == 3, r.stdout + r.stderr
+
+
+def test_ingress_qdisc_in_the_way(lab: dict[str, Side]) -> None:
+    """An old-style `ingress` qdisc occupies clsact's slot: ensure replaces it."""
+    leaf = lab["leaf"]
+    if 303 not in leaf.shims:
+        leaf.add_vlan(303, None, None)
+    shim = leaf.shims[303]
+    leaf.ipr.tc("add", "ingress", shim)
+    assert vlan_shim.ensure_push(leaf.ipr, shim, 303, leaf.trunk)
+    assert vlan_shim.read(leaf.ipr, shim) == vlan_shim.ShimState(
+        "push", {303: leaf.trunk}, f"psw1:push:303>{leaf.trunk}"
+    )
+    assert vlan_shim.remove(leaf.ipr, shim)
