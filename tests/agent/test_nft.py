@@ -213,3 +213,36 @@ def test_rejects_text_that_is_not_one_podswitch_table(text: str) -> None:
 
 def test_accepts_comments_and_braces_in_strings() -> None:
     nft._check('# by the compiler\ntable inet podswitch {\n  chain c { comment "a } b" }\n}\n# end\n')
+
+
+def test_replacement_is_atomic_under_traffic(router: str) -> None:
+    """A default-drop table rewritten over and over while ping runs: were the chain ever visible before its
+    accept rules, replies would be lost."""
+    variants = [PERMIT_ICMP, PERMIT_ICMP + "# variant\n"]  # equal rules, different digest: every call writes
+    nft.ensure_table(router, variants[0])
+    done = threading.Event()
+    out: list[str] = []
+
+    def pinger() -> None:
+        try:
+            r = subprocess.run(
+                ["ip", "netns", "exec", PREFIX + "a", "ping", "-n", "-q", "-i", "0.01", "-c", "200", "10.2.0.2"],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            out.append(r.stdout)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=pinger)
+    t.start()
+    writes = 0
+    try:
+        while not done.is_set():
+            assert nft.ensure_table(router, variants[(writes + 1) % 2]) is True
+            writes += 1
+    finally:
+        t.join()
+        nft.ensure_table(router, None)
+    print(f"{writes} table replacements during the ping")
+    assert writes > 10
+    assert "200 packets transmitted, 200 received" in out[0], out[0]
