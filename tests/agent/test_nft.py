@@ -71,7 +71,10 @@ def router() -> Iterator[str]:
                     h.addr("add", index=e, address=f"10.{net}.0.2", prefixlen=24)
                     h.link("set", index=e, state="up")
                     h.route("add", dst="0.0.0.0/0", gateway=f"10.{net}.0.1")
-        subprocess.run(["ip", "netns", "exec", ROUTER, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        # plain sh rather than sysctl(8): a fresh CI machine may lack procps
+        subprocess.run(
+            ["ip", "netns", "exec", ROUTER, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"], check=True
+        )
         yield ROUTER
     finally:
         _ns_delete_prefix(PREFIX)

@@ -47,9 +47,10 @@ def _ns_create(name: str) -> None:
 
     netns.create(name)
     # No IPv6: router solicitations and MLD reports from every veth would add noise to drop counters.
+    # /proc/sys/net is the reading task's namespace; plain sh, since a fresh CI machine may lack procps.
     subprocess.run(
-        ["ip", "netns", "exec", name, "sysctl", "-qw",
-         "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"],
+        ["ip", "netns", "exec", name, "sh", "-c",
+         "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"],
         check=True,
     )  # fmt: skip
 
