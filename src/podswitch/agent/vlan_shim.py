@@ -25,6 +25,12 @@ attach goes through the handle.
 
 Names are limited to 255 bytes by the kernel (CLS_BPF_NAME_LEN); a trunk map too long to spell out is
 named by digest (`psw1:pop#<sha256/128>`), which still answers "is it right" but not "what is it".
+
+Cost (measured, 2-core VM, 1,000 shims in one namespace): BPF_PROG_LOAD of a push program ~70 us; a first
+ensure_push ~1.8 ms, a replace ~1.7 ms, a no-op ~0.6 ms, almost all of it pyroute2 netlink round trips.
+Loading is ~4 % of an attach, so programs are not shared between attachments (a shared program would need
+a map keyed by the shim's ifindex, i.e. map updates and map lifetime per namespace, to save ~70 us). A
+4,094-VLAN trunk program (~14k instructions) loads in ~0.15 s.
 """
 
 from __future__ import annotations
