@@ -1,0 +1,10 @@
+"""Persistence: the intent at head, its revisions with an audit trail, allocations and switch status.
+
+SQLAlchemy 2 (Core) with Alembic migrations; SQLite in WAL mode embedded by default, PostgreSQL by URL for
+several controller processes. Imports only `podswitch.model`."""
+
+from .migrate import SchemaError
+from .store import DATABASE_URL_ENV, AllocationKey, RevisionInfo, StaleRevision, Store, StoreError
+
+__all__ = ["DATABASE_URL_ENV", "AllocationKey", "RevisionInfo", "SchemaError", "StaleRevision", "Store",
+           "StoreError"]

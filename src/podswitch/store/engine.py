@@ -1,0 +1,83 @@
+"""Engines for the two databases we support, set up so that transactions mean what they say.
+
+SQLite: the stdlib driver normally issues BEGIN itself, lazily and only before DML, which breaks repeatable
+reads and transactional DDL, and it can never issue BEGIN IMMEDIATE. We switch its transaction handling off
+(isolation_level=None) and emit BEGIN ourselves from SQLAlchemy's "begin" event: a deferred BEGIN for readers,
+BEGIN IMMEDIATE for writers (connection option `sqlite_begin="IMMEDIATE"`), so a writer takes the database's
+write lock before it reads the head revision and two writers can never both think they are at head.
+
+PostgreSQL: psycopg 3. A plain `postgresql://` URL is taken to mean psycopg 3 (psycopg2 is not installed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+# How long a writer waits for another writer's lock before failing (ms). A full replace of the largest
+# supported fabric takes a few seconds; leave ample margin.
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+# Page cache per connection (KiB, as SQLite's negative cache_size). A large write transaction keeps its
+# pages in memory instead of spilling them to the WAL early, and loads of the whole intent stay warm.
+SQLITE_CACHE_KIB = 64 * 1024
+
+# synchronous=FULL: with WAL, NORMAL is already safe against a killed process (committed frames are in the
+# OS page cache), but a power cut or kernel panic can lose the last commits. FULL fsyncs the WAL at every
+# commit, so a write the API has acknowledged survives that too ("nothing accepted is ever lost"). Intent
+# writes are rare and one fsync per commit is cheap next to the work of the commit itself.
+SQLITE_SYNCHRONOUS = "FULL"
+
+
+def normalize_url(url: str | URL) -> URL:
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL) -> Engine:
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ValueError(f"unsupported database {parsed.render_as_string(hide_password=True)}: use sqlite or "
+                     "postgresql")
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    kwargs: dict[str, Any] = {}
+    memory = url.database in (None, "", ":memory:")
+    if memory:
+        # One shared connection, or every checkout would see its own empty database.
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the driver (see module doc); SQLAlchemy's "begin" event below emits it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            cursor.execute("PRAGMA temp_store=MEMORY")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError(f"bad sqlite_begin {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

@@ -1,0 +1,438 @@
+"""The repository: the intent at head, its revisions with their audit trail, allocations and switch status.
+
+Every commit is one database transaction that takes the fabric-wide write lock, checks that the caller saw
+the current head (optimistic concurrency: the service computed its changes from that revision), writes the
+objects, the revision row and one change row per object (before/after bodies), sets allocations and bumps
+the head. Either all of that is durable or none of it is; a killed process, a lost connection or a failed
+constraint leaves the previous revision untouched.
+
+Bodies are the objects' own JSON (`model_dump_json`) and are parsed back with `model_validate_json`: the
+model is the one source of truth for what an object looks like, and this module never looks inside."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, Engine, Row, Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from ..model import MODEL_OF, Change, Intent, Key, Kind, NotFound, build
+from ..model.types import Model
+from .engine import make_engine
+from .migrate import upgrade
+from .schema import allocation, change, fabric, intent_object, revision, switch_status
+
+DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"
+DB_FILE = "podswitch.db"
+
+AllocationKey = tuple[str, str]  # (kind, key): the fabric compiler's namespace and name
+
+_KIND = {kind.value: kind for kind in Kind}
+_PARSE = {kind.value: MODEL_OF[kind].model_validate_json for kind in Kind}
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionInfo:
+    revision: int
+    created_at: datetime  # aware, UTC
+    actor: str
+    operation: str
+    summary: str
+    change_count: int
+
+
+class StaleRevision(Exception):
+    """The caller's changes were computed from an older revision than the store's head; nothing was
+    written. Reload (or replay `changes_between`) and try again."""
+
+    def __init__(self, head: int, expected: int | None = None) -> None:
+        self.head = head
+        self.expected = expected
+        seen = f"revision {expected}" if expected is not None else "an older revision"
+        super().__init__(f"the fabric is at revision {head}, the change was made against {seen}")
+
+
+class StoreError(Exception):
+    """The changes do not fit what is stored (an object created twice, a missing object updated or deleted,
+    an allocated value already taken). A bug in the caller, never a user error; nothing was written."""
+
+
+class Store:
+    """A handle on the database. Thread-safe: every method runs in its own connection and transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect, migrate to the newest schema and return a ready store."""
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @staticmethod
+    def default_url(data_dir: Path) -> str:
+        """The embedded database: SQLite in data_dir (created if missing)."""
+        data_dir = Path(data_dir).expanduser()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(data_dir / DB_FILE).resolve()}"
+
+    @staticmethod
+    def configured_url(data_dir: Path) -> str:
+        """PODSWITCH_DATABASE_URL if set (PostgreSQL for HA), else the embedded SQLite in data_dir."""
+        return os.environ.get(DATABASE_URL_ENV) or Store.default_url(data_dir)
+
+    @property
+    def url(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ---- transactions ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A consistent snapshot: head and objects read in one transaction agree with each other. SQLite in
+        WAL mode gives every read transaction a snapshot; PostgreSQL needs REPEATABLE READ for that."""
+        options: dict[str, Any] = (
+            {} if self._sqlite else {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[Connection, int]]:
+        """A write transaction holding the fabric-wide write lock, and the head revision under that lock."""
+        options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            query = select(fabric.c.revision).where(fabric.c.id == 1)
+            if not self._sqlite:
+                # READ COMMITTED + FOR UPDATE: wait for a concurrent writer, then see the head it left.
+                query = query.with_for_update()
+            head = conn.execute(query).scalar_one()
+            yield conn, head
+
+    # ---- intent ---------------------------------------------------------------------------------------
+
+    def head(self) -> int:
+        with self._engine.connect() as conn:
+            return conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+
+    def load(self) -> tuple[int, Intent]:
+        """The whole intent at head. Bodies are parsed (pydantic), not re-validated as an intent: they were
+        validated before they were committed."""
+        with self._read() as conn:
+            head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+            rows = conn.execute(select(intent_object.c.kind, intent_object.c.tenant, intent_object.c.segment,
+                                       intent_object.c.name, intent_object.c.body)).all()
+        with _gc_paused():
+            intent = build([(Key(_KIND[k], t, s, n), _PARSE[k](body)) for k, t, s, n, body in rows])
+        return head, intent
+
+    def load_allocations(self) -> dict[AllocationKey, int]:
+        with self._read() as conn:
+            rows = conn.execute(select(allocation.c.kind, allocation.c.key, allocation.c.value)).all()
+        return {(kind, key): value for kind, key, value in rows}
+
+    def commit(self, changes: Sequence[Change], *, expected_revision: int, actor: str, operation: str,
+               summary: str = "", allocations: Mapping[AllocationKey, int | None] | None = None,
+               ) -> RevisionInfo | None:
+        """Apply changes (as `model.ops.diff` makes them: complete, children with their parents) and
+        allocation updates (None releases a key) as one new revision.
+
+        Raises StaleRevision if the head is not expected_revision, StoreError if the changes do not fit the
+        stored objects; either way nothing is written. Returns None, writing nothing, when there is nothing
+        to do: no changes and no allocation that differs from the stored one."""
+        allocations = dict(allocations or {})
+        if not changes and not allocations:
+            return None
+        # The new revision is known up front (if the head is not expected_revision nothing is written), so
+        # all rows are built and serialised before taking the lock: the lock is held for database work only.
+        new = expected_revision + 1
+        with _gc_paused():
+            rows = _rows_of(changes, new)
+        created_at = datetime.now(UTC)
+        try:
+            with self._write() as (conn, head):
+                if head != expected_revision:
+                    raise StaleRevision(head, expected_revision)
+                if not changes and _allocations_unchanged(conn, allocations):
+                    conn.rollback()
+                    return None
+                conn.execute(insert(revision), {
+                    "revision": new, "created_at": created_at, "actor": actor, "operation": operation,
+                    "summary": summary, "change_count": len(changes),
+                })
+                _write_objects(conn, rows)
+                if allocations:
+                    _write_allocations(conn, allocations)
+                conn.execute(update(fabric).where(fabric.c.id == 1).values(revision=new))
+        except IntegrityError as exc:
+            raise StoreError(f"the changes do not fit the stored data: {exc.orig}") from exc
+        return RevisionInfo(new, created_at, actor, operation, summary, len(changes))
+
+    # ---- history --------------------------------------------------------------------------------------
+
+    def changes_between(self, after: int, upto: int | None = None) -> list[tuple[int, Change]]:
+        """Every change of the revisions after `after` up to `upto` (default: head), in the order they were
+        made. Another controller process at revision `after` replays these to catch up."""
+        query = select(change).where(change.c.revision > after)
+        if upto is not None:
+            query = query.where(change.c.revision <= upto)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(change.c.revision, change.c.seq)).all()
+        with _gc_paused():
+            return [(row.revision, _change_of(row)) for row in rows]
+
+    def history(self, limit: int = 50, before: int | None = None) -> list[RevisionInfo]:
+        """Revisions, newest first; `before` pages back (revisions older than it)."""
+        query = select(revision)
+        if before is not None:
+            query = query.where(revision.c.revision < before)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(revision.c.revision.desc()).limit(limit)).all()
+        return [_info_of(row) for row in rows]
+
+    def revision_info(self, number: int) -> RevisionInfo:
+        with self._read() as conn:
+            row = conn.execute(select(revision).where(revision.c.revision == number)).first()
+        if row is None:
+            raise NotFound(f"revision {number}")
+        return _info_of(row)
+
+    def revision_changes(self, number: int, limit: int | None = None, offset: int = 0) -> list[Change]:
+        """The changes of one revision in the order they were made (paged with limit/offset)."""
+        with self._read() as conn:
+            if conn.execute(select(revision.c.revision).where(revision.c.revision == number)).first() is None:
+                raise NotFound(f"revision {number}")
+            query = select(change).where(change.c.revision == number).order_by(change.c.seq).offset(offset)
+            if limit is not None:
+                query = query.limit(limit)
+            rows = conn.execute(query).all()
+        with _gc_paused():
+            return [_change_of(row) for row in rows]
+
+    # ---- observed state -------------------------------------------------------------------------------
+
+    def put_switch_status(self, switch: str, body: dict[str, Any]) -> None:
+        """Record what a switch's agent reported. Overwrites the previous report; not audited."""
+        values = {"switch": switch, "body": json.dumps(body), "updated_at": datetime.now(UTC)}
+        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(switch_status).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[switch_status.c.switch],
+            set_={"body": stmt.excluded.body, "updated_at": stmt.excluded.updated_at},
+        )
+        options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
+        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+            conn.execute(stmt)
+
+    def switch_statuses(self) -> dict[str, dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(select(switch_status.c.switch, switch_status.c.body)).all()
+        return {name: json.loads(body) for name, body in rows}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Creating 100k+ small objects sets off the cyclic garbage collector again and again, each full pass
+    walking everything created so far; none of it is garbage. Pausing it makes loading a large fabric about
+    twice as fast. Safe with other threads: the worst case is GC resuming a little early."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# ---- rows <-> model -----------------------------------------------------------------------------------
+
+def _dump(obj: Model | None) -> str | None:
+    return None if obj is None else obj.model_dump_json()
+
+
+@dataclass(slots=True)
+class _Rows:
+    """What one commit writes, as positional rows in the column order of `_sql`."""
+
+    changes: list[tuple[Any, ...]] = field(default_factory=list)
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)
+    updates: list[tuple[Any, ...]] = field(default_factory=list)
+    deletes: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _rows_of(changes: Sequence[Change], new: int) -> _Rows:
+    """Change rows (every change, in order) and the object writes they add up to. A key changed more than
+    once in one commit is written once, in its final state; whether it existed before the commit is what
+    its first change says (checked against the table: inserts hit the primary key, updates and deletes
+    count their rows)."""
+    rows = _Rows()
+    final: dict[Key, tuple[bool, tuple[str, str, str, str], str | None]] = {}
+    for seq, ch in enumerate(changes):
+        key = ch.key
+        # .value, not the enum: psycopg dumps a Python Enum by its *name* ("INTERFACE_GROUP").
+        cols = (Kind(key.kind).value, key.tenant, key.segment, key.name)
+        after = _dump(ch.after)
+        rows.changes.append((new, seq, *cols, _dump(ch.before), after))
+        prior = final.get(key)
+        existed = prior[0] if prior is not None else ch.before is not None
+        final[key] = (existed, cols, after)
+    for existed, cols, after in final.values():
+        if after is None:
+            if existed:
+                rows.deletes.append(cols)
+        elif existed:
+            rows.updates.append((after, new, *cols))
+        else:
+            rows.inserts.append((*cols, after, new))
+    return rows
+
+
+def _write_objects(conn: Connection, rows: _Rows) -> None:
+    # A full replace of a large fabric is 100k+ objects plus as many change rows: each goes to the database
+    # in one bulk operation per statement. Row-by-row (let alone ORM objects) would take minutes, and even
+    # SQLAlchemy's per-row parameter handling costs more than SQLite's own work, so the DBAPI gets
+    # positional rows directly.
+    if conn.dialect.name == "postgresql":
+        _write_objects_pg(conn, rows)
+        return
+    sql = _sql(conn.dialect)
+    for what, rowlist in (("deleted", rows.deletes), ("updated", rows.updates)):
+        if rowlist:
+            _check_count(what, len(rowlist), conn.exec_driver_sql(sql[what], rowlist).rowcount)
+    if rows.inserts:
+        conn.exec_driver_sql(sql["inserted"], rows.inserts)
+    if rows.changes:
+        conn.exec_driver_sql(sql["changes"], rows.changes)
+
+
+def _write_objects_pg(conn: Connection, rows: _Rows) -> None:
+    """PostgreSQL: an executemany is still one round of protocol messages per row (~10 s for a full
+    replace); COPY for inserts and one statement over unnest()ed arrays for updates and deletes are ~10x
+    faster. Column names are literal here, checked against the schema by the test suite."""
+    import psycopg
+
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        with raw.cursor() as cur:
+            if rows.deletes:
+                cur.execute(
+                    "DELETE FROM intent_object o USING unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "AS d(kind, tenant, segment, name) WHERE o.kind = d.kind AND o.tenant = d.tenant "
+                    "AND o.segment = d.segment AND o.name = d.name",
+                    [list(col) for col in zip(*rows.deletes, strict=True)])
+                _check_count("deleted", len(rows.deletes), cur.rowcount)
+            if rows.updates:
+                body, revision_, *key = zip(*rows.updates, strict=True)
+                cur.execute(
+                    "UPDATE intent_object o SET body = u.body, revision = %s FROM unnest(%s::text[], "
+                    "%s::text[], %s::text[], %s::text[], %s::text[]) AS u(kind, tenant, segment, name, body) "
+                    "WHERE o.kind = u.kind AND o.tenant = u.tenant AND o.segment = u.segment "
+                    "AND o.name = u.name",
+                    [revision_[0], *(list(col) for col in key), list(body)])
+                _check_count("updated", len(rows.updates), cur.rowcount)
+            for table, columns, rowlist in (
+                ("intent_object", "kind, tenant, segment, name, body, revision", rows.inserts),
+                ("change", "revision, seq, kind, tenant, segment, name, before, after", rows.changes),
+            ):
+                if rowlist:
+                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for row in rowlist:
+                            copy.write_row(row)
+    except psycopg.IntegrityError as exc:
+        raise StoreError(f"the changes do not fit the stored data: {exc}") from exc
+
+
+def _check_count(what: str, wanted: int, done: int) -> None:
+    if done != wanted:
+        raise StoreError(f"{wanted - done} of {wanted} {what} objects are not stored")
+
+
+_KEY_COLUMNS = ("kind", "tenant", "segment", "name")
+
+
+@cache
+def _sql(dialect: Dialect) -> dict[str, str]:
+    """The bulk statements in the dialect's quoting and parameter style, names taken from the schema."""
+    q = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+
+    def insert_sql(table: Table, columns: Sequence[str]) -> str:
+        names = ", ".join(q(table.c[c].name) for c in columns)
+        return f"INSERT INTO {q(table.name)} ({names}) VALUES ({', '.join(mark for _ in columns)})"
+
+    where = " AND ".join(f"{q(intent_object.c[c].name)} = {mark}" for c in _KEY_COLUMNS)
+    obj = q(intent_object.name)
+    body, rev = q(intent_object.c.body.name), q(intent_object.c.revision.name)
+    return {
+        "inserted": insert_sql(intent_object, (*_KEY_COLUMNS, "body", "revision")),
+        "updated": f"UPDATE {obj} SET {body} = {mark}, {rev} = {mark} WHERE {where}",
+        "deleted": f"DELETE FROM {obj} WHERE {where}",
+        "changes": insert_sql(change, ("revision", "seq", *_KEY_COLUMNS, "before", "after")),
+    }
+
+
+def _change_of(row: Row[Any]) -> Change:
+    parse = _PARSE[row.kind]
+    return Change(
+        Key(_KIND[row.kind], row.tenant, row.segment, row.name),
+        None if row.before is None else parse(row.before),
+        None if row.after is None else parse(row.after),
+    )
+
+
+def _info_of(row: Row[Any]) -> RevisionInfo:
+    return RevisionInfo(row.revision, row.created_at, row.actor, row.operation, row.summary, row.change_count)
+
+
+# ---- allocations --------------------------------------------------------------------------------------
+
+def _allocations_unchanged(conn: Connection, wanted: Mapping[AllocationKey, int | None]) -> bool:
+    rows = conn.execute(select(allocation.c.kind, allocation.c.key, allocation.c.value)
+                        .where(tuple_(allocation.c.kind, allocation.c.key).in_(list(wanted)))).all()
+    current = {(kind, key): value for kind, key, value in rows}
+    return all(current.get(k) == v for k, v in wanted.items())
+
+
+def _write_allocations(conn: Connection, wanted: Mapping[AllocationKey, int | None]) -> None:
+    # Delete every named key first, then insert the new values: a commit may move a value from one key to
+    # another (release A's number, give it to B), which row-by-row upserts could trip over (kind, value).
+    conn.execute(delete(allocation).where(allocation.c.kind == bindparam("a_kind"),
+                                          allocation.c.key == bindparam("a_key")),
+                 [{"a_kind": kind, "a_key": key} for kind, key in wanted])
+    rows = [{"kind": kind, "key": key, "value": value} for (kind, key), value in wanted.items()
+            if value is not None]
+    if rows:
+        conn.execute(insert(allocation), rows)
