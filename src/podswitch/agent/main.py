@@ -1,0 +1,192 @@
+"""The agent: poll the controller for this switch's desired state, reconcile the kernel, report status.
+
+One loop, two clocks:
+- every `interval` seconds (or the backoff delay after a failure) ask the controller, with the ETag of
+  the applied state: 200 -> reconcile the new state; 304 -> nothing to do;
+- every `resync` seconds reconcile the cached last-good state again, to repair drift. That costs the
+  controller nothing and the kernel nothing when it is right (zero writes). It goes on while the controller
+  is unreachable: an outage never tears anything down, the switch keeps forwarding as last programmed.
+After each reconcile the agent PUTs its status; a status that could not be delivered is retried with the
+next successful poll.
+
+Shutdown (SIGTERM/SIGINT) just stops the loop: the kernel is left as it is, so a restarted agent finds it
+right and changes nothing (hitless restart)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any, Protocol
+
+from .. import __version__
+from ..fabric.state import DesiredState, SwitchState
+from .client import Backoff, ControllerClient, ControllerError
+from .reconcile import Reconciler, Result
+
+log = logging.getLogger("podswitch.agent")
+
+
+class _Reconciles(Protocol):
+    def reconcile(self, desired: SwitchState) -> Result: ...
+
+    def close(self) -> None: ...
+
+
+class SwitchLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Every line names the switch (`switch=l1 ...`) and carries it as a record attribute too."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = dict(self.extra or {})
+        kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
+        return f"switch={extra.get('switch')} {msg}", kwargs
+
+
+def status_document(desired: DesiredState, result: Result) -> dict[str, Any]:
+    return {
+        "applied_revision": desired.revision,
+        "etag": desired.etag,
+        "errors": list(result.errors),
+        "links": dict(result.links),
+        "writes": result.writes,
+        "reconciled_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "agent": {"version": __version__, "pid": os.getpid()},
+    }
+
+
+def run(
+    switch: str,
+    netns: str | None,
+    controllers: list[str],
+    *,
+    token: str | None = None,
+    interval: float = 2.0,
+    resync: float = 30.0,
+    stop: threading.Event | None = None,
+    backoff_base: float = 0.5,
+    backoff_cap: float = 30.0,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+    reconciler: _Reconciles | None = None,
+    client: ControllerClient | None = None,
+) -> None:
+    """Run until `stop` is set. The keyword arguments after `backoff_cap` are seams for tests: `sleep` is
+    called with every delay the loop wants to wait (default: wait on `stop`), `clock` is monotonic time."""
+    stop = stop if stop is not None else threading.Event()
+    rng = rng if rng is not None else random.Random()
+    wait: Callable[[float], Any] = sleep if sleep is not None else stop.wait
+    slog = SwitchLog(log, {"switch": switch})
+    rec: _Reconciles = reconciler if reconciler is not None else Reconciler(netns)
+    cli = client if client is not None else ControllerClient(controllers, switch, token=token)
+    backoff = Backoff(backoff_base, backoff_cap, rng)
+    # Local retries of a reconcile that had errors: soon at first, never more often than `interval`.
+    repair = Backoff(max(interval, 0.001), max(resync, interval), rng)
+
+    applied: DesiredState | None = None
+    etag: str | None = None
+    last: Result | None = None
+    unsent: dict[str, Any] | None = None
+    now = clock()
+    # Agents restarted together (a rollout) must not hit the controller together: start at a random point.
+    next_poll = now + rng.uniform(0.0, interval)
+    next_resync = float("inf")
+
+    def apply(desired: DesiredState, why: str) -> None:
+        nonlocal last, unsent, next_resync
+        try:
+            result = rec.reconcile(desired.state)
+        except Exception as e:  # reconcile collects its own errors; this is a bug, not a reason to die
+            slog.exception("reconcile crashed")
+            result = Result(switch=switch, netns=netns, errors=[f"reconcile crashed: {e!r}"])
+        last = result
+        unsent = status_document(desired, result)
+        if result.errors:
+            delay = repair.next()
+            slog.warning("reconcile %s revision=%s %s; retry in %.1fs; first error: %s",
+                         why, desired.revision, result.summary(), delay, result.errors[0])  # fmt: skip
+        else:
+            repair.reset()
+            delay = resync
+            level = logging.INFO if result.writes or why != "resync" else logging.DEBUG
+            slog.log(level, "reconcile %s revision=%s %s", why, desired.revision, result.summary())
+        next_resync = clock() + delay
+
+    slog.info("agent starting netns=%s controllers=%s interval=%.1fs resync=%.1fs",
+              netns, ",".join(controllers), interval, resync)  # fmt: skip
+    try:
+        while not stop.is_set():
+            now = clock()
+            if applied is not None and now >= next_resync:
+                apply(applied, "resync")
+            if now >= next_poll:
+                try:
+                    fetched = cli.fetch(etag if applied is not None else None)
+                    if fetched.status == 200 and fetched.desired is not None:
+                        changed = applied is None or fetched.desired.etag != applied.etag
+                        applied, etag = fetched.desired, fetched.etag
+                        if changed or last is None or last.errors:
+                            apply(applied, "new state")
+                    if unsent is not None:
+                        cli.report(unsent)
+                        unsent = None
+                    if backoff.attempts:
+                        slog.info("controller %s reachable again", cli.current)
+                    backoff.reset()
+                    next_poll = clock() + interval
+                except ControllerError as e:
+                    delay = backoff.next(e.retry_after)
+                    slog.warning("controller %s failed (attempt %d): %s; next try in %.2fs on %s",
+                                 cli.current, backoff.attempts, e, delay,
+                                 cli.controllers[(cli.index + 1) % len(cli.controllers)])  # fmt: skip
+                    cli.rotate()
+                    next_poll = clock() + delay
+            if stop.is_set():
+                break
+            delay = max(0.0, min(next_poll, next_resync) - clock())
+            wait(delay)
+    finally:
+        # Deliberately no teardown: the kernel keeps forwarding exactly as last programmed.
+        if client is None:
+            cli.close()
+        if reconciler is None:
+            rec.close()
+        slog.info("agent stopped; kernel left as programmed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="podswitch-agent", description="podswitch switch agent")
+    p.add_argument("--switch", required=True, help="this switch's name in the topology")
+    p.add_argument("--netns", default=None, help="the switch's network namespace (default: the current one)")
+    p.add_argument("--controller", action="append", required=True, dest="controllers",
+                   help="controller base URL; repeat for several (tried in turn after failures)")
+    p.add_argument("--token", default=os.environ.get("PODSWITCH_TOKEN"), help="API token (or $PODSWITCH_TOKEN)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    p.add_argument("--resync", type=float, default=30.0, help="seconds between local drift repairs")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)  # fmt: skip
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run(args.switch, args.netns, args.controllers, token=args.token, interval=args.interval,
+        resync=args.resync, stop=stop)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,382 @@
+"""The sync client and agent loop against a tiny fake controller (http.server on 127.0.0.1:0).
+
+Time is fake: the loop's `sleep` seam records every delay it asks for and advances a fake clock, so the
+tests assert on the sequence of requested delays, never on wall time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from podswitch import __version__
+from podswitch.agent.client import Backoff, ControllerClient, parse_retry_after
+from podswitch.agent.main import run
+from podswitch.agent.reconcile import Reconciler, Result
+from podswitch.fabric.state import DesiredState, FabricPort, SegmentBridge, SwitchState
+
+SWITCH = "l1"
+
+
+def make_state(revision: int, vni: int = 10300) -> DesiredState:
+    st = SwitchState(switch=SWITCH, role="leaf", loopback="10.255.0.1",
+                     bridges=(SegmentBridge(vni=vni, tenant="t", segment="s", bridge=f"br{vni}", vxlan=f"vx{vni}"),))
+    return DesiredState(revision=revision, etag=f"etag-{revision}-{vni}", state=st)  # fmt: skip
+
+
+# ---- fake controller ------------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeController:
+    """Serves `desired` with ETag and 304 on If-None-Match; `failures` is a queue of canned error
+    answers (status, headers) consumed one per request before normal service resumes."""
+
+    desired: DesiredState | None = None
+    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    seen: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(h.headers.get("content-length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        with self.lock:
+            self.seen.append(Seen(method, h.path, {k.lower(): v for k, v in h.headers.items()},
+                                  json.loads(raw) if raw else None))  # fmt: skip
+            failure = self.failures.pop(0) if self.failures else None
+            desired = self.desired
+        if failure is not None:
+            status, headers = failure
+            h.send_response(status)
+            for k, v in headers.items():
+                h.send_header(k, v)
+            h.send_header("content-length", "0")
+            h.end_headers()
+            return
+        if method == "GET" and h.path == f"/v1/switches/{SWITCH}/desired-state" and desired is not None:
+            tag = f'"{desired.etag}"'
+            if h.headers.get("if-none-match") == tag:
+                h.send_response(304)
+                h.send_header("etag", tag)
+                h.end_headers()
+                return
+            body = desired.model_dump_json().encode()
+            h.send_response(200)
+            h.send_header("etag", tag)
+            h.send_header("content-type", "application/json")
+            h.send_header("content-length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        if method == "PUT" and h.path == f"/v1/switches/{SWITCH}/status":
+            h.send_response(204)
+            h.end_headers()
+            return
+        h.send_response(404)
+        h.send_header("content-length", "0")
+        h.end_headers()
+
+    def requests(self, method: str | None = None) -> list[Seen]:
+        with self.lock:
+            return [s for s in self.seen if method is None or s.method == method]
+
+
+@contextlib.contextmanager
+def serve(fake: FakeController) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            fake.handle(self, "GET")
+
+        def do_PUT(self) -> None:
+            fake.handle(self, "PUT")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def dead_url() -> str:
+    """A URL nobody listens on (a port we bound and closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+# ---- fake time and kernel ------------------------------------------------------------------------
+
+
+class FakeTime:
+    """`sleep` records the delay, advances `now`, and stops the loop after `limit` sleeps (or when
+    `until()` says so)."""
+
+    def __init__(self, stop: threading.Event, limit: int, until: Any = None) -> None:
+        self.now = 1000.0
+        self.delays: list[float] = []
+        self.stop, self.limit, self.until = stop, limit, until
+        self.hooks: dict[int, Any] = {}  # sleep number -> callable, run before that sleep returns
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, delay: float) -> None:
+        assert delay >= 0
+        self.delays.append(delay)
+        self.now += delay
+        hook = self.hooks.get(len(self.delays))
+        if hook is not None:
+            hook()
+        if len(self.delays) >= self.limit or (self.until is not None and self.until()):
+            self.stop.set()
+
+
+class FakeReconciler:
+    def __init__(self) -> None:
+        self.calls: list[SwitchState] = []
+
+    def reconcile(self, desired: SwitchState) -> Result:
+        self.calls.append(desired)
+        return Result(switch=desired.switch, netns="x", writes=3 if len(self.calls) == 1 else 0,
+                      links={"up1": "up", "swp1": "down"})  # fmt: skip
+
+    def close(self) -> None:
+        pass
+
+
+class MaxRng(random.Random):
+    """Always the top of the jitter window, to see the window itself."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def drive(controllers: list[str], fake_time: FakeTime, rec: Any, **kw: Any) -> None:
+    run(SWITCH, None, controllers, token="s3cret", interval=2.0, resync=30.0, stop=fake_time.stop,
+        sleep=fake_time.sleep, clock=fake_time.clock, reconciler=rec, **kw)  # fmt: skip
+
+
+# ---- tests ---------------------------------------------------------------------------------------
+
+
+def test_etag_304_and_status_report() -> None:
+    fake = FakeController(desired=make_state(7))
+    stop = threading.Event()
+    t = FakeTime(stop, limit=5)
+    rec = FakeReconciler()
+    with serve(fake) as url:
+        drive([url], t, rec, rng=random.Random(1))
+    gets = fake.requests("GET")
+    assert len(gets) == 4  # the 5th sleep ends the loop
+    assert "if-none-match" not in gets[0].headers
+    assert all(g.headers.get("if-none-match") == '"etag-7-10300"' for g in gets[1:])
+    assert all(g.headers.get("authorization") == "Bearer s3cret" for g in gets)
+    assert len(rec.calls) == 1  # 304s cost nothing
+    puts = fake.requests("PUT")
+    assert len(puts) == 1
+    body = puts[0].body
+    assert body["applied_revision"] == 7 and body["etag"] == "etag-7-10300"
+    assert body["errors"] == [] and body["writes"] == 3
+    assert body["links"] == {"up1": "up", "swp1": "down"}
+    assert body["agent"] == {"version": __version__, "pid": os.getpid()}
+    assert body["reconciled_at"].endswith("Z") and "T" in body["reconciled_at"]
+    # First poll at a random point of the first interval, then every interval.
+    assert 0 <= t.delays[0] <= 2.0 and t.delays[1:] == [2.0] * 4
+
+
+def test_new_revision_is_applied_and_resync_repairs_from_cache() -> None:
+    fake = FakeController(desired=make_state(1))
+    stop = threading.Event()
+    t = FakeTime(stop, limit=40)
+    rec = FakeReconciler()
+
+    def bump() -> None:
+        fake.desired = make_state(2, vni=10400)
+
+    t.hooks[3] = bump
+    with serve(fake) as url:
+        drive([url], t, rec, rng=random.Random(2))
+    assert [c.bridges[0].vni for c in rec.calls[:2]] == [10300, 10400]
+    # ~78 s of fake time with resync 30 s: the cached state is reconciled again without a full GET.
+    assert len(rec.calls) >= 4 and all(c.bridges[0].vni == 10400 for c in rec.calls[1:])
+    full = [g for g in fake.requests("GET") if "if-none-match" not in g.headers]
+    assert len(full) == 1
+    puts = fake.requests("PUT")
+    assert [p.body["applied_revision"] for p in puts][:2] == [1, 2]
+
+
+def test_backoff_grows_with_full_jitter_and_honours_retry_after() -> None:
+    fake = FakeController(desired=make_state(3), failures=[
+        (503, {}), (503, {}), (500, {}), (503, {}), (429, {"Retry-After": "7"}), (503, {}),
+    ])  # fmt: skip
+    stop = threading.Event()
+    t = FakeTime(stop, limit=9)
+    with serve(fake) as url:
+        drive([url], t, FakeReconciler(), rng=MaxRng(), backoff_base=0.5, backoff_cap=30.0)
+    # MaxRng: each delay is the top of its window: 0.5, 1, 2, 4, then Retry-After 7 + 8, then 16.
+    assert t.delays[0] == 2.0  # initial spread
+    assert t.delays[1:7] == [0.5, 1.0, 2.0, 4.0, 7.0 + 8.0, 16.0]
+    assert t.delays[7:] == [2.0, 2.0]  # success resets the backoff
+    assert len(fake.requests("PUT")) == 1
+
+
+def test_backoff_is_jittered_capped_and_resettable() -> None:
+    b = Backoff(base=0.5, cap=30.0, rng=random.Random(42))
+    delays = [b.next() for _ in range(12)]
+    for n, d in enumerate(delays):
+        assert 0.0 <= d <= min(30.0, 0.5 * 2**n)
+    assert len(set(delays)) == len(delays)  # jittered, not a fixed ladder
+    assert max(delays[8:]) <= 30.0
+    assert b.next(retry_after=10.0) >= 10.0
+    b.reset()
+    assert b.next() <= 0.5
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after("99999") == 300.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+
+
+def test_rotates_to_the_second_controller() -> None:
+    fake = FakeController(desired=make_state(4))
+    stop = threading.Event()
+    t = FakeTime(stop, limit=4)
+    rec = FakeReconciler()
+    client_holder: list[ControllerClient] = []
+    with serve(fake) as url:
+        dead = dead_url()
+        client = ControllerClient([dead, url], SWITCH, token=None, timeout=2.0)
+        client_holder.append(client)
+        try:
+            drive([dead, url], t, rec, rng=MaxRng(), client=client)
+        finally:
+            client.close()
+    assert client_holder[0].current == url  # stayed on the one that works
+    assert len(rec.calls) == 1 and len(fake.requests("PUT")) == 1
+    assert t.delays[1] == 0.5  # one failure (connection refused) -> one backoff step
+
+
+def test_many_agents_after_an_outage_ask_with_their_etag() -> None:
+    """After a controller outage, agents come back with If-None-Match: 304s, not a full resync storm."""
+    fake = FakeController(desired=make_state(5))
+    stop = threading.Event()
+    t = FakeTime(stop, limit=12)
+
+    def outage() -> None:
+        fake.failures.extend([(503, {})] * 4)
+
+    t.hooks[2] = outage
+    with serve(fake) as url:
+        drive([url], t, FakeReconciler(), rng=random.Random(3))
+    gets = fake.requests("GET")
+    assert sum("if-none-match" not in g.headers for g in gets) == 1
+    assert len(gets) == 11
+
+
+# ---- the agent against a real kernel, and the controller dies --------------------------------------
+
+
+def _sh(ns: str, *argv: str) -> str:
+    return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.netns
+def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_opener: Any) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: builds a network namespace")
+    from pyroute2 import IPRoute, netns
+
+    ns = f"{netns_prefix}cl"
+    netns.create(ns)
+    try:
+        with IPRoute(netns=ns, flags=0) as ipr:
+            ipr.link("add", ifname="up1", kind="veth", peer="up1p")
+            ipr.link("set", index=ipr.link_lookup(ifname="up1p")[0], state="up")
+        st = SwitchState(
+            switch=SWITCH, role="leaf", loopback="10.255.0.1",
+            fabric_ports=(FabricPort(ifname="up1", address="10.254.0.1/31", peer="10.254.0.0"),),
+            bridges=(SegmentBridge(vni=10300, tenant="t", segment="s", bridge="br10300", vxlan="vx10300",
+                                   flood=("10.255.0.1", "10.255.0.2")),),
+        )  # fmt: skip
+        fake = FakeController(desired=DesiredState(revision=9, etag="e9", state=st))
+        stop = threading.Event()
+        resyncs_after_death: list[Result] = []
+        t = FakeTime(stop, limit=200, until=lambda: len(resyncs_after_death) >= 3)
+        server_cm = serve(fake)
+        url = server_cm.__enter__()
+        killed: list[bool] = []
+
+        def kill() -> None:
+            server_cm.__exit__(None, None, None)  # controller dies: connection refused from now on
+            killed.append(True)
+            counting_opener.log.clear()
+
+        t.hooks[3] = kill
+        before: dict[str, str] = {}
+
+        def snapshot() -> dict[str, str]:
+            return {
+                "links": _sh(ns, "ip", "-o", "link", "show"),
+                "addrs": _sh(ns, "ip", "-o", "addr", "show"),
+                "routes": _sh(ns, "ip", "route", "show"),
+                "fdb": _sh(ns, "bridge", "fdb", "show", "dev", "vx10300"),
+            }
+
+        def remember() -> None:
+            before.update(snapshot())
+
+        t.hooks[2] = remember
+        class Watched(Reconciler):
+            def reconcile(self, desired: SwitchState) -> Result:
+                res = super().reconcile(desired)
+                if killed:
+                    resyncs_after_death.append(res)
+                return res
+
+        with Watched(ns, opener=counting_opener) as rec:
+            drive([url], t, rec, rng=random.Random(4))
+        assert killed
+        after = snapshot()
+        assert before["fdb"] and "dst 10.255.0.2 self permanent" in before["fdb"]
+        # Identical kernel, and not one write while the controller was gone, although the loop kept going
+        # (failures backed off, local resyncs ran against the cached state).
+        assert after == before
+        assert counting_opener.log.entries == []
+        assert [(r.writes, r.errors) for r in resyncs_after_death] == [(0, [])] * 3
+        failures = t.delays[3:]
+        assert len(failures) > 5 and max(failures) <= 30.0 + 1e-9  # backed off, capped, never a tight loop
+        assert min(failures) > 0
+    finally:
+        netns.remove(ns)
