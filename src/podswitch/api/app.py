@@ -11,6 +11,7 @@ from .. import __version__
 from ..store import Store
 from . import errors, metrics
 from .routes import config, endpoints, health, history, members, routers, segments, switches, tenants, topology
+from .schemas import ERROR_RESPONSES
 from .service import Controller
 
 DESCRIPTION = """podswitch makes a leaf-spine POD of Linux switches behave as one big switch.
@@ -32,7 +33,7 @@ class _Metrics(BaseHTTPMiddleware):
 
 
 def create_app(store: Store, admin_token: str) -> FastAPI:
-    app = FastAPI(title="podswitch", version=__version__, description=DESCRIPTION)
+    app = FastAPI(title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
     app.state.controller = Controller(store)
     app.state.admin_token = admin_token
     errors.install(app)

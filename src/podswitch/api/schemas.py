@@ -10,6 +10,27 @@ from pydantic import BaseModel, Field
 T = TypeVar("T")
 
 
+class ErrorDetail(BaseModel):
+    message: str
+    object: str | None = Field(default=None, description="the object concerned, as the running-config names it")
+    field: str | None = Field(default=None, description="the offending field")
+    model_config = {"extra": "allow"}
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": why} for status, why in (
+        (400, "the body is not well-formed JSON"), (401, "no bearer token on a write"),
+        (403, "not the admin token"), (404, "no such object"),
+        (409, "conflicts with other objects, or still referenced"), (413, "too large"),
+        (422, "invalid input; names the field (or line:column of running-config text)"),
+        (429, "too many requests; retry after Retry-After"))
+}
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int

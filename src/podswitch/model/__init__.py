@@ -17,6 +17,7 @@ from .router import (
 )
 from .tenant import SYSTEM, Attachment, Endpoint, Member, Segment, Tenant, member_key
 from .topology import InterfaceGroup, Link, Port, Role, Switch
+from .types import Model
 from .validate import referrers, unresolved, validate
 
 __all__ = [

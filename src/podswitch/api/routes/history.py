@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ...model import Change
@@ -11,6 +11,8 @@ from .common import Actor, Ctl, Limit, Offset, counts, written
 
 router = APIRouter(prefix="/v1/history", tags=["history"])
 DryRun = Query(False, description="only return the plan")
+MAX_REVISION = 2**62  # revisions are 64-bit integers in every store
+RevisionPath = Path(ge=0, le=MAX_REVISION)
 
 
 def _revision(info) -> Revision:  # type: ignore[no-untyped-def]
@@ -30,13 +32,13 @@ def _change(c: Change) -> ChangeOut:
 
 @router.get("", response_model=list[Revision])
 def list_history(ctl: Ctl, limit: int = Query(50, ge=1, le=1000),
-                 before: int | None = Query(None, ge=1, description="only revisions older than this"),
+                 before: int | None = Query(None, ge=1, le=MAX_REVISION, description="only revisions older than this"),
                  ) -> list[Revision]:
     return [_revision(i) for i in ctl.store.history(limit=limit, before=before)]
 
 
 @router.get("/{revision}", response_model=RevisionDetail)
-def get_revision(revision: int, ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> RevisionDetail:
+def get_revision(ctl: Ctl, revision: int = RevisionPath, limit: Limit = 100, offset: Offset = 0) -> RevisionDetail:
     info = ctl.store.revision_info(revision)
     changes = ctl.store.revision_changes(revision, limit=limit, offset=offset)
     return RevisionDetail(**_revision(info).model_dump(), changes=Page(
@@ -51,16 +53,16 @@ def _answer(outcome, response: Response, dry_run: bool) -> WriteResult | PlanOut
 
 
 @router.post("/{revision}/revert", response_model=WriteResult | PlanOut)
-async def revert(revision: int, ctl: Ctl, actor: Actor, response: Response, dry_run: bool = DryRun
-                 ) -> WriteResult | PlanOut:
+async def revert(ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath,
+                 dry_run: bool = DryRun) -> WriteResult | PlanOut:
     """Undo what `revision` changed, as a new revision (refused if those objects changed again since)."""
     outcome = await run_in_threadpool(ctl.revert, revision, actor=actor, dry_run=dry_run)
     return _answer(outcome, response, dry_run)
 
 
 @router.post("/{revision}/restore", response_model=WriteResult | PlanOut)
-async def restore(revision: int, ctl: Ctl, actor: Actor, response: Response, dry_run: bool = DryRun
-                  ) -> WriteResult | PlanOut:
+async def restore(ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath,
+                  dry_run: bool = DryRun) -> WriteResult | PlanOut:
     """Bring the whole intent back to how it was right after `revision`, as a new revision."""
     outcome = await run_in_threadpool(ctl.restore, revision, actor=actor, dry_run=dry_run)
     return _answer(outcome, response, dry_run)

@@ -1,0 +1,77 @@
+"""PUT/GET of running-config: the seed round-trips, errors point at line and column, nothing partial."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import AUTH
+
+
+def put_config(client: TestClient, text: str, **params: str):  # type: ignore[no-untyped-def]
+    return client.put("/v1/running-config", content=text.encode(), params=params,
+                      headers={"Content-Type": "text/plain", **AUTH})
+
+
+def test_put_then_get_returns_the_same_text(client: TestClient, seed_text: str) -> None:
+    r = put_config(client, seed_text)
+    assert r.status_code == 200, r.text
+    assert r.json()["revision"] == 1 and r.json()["changed"]
+    got = client.get("/v1/running-config")
+    assert got.text == seed_text and got.headers["x-podswitch-revision"] == "1"
+    assert put_config(client, seed_text).json() == {"revision": 1, "changed": False, "summary": "no change",
+                                                    "counts": {}}
+
+
+def test_a_bad_config_is_rejected_with_line_and_column_and_changes_nothing(client: TestClient,
+                                                                           seed_text: str) -> None:
+    put_config(client, seed_text)
+    bad = seed_text.replace("vlan 300\n      ip", "vlan 5000\n      ip") + "tenant second\n  id 2\n"
+    r = put_config(client, bad)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert (error["line"], error["column"]) == (16, 56) and "4094" in error["message"]
+    assert client.get("/v1/running-config").text == seed_text
+    assert [h["revision"] for h in client.get("/v1/history").json()] == [1]
+
+
+def test_cross_object_problems_are_reported_at_their_line(client: TestClient, seed_text: str) -> None:
+    bad = seed_text.replace("ip 10.66.16.2", "ip 10.66.99.2")
+    r = put_config(client, bad)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["line"] == 15 and "outside" in error["message"]
+    assert client.get("/v1/tenants/demo.openstack").status_code == 404
+
+
+def test_dry_run_plans_and_changes_nothing(client: TestClient, seed_text: str) -> None:
+    r = put_config(client, seed_text, dry_run="true")
+    assert r.status_code == 200
+    plan = r.json()
+    assert plan["dry_run"] and not plan["empty"] and plan["counts"]["endpoint"]["created"] == 1
+    assert "+tenant demo.openstack" in plan["diff"]
+    assert client.get("/v1/history").json() == []
+    assert client.get("/v1/running-config").text == ""
+
+
+def test_replace_removes_what_the_text_no_longer_has(client: TestClient, seed_text: str) -> None:
+    put_config(client, seed_text)
+    put_config(client, "tenant other\n  origination cli\n")
+    assert client.get("/v1/running-config").text == "tenant other\n  origination cli\n"
+    changes = client.get("/v1/history/2").json()["changes"]
+    assert changes["total"] == 6
+    assert {c["operation"] for c in changes["items"]} == {"create", "delete"}
+
+
+def test_writes_need_the_admin_token(anonymous: TestClient, seed_text: str) -> None:
+    r = anonymous.put("/v1/running-config", content=seed_text.encode())
+    assert r.status_code == 401 and r.json()["error"]["field"] == "Authorization"
+    r = anonymous.put("/v1/running-config", content=seed_text.encode(), headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 403
+    assert anonymous.get("/v1/running-config").status_code == 200  # reads are open
+
+
+def test_non_utf8_text_is_a_clear_error(client: TestClient) -> None:
+    r = put_config(client, "tenant a\n")
+    assert r.status_code == 200
+    r = client.put("/v1/running-config", content=b"tenant \xff\n", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 422 and "UTF-8" in r.json()["error"]["message"]

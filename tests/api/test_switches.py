@@ -1,0 +1,68 @@
+"""What agents see: desired state with ETags, 304s, status reports."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from podswitch.fabric.state import DesiredState
+from tests.api.test_running_config import put_config
+
+POD = """switch leaf1
+  fabric-role leaf
+!
+switch leaf2
+  fabric-role leaf
+!
+switch spine1
+  fabric-role spine
+!
+interface-group osvdev0013
+  member switch leaf1 interface swp1
+!
+interface-group osvdev0014
+  member switch leaf2 interface swp1
+!
+link leaf1 swp49 spine1 swp1
+link leaf2 swp49 spine1 swp2
+"""
+
+
+def test_desired_state_etag_changes_only_for_the_switches_that_change(client: TestClient, seed_text: str) -> None:
+    put_config(client, POD + "!\n" + seed_text)
+    r = client.get("/v1/switches/leaf1/desired-state")
+    assert r.status_code == 200
+    desired = DesiredState.model_validate_json(r.content)
+    assert r.headers["etag"] == f'"{desired.etag}"' and desired.state.switch == "leaf1"
+    assert desired.state.slices and desired.state.attachments[0].vlan == 300
+    etags = {s: client.get(f"/v1/switches/{s}/desired-state").headers["etag"] for s in ("leaf1", "leaf2", "spine1")}
+    r = client.get("/v1/switches/leaf1/desired-state", headers={"If-None-Match": etags["leaf1"]})
+    assert r.status_code == 304 and r.content == b""
+    # a second endpoint on leaf1: leaf1 changes, leaf2 and the spine do not
+    ep = {"id": "e2", "attachment_point": {"interface_group": "osvdev0013", "vlan": 300}, "ips": ["10.66.16.3"],
+          "mac": "fa:16:3e:00:00:02"}
+    client.put("/v1/tenants/demo.openstack/segments/net_demo/endpoints/e2", json=ep)
+    for switch, etag in etags.items():
+        r = client.get(f"/v1/switches/{switch}/desired-state", headers={"If-None-Match": etag})
+        assert r.status_code == (200 if switch == "leaf1" else 304), switch
+    assert client.get("/v1/switches/nope/desired-state").status_code == 404
+
+
+def test_status_reports_show_in_sync(client: TestClient, seed_text: str) -> None:
+    put_config(client, POD + "!\n" + seed_text)
+    etag = client.get("/v1/switches/leaf1/desired-state").headers["etag"].strip('"')
+    assert client.get("/v1/switches/leaf1").json()["in_sync"] is False
+    r = client.put("/v1/switches/leaf1/status", json={"applied_revision": 1, "etag": etag, "links": {"swp1": "up"}})
+    assert r.status_code == 204
+    leaf1 = client.get("/v1/switches/leaf1").json()
+    assert leaf1["in_sync"] is True and leaf1["status"]["links"] == {"swp1": "up"} and leaf1["last_seen"]
+    assert client.get("/v1/switches/leaf1/status").json()["applied_revision"] == 1
+    assert client.put("/v1/switches/nope/status", json={}).status_code == 404
+
+
+def test_health_and_metrics(client: TestClient, seed_text: str) -> None:
+    put_config(client, seed_text)
+    assert client.get("/healthz").json()["revision"] == 1
+    text = client.get("/metrics").text
+    assert "podswitch_intent_revision 1.0" in text
+    assert 'podswitch_intent_objects{kind="endpoints"} 1.0' in text
+    assert "podswitch_unresolved_references 1.0" in text
