@@ -21,6 +21,7 @@ import socket
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import netns
 
@@ -245,8 +246,9 @@ class Route:
         return frozenset({(self.gateway, self.oif)})
 
 
-@dataclass(slots=True, frozen=True)
-class Neigh:
+class Neigh(NamedTuple):
+    """A neighbour or FDB entry. A NamedTuple: dumps make tens of thousands of these."""
+
     family: int
     ifindex: int
     state: int
@@ -274,12 +276,13 @@ def parse_link(mv: memoryview, off: int, end: int) -> Link:
             kind = bytes(lia[IFLA_INFO_KIND]).rstrip(b"\0").decode()
         if IFLA_INFO_SLAVE_KIND in lia:
             slave_kind = bytes(lia[IFLA_INFO_SLAVE_KIND]).rstrip(b"\0").decode()
+        # Copies: the views point into the socket's receive buffer, which the next read overwrites.
         if IFLA_INFO_DATA in lia:
             d = lia[IFLA_INFO_DATA]
-            info = attrs(d, 0, len(d))
+            info = {k: memoryview(bytes(v)) for k, v in attrs(d, 0, len(d)).items()}
         if IFLA_INFO_SLAVE_DATA in lia:
             d = lia[IFLA_INFO_SLAVE_DATA]
-            slave_info = attrs(d, 0, len(d))
+            slave_info = {k: memoryview(bytes(v)) for k, v in attrs(d, 0, len(d)).items()}
 
     def u32(kind_: int, default: int = 0) -> int:
         v = a.get(kind_)
@@ -408,6 +411,18 @@ class Failure:
         return f"{self.op.what}: {text}" + (f" ({self.message})" if self.message else "")
 
 
+_NLA_LLADDR = _NLA.pack(10, NDA_LLADDR)
+_NLA_DST4 = _NLA.pack(8, NDA_DST)
+_NLA_DST6 = _NLA.pack(20, NDA_DST)
+_NLA_MASTER = _NLA.pack(8, NDA_MASTER)
+_NLA_PROTOCOL = _NLA.pack(5, NDA_PROTOCOL)
+_NEIGH_FLAGS = {
+    "replace": (RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, frozenset()),
+    "append": (RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, frozenset({errno.EEXIST})),
+    "del": (RTM_DELNEIGH, 0, frozenset({errno.ENOENT})),
+}
+
+
 def neigh_op(
     command: str,
     *,
@@ -423,23 +438,28 @@ def neigh_op(
 ) -> Op:
     """An RTM_NEWNEIGH/RTM_DELNEIGH request: neighbours (AF_INET/6) and FDB entries (AF_BRIDGE).
 
-    command: replace (create or overwrite), append (add one more destination, vxlan flood lists) or del."""
-    body = _NDMSG.pack(family, ifindex, state, flags, 0)
+    command: replace (create or overwrite), append (add one more destination, vxlan flood lists) or del.
+    Attributes are packed with precomputed headers: this runs once per FDB entry."""
+    try:
+        msg_type, msg_flags, ok = _NEIGH_FLAGS[command]
+    except KeyError:
+        raise ValueError(f"unknown command {command!r}") from None
+    parts = [_NDMSG.pack(family, ifindex, state, flags, 0)]
     if lladdr is not None:
-        body += nla(NDA_LLADDR, mac_bytes(lladdr))
+        raw = bytes.fromhex(lladdr.replace(":", ""))
+        if len(raw) != 6:
+            raise ValueError(f"bad MAC {lladdr!r}")
+        parts += (_NLA_LLADDR, raw, b"\0\0")
     if dst is not None:
-        body += nla(NDA_DST, ip_bytes(dst)[1])
+        if ":" in dst:
+            parts += (_NLA_DST6, socket.inet_pton(AF_INET6, dst))
+        else:
+            parts += (_NLA_DST4, socket.inet_pton(AF_INET, dst))
     if master is not None:
-        body += nla_u32(NDA_MASTER, master)
+        parts += (_NLA_MASTER, _U32.pack(master))
     if protocol is not None:
-        body += nla_u8(NDA_PROTOCOL, protocol)
-    if command == "replace":
-        return Op(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, body, what)
-    if command == "append":
-        return Op(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, body, what, frozenset({errno.EEXIST}))
-    if command == "del":
-        return Op(RTM_DELNEIGH, 0, body, what, frozenset({errno.ENOENT}))
-    raise ValueError(f"unknown command {command!r}")
+        parts += (_NLA_PROTOCOL, bytes((protocol, 0, 0, 0)))
+    return Op(msg_type, msg_flags, b"".join(parts), what, ok)
 
 
 # ---- the socket -------------------------------------------------------------------------------------
