@@ -1,0 +1,294 @@
+"""Hypothesis strategies for the intent model, shared by the model, config, store and API tests.
+
+`intents()` draws a whole *valid* intent (it passes `podswitch.model.validate`): a leaf-spine topology with
+links and interface-groups, tenants with logical routers (segment interfaces, `interface tenant system`,
+routes, policy-lists), segments whose endpoints sit inside their router subnets, and (interface-group, VLAN)
+claims that never clash. Smaller strategies (`names`, `tokens`, `macs`, ...) are the model's scalar types.
+
+`large_intent()` is not a strategy: it builds the deterministic 1,000-tenant / 100,000-endpoint intent the
+benchmarks use."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from hypothesis import strategies as st
+
+from podswitch.model import (
+    SYSTEM,
+    Action,
+    Attachment,
+    Endpoint,
+    Intent,
+    InterfaceGroup,
+    Key,
+    Kind,
+    Link,
+    LogicalRouter,
+    Match,
+    Member,
+    NextHop,
+    PolicyList,
+    PolicyRule,
+    Port,
+    PortRange,
+    Protocol,
+    Role,
+    Route,
+    Segment,
+    SegmentInterface,
+    Switch,
+    Tenant,
+    build,
+)
+
+names = st.from_regex(r"[0-9A-Za-z][-.0-9A-Za-z_]{0,63}", fullmatch=True)
+"""Object names: tenants, segments, endpoint ids, switches, interface-groups, policy-lists."""
+ifnames = st.from_regex(r"[0-9A-Za-z][-.0-9A-Za-z_]{0,14}", fullmatch=True)
+"""Switch interface names (Linux limits them to 15 characters)."""
+tokens = st.from_regex(r"[!-~]{1,128}", fullmatch=True)
+"""`id` / `origination` values: printable ASCII without blanks."""
+vlans = st.integers(1, 4094)
+macs = st.tuples(st.integers(0, 127).map(lambda b: b * 2), st.binary(min_size=5, max_size=5)).filter(
+    lambda t: t[0] or any(t[1])
+).map(lambda t: ":".join(f"{b:02x}" for b in (t[0], *t[1])))
+"""Unicast, non-zero MAC addresses in canonical form."""
+seqs = st.integers(1, 65535)
+networks = st.one_of(
+    st.tuples(st.ip_addresses(v=4), st.integers(0, 32)),
+    st.tuples(st.ip_addresses(v=6), st.integers(0, 128)),
+).map(lambda t: ipaddress.ip_network(f"{t[0]}/{t[1]}", strict=False))
+"""Prefixes (IPv4 and IPv6, host bits cleared)."""
+ports = st.integers(1, 65535)
+
+
+def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+@st.composite
+def port_ranges(draw: st.DrawFn) -> PortRange:
+    first = draw(ports)
+    last = draw(st.integers(first, min(first + 1000, 65535)) | st.just(first))
+    return PortRange(first=first, last=last)
+
+
+# ---- topology ------------------------------------------------------------------------------------
+
+@st.composite
+def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2,
+               max_groups: int = 4) -> list[tuple[Key, Any]]:
+    """(key, object) pairs of a valid topology: switches, leaf-spine links, interface-groups on leaves."""
+    leaves = draw(st.integers(0, max_leaves))
+    spines = draw(st.integers(0, max_spines))
+    switch_names = draw(st.lists(names, min_size=leaves + spines, max_size=leaves + spines, unique=True))
+    objects: list[tuple[Key, Any]] = []
+    for index, name in enumerate(switch_names):
+        role = Role.LEAF if index < leaves else Role.SPINE
+        address = draw(optional(st.ip_addresses()))
+        objects.append((Key(Kind.SWITCH, name=name), Switch(name=name, role=role, management_address=address)))
+    leaf_names, spine_names = switch_names[:leaves], switch_names[leaves:]
+    # Links use swp49+ on leaves and swp1+ on spines; server ports (interface-groups) use swp1-48 on leaves.
+    for li, leaf in enumerate(leaf_names):
+        for si, spine in enumerate(spine_names):
+            if draw(st.booleans()):
+                a, b = (Port(switch=leaf, interface=f"swp{49 + si}"), Port(switch=spine, interface=f"swp{1 + li}"))
+                if draw(st.booleans()):
+                    a, b = b, a
+                link = Link(a=a, b=b)
+                objects.append((Key(Kind.LINK, name=link.key), link))
+    if leaf_names:
+        group_names = draw(st.lists(names, max_size=max_groups, unique=True))
+        free = iter(range(1, 49))
+        for group in group_names:
+            chosen = draw(st.lists(st.sampled_from(leaf_names), min_size=1, max_size=2, unique=True))
+            members = [Port(switch=leaf, interface=f"swp{next(free)}") for leaf in chosen]
+            objects.append((Key(Kind.INTERFACE_GROUP, name=group),
+                            InterfaceGroup(name=group, members=tuple(draw(st.permutations(members))))))
+    return objects
+
+
+# ---- tenants -------------------------------------------------------------------------------------
+
+class _Pool:
+    """Fabric-wide allocations that keep a drawn intent valid: subnets never overlap (they all may meet in
+    tenant system), VLAN claims never clash, endpoint ids and MACs are unique."""
+
+    def __init__(self) -> None:
+        self.subnets = 0
+        self.vlan = 99
+        self.endpoint_ids: set[str] = set()
+
+    def subnet(self) -> tuple[ipaddress.IPv4Network, ipaddress.IPv6Network]:
+        n = self.subnets
+        self.subnets += 1
+        return (ipaddress.IPv4Network(f"10.{n // 256}.{n % 256}.0/24"),
+                ipaddress.IPv6Network(f"fd00:0:{n:x}::/64"))
+
+
+@st.composite
+def _rule(draw: st.DrawFn, seq: int, segments: list[str]) -> PolicyRule:
+    def match() -> Match:
+        choice = draw(st.sampled_from(["any", "segment", "cidr"] if segments else ["any", "cidr"]))
+        if choice == "segment":
+            return Match(segment=draw(st.sampled_from(segments)))
+        if choice == "cidr":
+            return Match(cidr=draw(networks))
+        return Match()
+
+    protocol = draw(st.sampled_from(list(Protocol)))
+    l4 = protocol in (Protocol.TCP, Protocol.UDP)
+    return PolicyRule(
+        seq=seq, action=draw(st.sampled_from(list(Action))), protocol=protocol, src=match(), dst=match(),
+        src_port=draw(optional(port_ranges())) if l4 else None,
+        dst_port=draw(optional(port_ranges())) if l4 else None,
+    )
+
+
+@st.composite
+def _tenant(draw: st.DrawFn, name: str, pool: _Pool, peers: list[str], groups: list[str],
+            max_segments: int, max_endpoints: int) -> list[tuple[Key, Any]]:
+    objects: list[tuple[Key, Any]] = [
+        (Key(Kind.TENANT, name), Tenant(name=name, id=draw(optional(tokens)), origination=draw(optional(tokens))))
+    ]
+    segment_names = draw(st.lists(names, max_size=max_segments, unique=True))
+    has_router = draw(st.booleans())
+    interfaces: list[SegmentInterface] = []
+    gateways: list[ipaddress.IPv4Address] = []
+    for sname in segment_names:
+        v4, v6 = pool.subnet()
+        routed = has_router and draw(st.booleans())
+        dual = draw(st.booleans())
+        if routed:
+            addrs = [ipaddress.IPv4Interface(f"{v4[1]}/24")]
+            if dual:
+                addrs.append(ipaddress.IPv6Interface(f"{v6[1]}/64"))
+            interfaces.append(SegmentInterface(segment=sname, ip_addresses=tuple(draw(st.permutations(addrs)))))
+            gateways.append(v4[1])
+        objects.append((Key(Kind.SEGMENT, name, sname),
+                        Segment(name=sname, id=draw(optional(tokens)), origination=draw(optional(tokens)))))
+        pool.vlan += 1
+        vlan = pool.vlan
+        member_groups = draw(st.lists(st.sampled_from(groups), max_size=2, unique=True))
+        for group in member_groups:
+            member = Member(interface_group=group, vlan=vlan, origination=draw(optional(tokens)))
+            objects.append((Key(Kind.MEMBER, name, sname, member.key), member))
+        count = draw(st.integers(0, max_endpoints))
+        hosts = draw(st.lists(st.integers(2, 254), min_size=count, max_size=count, unique=True))
+        ep_macs = draw(st.lists(macs, min_size=count, max_size=count, unique=True))
+        for host, mac in zip(hosts, ep_macs, strict=True):
+            eid = draw(names.filter(lambda n: n not in pool.endpoint_ids))
+            pool.endpoint_ids.add(eid)
+            ips: list[Any] = []
+            if draw(st.booleans()):
+                ips.append(v4[host])
+            if dual and draw(st.booleans()):
+                ips.append(v6[host])
+            attachment = draw(optional(st.sampled_from(groups).map(
+                lambda g, v=vlan: Attachment(interface_group=g, vlan=v))))
+            endpoint = Endpoint(id=eid, attachment_point=attachment, ips=tuple(draw(st.permutations(ips))),
+                                mac=draw(optional(st.just(mac))), origination=draw(optional(tokens)))
+            objects.append((Key(Kind.ENDPOINT, name, sname, eid), endpoint))
+    if not has_router:
+        return objects
+    tenant_interfaces = draw(st.lists(st.sampled_from(peers), unique=True)) if peers else []
+    routes = []
+    if tenant_interfaces and draw(st.booleans()):
+        routes.append(Route(prefix=ipaddress.IPv4Network("0.0.0.0/0"),
+                            next_hop=NextHop(tenant=draw(st.sampled_from(tenant_interfaces)))))
+    if tenant_interfaces and draw(st.booleans()):
+        routes.append(Route(prefix=ipaddress.IPv6Network("::/0"), next_hop=NextHop(tenant=tenant_interfaces[0])))
+    if gateways and draw(st.booleans()):
+        gateway = draw(st.sampled_from(gateways))
+        routes.append(Route(prefix=ipaddress.IPv4Network(f"192.168.{pool.subnets % 256}.0/24"),
+                            next_hop=NextHop(ip=gateway + 253)))
+    policy_names = draw(st.lists(names, max_size=2, unique=True))
+    policies = []
+    for pname in policy_names:
+        rule_seqs = draw(st.lists(seqs, max_size=3, unique=True))
+        rules = [draw(_rule(seq, segment_names)) for seq in rule_seqs]
+        policies.append(PolicyList(name=pname, rules=tuple(rules)))
+    router = LogicalRouter(
+        interfaces=tuple(draw(st.permutations(interfaces))),
+        tenant_interfaces=tuple(tenant_interfaces),
+        routes=tuple(draw(st.permutations(routes))),
+        policy_lists=tuple(policies),
+        applied_policy_list=draw(optional(st.sampled_from(policy_names))) if policy_names else None,
+    )
+    objects.append((Key(Kind.LOGICAL_ROUTER, name), router))
+    return objects
+
+
+@st.composite
+def intents(draw: st.DrawFn, max_tenants: int = 3, max_segments: int = 3, max_endpoints: int = 3,
+            topology: bool = True) -> Intent:
+    """A valid intent. Tenant `system` is configured in some draws (its router links to other tenants)."""
+    objects: list[tuple[Key, Any]] = draw(topologies()) if topology else []
+    groups = [key.name for key, _ in objects if key.kind == Kind.INTERFACE_GROUP]
+    # Segments may also name interface-groups the topology does not have yet (Neutron binds ports first).
+    groups += draw(st.lists(names, min_size=1, max_size=2, unique=True))
+    pool = _Pool()
+    tenant_names = draw(st.lists(names.filter(lambda n: n != SYSTEM), max_size=max_tenants, unique=True))
+    for tname in tenant_names:
+        objects += draw(_tenant(tname, pool, [SYSTEM], groups, max_segments, max_endpoints))
+    if draw(st.booleans()):
+        objects += draw(_tenant(SYSTEM, pool, tenant_names, groups, max_segments, max_endpoints))
+    return build(objects)
+
+
+# ---- a large, deterministic intent for benchmarks -------------------------------------------------
+
+def large_intent(tenants: int = 1000, segments_per_tenant: int = 10, endpoints_per_segment: int = 10,
+                 leaves: int = 64, spines: int = 4, groups: int = 1000) -> Intent:
+    """The scale podswitch is sized for: by default 1,000 tenants, 10,000 segments, 100,000 endpoints
+    (about 700,000 lines of running-config). Every tenant routes to the outside through tenant system,
+    like the seed's demo tenant; every segment has its own /24, VLAN claim and member."""
+    objects: list[tuple[Key, Any]] = []
+    leaf_names = [f"leaf{i:02d}" for i in range(1, leaves + 1)]
+    spine_names = [f"spine{i}" for i in range(1, spines + 1)]
+    for name in leaf_names:
+        objects.append((Key(Kind.SWITCH, name=name), Switch(name=name, role=Role.LEAF)))
+    for i, name in enumerate(spine_names):
+        objects.append((Key(Kind.SWITCH, name=name),
+                        Switch(name=name, role=Role.SPINE, management_address=f"192.0.2.{i + 1}")))
+    for li, leaf in enumerate(leaf_names):
+        for si, spine in enumerate(spine_names):
+            link = Link(a=Port(switch=leaf, interface=f"swp{49 + si}"), b=Port(switch=spine, interface=f"swp{li + 1}"))
+            objects.append((Key(Kind.LINK, name=link.key), link))
+    group_names = [f"osvdev{i:04d}" for i in range(groups)]
+    for i, name in enumerate(group_names):
+        pair = 2 * ((i // 48) % (leaves // 2))
+        port = f"swp{i % 48 + 1}"
+        members = (Port(switch=leaf_names[pair], interface=port), Port(switch=leaf_names[pair + 1], interface=port))
+        objects.append((Key(Kind.INTERFACE_GROUP, name=name), InterfaceGroup(name=name, members=members)))
+    n = 0
+    for t in range(tenants):
+        tname = f"tenant{t:04d}.openstack"
+        objects.append((Key(Kind.TENANT, tname), Tenant(name=tname, id=f"{t:032x}", origination="openstack")))
+        interfaces = []
+        for s in range(segments_per_tenant):
+            sname = f"net_{s:02d}"
+            net = n
+            n += 1
+            prefix = f"10.{net // 256}.{net % 256}"
+            interfaces.append(SegmentInterface(segment=sname, ip_addresses=(f"{prefix}.1/24",)))
+            objects.append((Key(Kind.SEGMENT, tname, sname),
+                            Segment(name=sname, id=f"{net:08x}-0000-4000-8000-000000000000", origination="openstack")))
+            group = group_names[net % groups]
+            vlan = 100 + net // groups
+            member = Member(interface_group=group, vlan=vlan, origination="openstackdev")
+            objects.append((Key(Kind.MEMBER, tname, sname, member.key), member))
+            attachment = Attachment(interface_group=group, vlan=vlan)
+            for e in range(endpoints_per_segment):
+                eid = f"{net:08x}-{e:04x}-4b88-a877-ca79d3e882bc"
+                mac = f"fa:16:3e:{net >> 8 & 255:02x}:{net & 255:02x}:{e:02x}"
+                endpoint = Endpoint(id=eid, attachment_point=attachment, ips=(f"{prefix}.{e + 2}",), mac=mac,
+                                    origination="openstack")
+                objects.append((Key(Kind.ENDPOINT, tname, sname, eid), endpoint))
+        router = LogicalRouter(
+            interfaces=tuple(interfaces), tenant_interfaces=(SYSTEM,),
+            routes=(Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant=SYSTEM)),),
+        )
+        objects.append((Key(Kind.LOGICAL_ROUTER, tname), router))
+    return build(objects)
