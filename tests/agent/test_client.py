@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -312,6 +313,17 @@ def _sh(ns: str, *argv: str) -> str:
     return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, check=True).stdout
 
 
+def kernel_snapshot(ns: str) -> dict[str, str]:
+    """What the agent programs, minus what the kernel changes by itself: operational states settle (a
+    bridge goes UNKNOWN -> UP) and IPv6 link-local addresses come and go through DAD."""
+    return {
+        "links": re.sub(r" state \w+", "", _sh(ns, "ip", "-o", "link", "show")),
+        "addrs": _sh(ns, "ip", "-4", "-o", "addr", "show"),
+        "routes": _sh(ns, "ip", "route", "show"),
+        "fdb": _sh(ns, "bridge", "fdb", "show", "dev", "vx10300"),
+    }
+
+
 @pytest.mark.netns
 def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_opener: Any) -> None:
     if os.geteuid() != 0:
@@ -346,16 +358,8 @@ def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_op
         t.hooks[3] = kill
         before: dict[str, str] = {}
 
-        def snapshot() -> dict[str, str]:
-            return {
-                "links": _sh(ns, "ip", "-o", "link", "show"),
-                "addrs": _sh(ns, "ip", "-o", "addr", "show"),
-                "routes": _sh(ns, "ip", "route", "show"),
-                "fdb": _sh(ns, "bridge", "fdb", "show", "dev", "vx10300"),
-            }
-
         def remember() -> None:
-            before.update(snapshot())
+            before.update(kernel_snapshot(ns))
 
         t.hooks[2] = remember
         class Watched(Reconciler):
@@ -368,7 +372,7 @@ def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_op
         with Watched(ns, opener=counting_opener) as rec:
             drive([url], t, rec, rng=random.Random(4))
         assert killed
-        after = snapshot()
+        after = kernel_snapshot(ns)
         assert before["fdb"] and "dst 10.255.0.2 self permanent" in before["fdb"]
         # Identical kernel, and not one write while the controller was gone, although the loop kept going
         # (failures backed off, local resyncs ran against the cached state).
@@ -378,5 +382,60 @@ def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_op
         failures = t.delays[3:]
         assert len(failures) > 5 and max(failures) <= 30.0 + 1e-9  # backed off, capped, never a tight loop
         assert min(failures) > 0
+    finally:
+        netns.remove(ns)
+
+
+@pytest.mark.netns
+def test_agent_process_restart_is_hitless(netns_prefix: str) -> None:
+    """The real entry point: SIGTERM leaves the kernel as programmed; the next agent process reconciles
+    with zero writes."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: builds a network namespace")
+    import signal
+    import sys
+    import time
+
+    from pyroute2 import IPRoute, netns
+
+    ns = f"{netns_prefix}rs"
+    netns.create(ns)
+    try:
+        with IPRoute(netns=ns, flags=0) as ipr:
+            ipr.link("add", ifname="up1", kind="veth", peer="up1p")
+            ipr.link("set", index=ipr.link_lookup(ifname="up1p")[0], state="up")
+        st = SwitchState(
+            switch=SWITCH, role="leaf", loopback="10.255.0.1",
+            fabric_ports=(FabricPort(ifname="up1", address="10.254.0.1/31", peer="10.254.0.0"),),
+            bridges=(SegmentBridge(vni=10300, tenant="t", segment="s", bridge="br10300", vxlan="vx10300",
+                                   flood=("10.255.0.1", "10.255.0.2")),),
+        )  # fmt: skip
+        fake = FakeController(desired=DesiredState(revision=11, etag="e11", state=st))
+
+        def agent_run(url: str, nth_put: int) -> dict[str, Any]:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "podswitch.agent.main", "--switch", SWITCH, "--netns", ns,
+                 "--controller", url, "--interval", "0.1", "--log-level", "WARNING"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+            try:
+                for _ in range(600):  # wait for its status report (a bound on tries, not a timing assertion)
+                    if len(fake.requests("PUT")) >= nth_put or proc.poll() is not None:
+                        break
+                    time.sleep(0.05)
+                assert len(fake.requests("PUT")) >= nth_put, "agent never reported"
+            finally:
+                proc.send_signal(signal.SIGTERM if nth_put == 1 else signal.SIGINT)
+                out, _ = proc.communicate(timeout=30)
+            assert proc.returncode == 0, out
+            return fake.requests("PUT")[nth_put - 1].body  # type: ignore[no-any-return]
+
+        with serve(fake) as url:
+            first = agent_run(url, 1)
+            assert first["errors"] == [] and first["writes"] > 0 and first["applied_revision"] == 11
+            programmed = kernel_snapshot(ns)
+            second = agent_run(url, 2)
+        assert second["errors"] == [] and second["writes"] == 0
+        assert kernel_snapshot(ns) == programmed
     finally:
         netns.remove(ns)
