@@ -52,6 +52,7 @@ class FakeController:
 
     desired: DesiredState | None = None
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    put_failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # consumed by PUTs only
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -62,6 +63,8 @@ class FakeController:
             self.seen.append(Seen(method, h.path, {k.lower(): v for k, v in h.headers.items()},
                                   json.loads(raw) if raw else None))  # fmt: skip
             failure = self.failures.pop(0) if self.failures else None
+            if failure is None and method == "PUT" and self.put_failures:
+                failure = self.put_failures.pop(0)
             desired = self.desired
         if failure is not None:
             status, headers = failure
@@ -248,6 +251,30 @@ def test_backoff_grows_with_full_jitter_and_honours_retry_after() -> None:
     assert t.delays[1:7] == [0.5, 1.0, 2.0, 4.0, 7.0 + 8.0, 16.0]
     assert t.delays[7:] == [2.0, 2.0]  # success resets the backoff
     assert len(fake.requests("PUT")) == 1
+
+
+def test_status_errors_are_capped_and_a_rejected_report_is_not_resent() -> None:
+    class Broken(FakeReconciler):
+        def reconcile(self, desired: SwitchState) -> Result:
+            self.calls.append(desired)
+            return Result(switch=desired.switch, netns="x", errors=[f"fdb {i}: bad" for i in range(500)])
+
+    fake = FakeController(desired=make_state(6))
+    stop = threading.Event()
+    t = FakeTime(stop, limit=3)
+    with serve(fake) as url:
+        drive([url], t, Broken(), rng=MaxRng())
+    body = fake.requests("PUT")[0].body
+    assert len(body["errors"]) == 101 and body["errors"][-1].startswith("... and 400 more")
+
+    # A report the controller refuses (422) is dropped, not re-sent with every poll, and no backoff.
+    fake = FakeController(desired=make_state(6), put_failures=[(422, {})])
+    stop = threading.Event()
+    t = FakeTime(stop, limit=4)
+    with serve(fake) as url:
+        drive([url], t, FakeReconciler(), rng=MaxRng())
+    assert [r.method for r in fake.requests()] == ["GET", "PUT", "GET", "GET"]
+    assert t.delays == [2.0, 2.0, 2.0, 2.0]
 
 
 def test_backoff_is_jittered_capped_and_resettable() -> None:

@@ -42,6 +42,11 @@ class ControllerError(Exception):
         self.retry_after = retry_after
         self.url = url
 
+    @property
+    def retryable(self) -> bool:
+        """False for a client error the same request will always get (400, 401, 404, 422 ...)."""
+        return self.status is None or self.status in RETRY_STATUSES or self.status >= 500
+
 
 @dataclass(frozen=True)
 class Fetched:

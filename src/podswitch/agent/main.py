@@ -48,11 +48,17 @@ class SwitchLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         return f"switch={extra.get('switch')} {msg}", kwargs
 
 
+MAX_REPORTED_ERRORS = 100  # the controller bounds the list (1000); a broken kernel can produce thousands
+
+
 def status_document(desired: DesiredState, result: Result) -> dict[str, Any]:
+    errors = list(result.errors[:MAX_REPORTED_ERRORS])
+    if len(result.errors) > MAX_REPORTED_ERRORS:
+        errors.append(f"... and {len(result.errors) - MAX_REPORTED_ERRORS} more errors (see the agent's log)")
     return {
         "applied_revision": desired.revision,
         "etag": desired.etag,
-        "errors": list(result.errors),
+        "errors": errors,
         "links": dict(result.links),
         "writes": result.writes,
         "reconciled_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -134,7 +140,13 @@ def run(
                         if changed or last is None or last.errors:
                             apply(applied, "new state")
                     if unsent is not None:
-                        cli.report(unsent)
+                        try:
+                            cli.report(unsent)
+                        except ControllerError as e:
+                            if e.retryable:
+                                raise
+                            # The controller rejects this report as such: sending it again cannot help.
+                            slog.error("status report rejected, dropped: %s", e)
                         unsent = None
                     if backoff.attempts:
                         slog.info("controller %s reachable again", cli.current)
