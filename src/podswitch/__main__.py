@@ -1,0 +1,3 @@
+from podswitch.cli.main import main
+
+main()
