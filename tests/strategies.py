@@ -11,6 +11,8 @@ benchmarks use."""
 from __future__ import annotations
 
 import ipaddress
+import operator
+import string
 from typing import Any
 
 from hypothesis import strategies as st
@@ -43,11 +45,12 @@ from podswitch.model import (
     build,
 )
 
-names = st.from_regex(r"[0-9A-Za-z][-.0-9A-Za-z_]{0,63}", fullmatch=True)
+_ALNUM = string.ascii_letters + string.digits
+names = st.builds(operator.add, st.sampled_from(_ALNUM), st.text(_ALNUM + "-._", max_size=63))
 """Object names: tenants, segments, endpoint ids, switches, interface-groups, policy-lists."""
-ifnames = st.from_regex(r"[0-9A-Za-z][-.0-9A-Za-z_]{0,14}", fullmatch=True)
+ifnames = st.builds(operator.add, st.sampled_from(_ALNUM), st.text(_ALNUM + "-._", max_size=14))
 """Switch interface names (Linux limits them to 15 characters)."""
-tokens = st.from_regex(r"[!-~]{1,128}", fullmatch=True)
+tokens = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=128)
 """`id` / `origination` values: printable ASCII without blanks."""
 vlans = st.integers(1, 4094)
 macs = st.tuples(st.integers(0, 127).map(lambda b: b * 2), st.binary(min_size=5, max_size=5)).filter(
@@ -55,16 +58,12 @@ macs = st.tuples(st.integers(0, 127).map(lambda b: b * 2), st.binary(min_size=5,
 ).map(lambda t: ":".join(f"{b:02x}" for b in (t[0], *t[1])))
 """Unicast, non-zero MAC addresses in canonical form."""
 seqs = st.integers(1, 65535)
+ports = st.integers(1, 65535)
 networks = st.one_of(
     st.tuples(st.ip_addresses(v=4), st.integers(0, 32)),
     st.tuples(st.ip_addresses(v=6), st.integers(0, 128)),
 ).map(lambda t: ipaddress.ip_network(f"{t[0]}/{t[1]}", strict=False))
 """Prefixes (IPv4 and IPv6, host bits cleared)."""
-ports = st.integers(1, 65535)
-
-
-def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
 
 
 @st.composite
@@ -72,6 +71,22 @@ def port_ranges(draw: st.DrawFn) -> PortRange:
     first = draw(ports)
     last = draw(st.integers(first, min(first + 1000, 65535)) | st.just(first))
     return PortRange(first=first, last=last)
+
+
+# Built once: a strategy made inside a draw is validated again on every draw, which made drawing an intent
+# several times slower than testing it.
+_maybe_token = st.none() | tokens
+_maybe_address = st.none() | st.ip_addresses()
+_maybe_ports = st.none() | port_ranges()
+_match_kinds = st.sampled_from(["any", "segment", "cidr"])
+_protocols = st.sampled_from(list(Protocol))
+_actions = st.sampled_from(list(Action))
+_flip = st.booleans()
+
+
+def _shuffled(draw: st.DrawFn, items: list[Any]) -> tuple[Any, ...]:
+    """Items in text order or reversed: enough to show that order in the input does not matter."""
+    return tuple(reversed(items) if draw(_flip) else items)
 
 
 # ---- topology ------------------------------------------------------------------------------------
@@ -86,26 +101,25 @@ def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2,
     objects: list[tuple[Key, Any]] = []
     for index, name in enumerate(switch_names):
         role = Role.LEAF if index < leaves else Role.SPINE
-        address = draw(optional(st.ip_addresses()))
-        objects.append((Key(Kind.SWITCH, name=name), Switch(name=name, role=role, management_address=address)))
+        switch = Switch(name=name, role=role, management_address=draw(_maybe_address))
+        objects.append((Key(Kind.SWITCH, name=name), switch))
     leaf_names, spine_names = switch_names[:leaves], switch_names[leaves:]
     # Links use swp49+ on leaves and swp1+ on spines; server ports (interface-groups) use swp1-48 on leaves.
     for li, leaf in enumerate(leaf_names):
         for si, spine in enumerate(spine_names):
-            if draw(st.booleans()):
-                a, b = (Port(switch=leaf, interface=f"swp{49 + si}"), Port(switch=spine, interface=f"swp{1 + li}"))
-                if draw(st.booleans()):
-                    a, b = b, a
+            if draw(_flip):
+                ends = [Port(switch=leaf, interface=f"swp{49 + si}"), Port(switch=spine, interface=f"swp{1 + li}")]
+                a, b = _shuffled(draw, ends)
                 link = Link(a=a, b=b)
                 objects.append((Key(Kind.LINK, name=link.key), link))
     if leaf_names:
         group_names = draw(st.lists(names, max_size=max_groups, unique=True))
         free = iter(range(1, 49))
+        pick_leaves = st.lists(st.sampled_from(leaf_names), min_size=1, max_size=2, unique=True)
         for group in group_names:
-            chosen = draw(st.lists(st.sampled_from(leaf_names), min_size=1, max_size=2, unique=True))
-            members = [Port(switch=leaf, interface=f"swp{next(free)}") for leaf in chosen]
+            members = [Port(switch=leaf, interface=f"swp{next(free)}") for leaf in draw(pick_leaves)]
             objects.append((Key(Kind.INTERFACE_GROUP, name=group),
-                            InterfaceGroup(name=group, members=tuple(draw(st.permutations(members))))))
+                            InterfaceGroup(name=group, members=_shuffled(draw, members))))
     return objects
 
 
@@ -113,12 +127,15 @@ def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2,
 
 class _Pool:
     """Fabric-wide allocations that keep a drawn intent valid: subnets never overlap (they all may meet in
-    tenant system), VLAN claims never clash, endpoint ids and MACs are unique."""
+    tenant system), VLAN claims never clash, endpoint ids are unique."""
 
-    def __init__(self) -> None:
+    def __init__(self, groups: list[str]) -> None:
         self.subnets = 0
         self.vlan = 99
         self.endpoint_ids: set[str] = set()
+        self.groups = st.sampled_from(groups)
+        self.member_groups = st.lists(self.groups, max_size=2, unique=True)
+        self.maybe_group = st.none() | self.groups
 
     def subnet(self) -> tuple[ipaddress.IPv4Network, ipaddress.IPv6Network]:
         n = self.subnets
@@ -126,95 +143,97 @@ class _Pool:
         return (ipaddress.IPv4Network(f"10.{n // 256}.{n % 256}.0/24"),
                 ipaddress.IPv6Network(f"fd00:0:{n:x}::/64"))
 
+    def endpoint_id(self, name: str) -> str:
+        if name in self.endpoint_ids:
+            name = f"{name[:50]}-{len(self.endpoint_ids)}"
+        self.endpoint_ids.add(name)
+        return name
 
-@st.composite
-def _rule(draw: st.DrawFn, seq: int, segments: list[str]) -> PolicyRule:
+
+def _rule(draw: st.DrawFn, seq: int, segments: st.SearchStrategy[str] | None) -> PolicyRule:
     def match() -> Match:
-        choice = draw(st.sampled_from(["any", "segment", "cidr"] if segments else ["any", "cidr"]))
-        if choice == "segment":
-            return Match(segment=draw(st.sampled_from(segments)))
-        if choice == "cidr":
+        kind = draw(_match_kinds)
+        if kind == "segment" and segments is not None:
+            return Match(segment=draw(segments))
+        if kind == "cidr":
             return Match(cidr=draw(networks))
         return Match()
 
-    protocol = draw(st.sampled_from(list(Protocol)))
+    protocol = draw(_protocols)
     l4 = protocol in (Protocol.TCP, Protocol.UDP)
     return PolicyRule(
-        seq=seq, action=draw(st.sampled_from(list(Action))), protocol=protocol, src=match(), dst=match(),
-        src_port=draw(optional(port_ranges())) if l4 else None,
-        dst_port=draw(optional(port_ranges())) if l4 else None,
+        seq=seq, action=draw(_actions), protocol=protocol, src=match(), dst=match(),
+        src_port=draw(_maybe_ports) if l4 else None,
+        dst_port=draw(_maybe_ports) if l4 else None,
     )
 
 
 @st.composite
-def _tenant(draw: st.DrawFn, name: str, pool: _Pool, peers: list[str], groups: list[str],
+def _tenant(draw: st.DrawFn, name: str, pool: _Pool, peers: list[str],
             max_segments: int, max_endpoints: int) -> list[tuple[Key, Any]]:
     objects: list[tuple[Key, Any]] = [
-        (Key(Kind.TENANT, name), Tenant(name=name, id=draw(optional(tokens)), origination=draw(optional(tokens))))
+        (Key(Kind.TENANT, name), Tenant(name=name, id=draw(_maybe_token), origination=draw(_maybe_token)))
     ]
     segment_names = draw(st.lists(names, max_size=max_segments, unique=True))
-    has_router = draw(st.booleans())
+    has_router = draw(_flip)
     interfaces: list[SegmentInterface] = []
     gateways: list[ipaddress.IPv4Address] = []
     for sname in segment_names:
         v4, v6 = pool.subnet()
-        routed = has_router and draw(st.booleans())
-        dual = draw(st.booleans())
-        if routed:
+        dual = draw(_flip)
+        if has_router and draw(_flip):
             addrs = [ipaddress.IPv4Interface(f"{v4[1]}/24")]
             if dual:
                 addrs.append(ipaddress.IPv6Interface(f"{v6[1]}/64"))
-            interfaces.append(SegmentInterface(segment=sname, ip_addresses=tuple(draw(st.permutations(addrs)))))
+            interfaces.append(SegmentInterface(segment=sname, ip_addresses=_shuffled(draw, addrs)))
             gateways.append(v4[1])
         objects.append((Key(Kind.SEGMENT, name, sname),
-                        Segment(name=sname, id=draw(optional(tokens)), origination=draw(optional(tokens)))))
+                        Segment(name=sname, id=draw(_maybe_token), origination=draw(_maybe_token))))
         pool.vlan += 1
         vlan = pool.vlan
-        member_groups = draw(st.lists(st.sampled_from(groups), max_size=2, unique=True))
-        for group in member_groups:
-            member = Member(interface_group=group, vlan=vlan, origination=draw(optional(tokens)))
+        for group in draw(pool.member_groups):
+            member = Member(interface_group=group, vlan=vlan, origination=draw(_maybe_token))
             objects.append((Key(Kind.MEMBER, name, sname, member.key), member))
         count = draw(st.integers(0, max_endpoints))
         hosts = draw(st.lists(st.integers(2, 254), min_size=count, max_size=count, unique=True))
         ep_macs = draw(st.lists(macs, min_size=count, max_size=count, unique=True))
         for host, mac in zip(hosts, ep_macs, strict=True):
-            eid = draw(names.filter(lambda n: n not in pool.endpoint_ids))
-            pool.endpoint_ids.add(eid)
+            eid = pool.endpoint_id(draw(names))
             ips: list[Any] = []
-            if draw(st.booleans()):
+            if draw(_flip):
                 ips.append(v4[host])
-            if dual and draw(st.booleans()):
+            if dual and draw(_flip):
                 ips.append(v6[host])
-            attachment = draw(optional(st.sampled_from(groups).map(
-                lambda g, v=vlan: Attachment(interface_group=g, vlan=v))))
-            endpoint = Endpoint(id=eid, attachment_point=attachment, ips=tuple(draw(st.permutations(ips))),
-                                mac=draw(optional(st.just(mac))), origination=draw(optional(tokens)))
+            group = draw(pool.maybe_group)
+            endpoint = Endpoint(
+                id=eid, attachment_point=None if group is None else Attachment(interface_group=group, vlan=vlan),
+                ips=_shuffled(draw, ips), mac=mac if draw(_flip) else None, origination=draw(_maybe_token))
             objects.append((Key(Kind.ENDPOINT, name, sname, eid), endpoint))
     if not has_router:
         return objects
-    tenant_interfaces = draw(st.lists(st.sampled_from(peers), unique=True)) if peers else []
+    tenant_interfaces = list(draw(st.lists(st.sampled_from(peers), unique=True))) if peers else []
     routes = []
-    if tenant_interfaces and draw(st.booleans()):
+    if tenant_interfaces and draw(_flip):
         routes.append(Route(prefix=ipaddress.IPv4Network("0.0.0.0/0"),
                             next_hop=NextHop(tenant=draw(st.sampled_from(tenant_interfaces)))))
-    if tenant_interfaces and draw(st.booleans()):
+    if tenant_interfaces and draw(_flip):
         routes.append(Route(prefix=ipaddress.IPv6Network("::/0"), next_hop=NextHop(tenant=tenant_interfaces[0])))
-    if gateways and draw(st.booleans()):
+    if gateways and draw(_flip):
         gateway = draw(st.sampled_from(gateways))
         routes.append(Route(prefix=ipaddress.IPv4Network(f"192.168.{pool.subnets % 256}.0/24"),
                             next_hop=NextHop(ip=gateway + 253)))
     policy_names = draw(st.lists(names, max_size=2, unique=True))
+    segments = st.sampled_from(segment_names) if segment_names else None
     policies = []
     for pname in policy_names:
-        rule_seqs = draw(st.lists(seqs, max_size=3, unique=True))
-        rules = [draw(_rule(seq, segment_names)) for seq in rule_seqs]
-        policies.append(PolicyList(name=pname, rules=tuple(rules)))
+        rules = [_rule(draw, seq, segments) for seq in draw(st.lists(seqs, max_size=3, unique=True))]
+        policies.append(PolicyList(name=pname, rules=_shuffled(draw, rules)))
     router = LogicalRouter(
-        interfaces=tuple(draw(st.permutations(interfaces))),
+        interfaces=_shuffled(draw, interfaces),
         tenant_interfaces=tuple(tenant_interfaces),
-        routes=tuple(draw(st.permutations(routes))),
+        routes=_shuffled(draw, routes),
         policy_lists=tuple(policies),
-        applied_policy_list=draw(optional(st.sampled_from(policy_names))) if policy_names else None,
+        applied_policy_list=draw(st.none() | st.sampled_from(policy_names)) if policy_names else None,
     )
     objects.append((Key(Kind.LOGICAL_ROUTER, name), router))
     return objects
@@ -228,12 +247,12 @@ def intents(draw: st.DrawFn, max_tenants: int = 3, max_segments: int = 3, max_en
     groups = [key.name for key, _ in objects if key.kind == Kind.INTERFACE_GROUP]
     # Segments may also name interface-groups the topology does not have yet (Neutron binds ports first).
     groups += draw(st.lists(names, min_size=1, max_size=2, unique=True))
-    pool = _Pool()
-    tenant_names = draw(st.lists(names.filter(lambda n: n != SYSTEM), max_size=max_tenants, unique=True))
+    pool = _Pool(groups)
+    tenant_names = [n for n in draw(st.lists(names, max_size=max_tenants, unique=True)) if n != SYSTEM]
     for tname in tenant_names:
-        objects += draw(_tenant(tname, pool, [SYSTEM], groups, max_segments, max_endpoints))
-    if draw(st.booleans()):
-        objects += draw(_tenant(SYSTEM, pool, tenant_names, groups, max_segments, max_endpoints))
+        objects += draw(_tenant(tname, pool, [SYSTEM], max_segments, max_endpoints))
+    if draw(_flip):
+        objects += draw(_tenant(SYSTEM, pool, tenant_names, max_segments, max_endpoints))
     return build(objects)
 
 
