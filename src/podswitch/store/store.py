@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Dialect, Engine, Row, Table, bindparam, delet
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from ..model import MODEL_OF, Change, Intent, Key, Kind, NotFound, build
+from ..model import MODEL_OF, SYSTEM, Change, Intent, Key, Kind, NotFound, Tenant, build
 from ..model.types import Model
 from .engine import make_engine
 from .migrate import upgrade
@@ -39,6 +39,7 @@ DB_FILE = "podswitch.db"
 AllocationKey = tuple[str, str]  # (kind, key): the fabric compiler's namespace and name
 
 _KIND = {kind.value: kind for kind in Kind}
+_SYSTEM_TENANT = Key(Kind.TENANT, SYSTEM)
 _PARSE = {kind.value: MODEL_OF[kind].model_validate_json for kind in Kind}
 
 
@@ -156,7 +157,12 @@ class Store:
             rows = conn.execute(select(intent_object.c.kind, intent_object.c.tenant, intent_object.c.segment,
                                        intent_object.c.name, intent_object.c.body)).all()
         with _gc_paused():
-            intent = build([(Key(_KIND[k], t, s, n), _PARSE[k](body)) for k, t, s, n, body in rows])
+            parsed = [(Key(_KIND[k], t, s, n), _PARSE[k](body)) for k, t, s, n, body in rows]
+            # Tenant system always exists (every Intent has it), so a diff never creates it: its router and
+            # segments may be stored without a row for the tenant itself. Give build() the parent it needs.
+            if _SYSTEM_TENANT not in {key for key, _ in parsed if key.kind == Kind.TENANT}:
+                parsed.append((_SYSTEM_TENANT, Tenant(name=SYSTEM)))
+            intent = build(parsed)
         return head, intent
 
     def load_allocations(self) -> dict[AllocationKey, int]:
@@ -193,6 +199,8 @@ class Store:
                     "revision": new, "created_at": created_at, "actor": actor, "operation": operation,
                     "summary": summary, "change_count": len(changes),
                 })
+                if any(ch.key == _SYSTEM_TENANT for ch in changes):
+                    self._ensure_system_tenant(conn, new)
                 _write_objects(conn, rows)
                 if allocations:
                     _write_allocations(conn, allocations)
@@ -200,6 +208,14 @@ class Store:
         except IntegrityError as exc:
             raise StoreError(f"the changes do not fit the stored data: {exc.orig}") from exc
         return RevisionInfo(new, created_at, actor, operation, summary, len(changes))
+
+    def _ensure_system_tenant(self, conn: Connection, new: int) -> None:
+        """Tenant system exists in every intent without ever being created, so a change to it is an update
+        of a row that may not be stored yet: store its implicit (default) form first."""
+        values = {"kind": Kind.TENANT.value, "tenant": SYSTEM, "segment": "", "name": "",
+                  "body": Tenant(name=SYSTEM).model_dump_json(), "revision": new}
+        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(intent_object).values(values)
+        conn.execute(stmt.on_conflict_do_nothing())
 
     # ---- history --------------------------------------------------------------------------------------
 
