@@ -175,35 +175,28 @@ def test_validate_false_accepts_dangling_references() -> None:
 
 # ---- generated intents ------------------------------------------------------------------------------------
 
-@HYPOTHESIS
-@given(intents())
-def test_strategy_draws_valid_intents(intent: Intent) -> None:
-    validate(intent)
+def loosen(text: str) -> str:
+    """The same config written carelessly: deeper indentation, comments and blank lines in between."""
+    return "".join(("! note\n" if i % 3 == 0 else "") + ("\n" if i % 4 == 0 else "") +
+                   line.replace("  ", "   ") + "\n" for i, line in enumerate(text.splitlines()))
 
 
 @HYPOTHESIS
 @given(intents())
 def test_generated_intents_round_trip(intent: Intent) -> None:
+    validate(intent)  # the strategy draws valid intents only
     text = render(intent)
     parsed = parse(text)
     assert objects(parsed) == objects(intent)
     assert set(parsed.objects()) == set(intent.objects())
     assert render(parsed) == text
+    assert render(parse(loosen(text))) == text
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(intents(max_tenants=5, max_segments=4, max_endpoints=6))
 def test_larger_generated_intents_round_trip(intent: Intent) -> None:
     text = render(intent)
-    assert render(parse(text)) == text
-    assert objects(parse(text)) == objects(intent)
-
-
-@HYPOTHESIS
-@given(intents())
-def test_render_is_layout_independent(intent: Intent) -> None:
-    # Deeper indentation and comments between lines change nothing.
-    text = render(intent)
-    wide = "".join(("! note\n" if i % 3 == 0 else "") + ("\n" if i % 4 == 0 else "") +
-                   line.replace("  ", "   ") + "\n" for i, line in enumerate(text.splitlines()))
-    assert render(parse(wide)) == text
+    parsed = parse(text)
+    assert objects(parsed) == objects(intent)
+    assert render(parsed) == text

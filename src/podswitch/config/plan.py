@@ -126,7 +126,7 @@ def _text_diff(old: Intent, new: Intent, touched: set[str]) -> Iterator[tuple[st
                 yield ("context", "--- running-config (before)")
                 yield ("context", "+++ running-config (after)")
                 header = True
-            yield from _hunks(a, b, old_line, new_line, name)
+            yield from _hunks(a, b, old_line, new_line, name if name == TOPOLOGY else f"tenant {name}")
         old_line += len(a)
         new_line += len(b)
 
