@@ -328,6 +328,34 @@ def test_write_counter_matches_handle_wrapper(lab: dict[str, Result], counting_o
     assert res.writes == 0 and len(counting_opener.log) == 0
 
 
+def test_bad_objects_are_reported_and_do_not_stop_the_rest(
+    lab: dict[str, Result], counting_opener: CountingOpener
+) -> None:
+    l1 = NS["l1"]
+    st = states()["l1"]
+    t1 = next(s for s in st.slices if s.name == "t1")
+    bad_t1 = t1.model_copy(update={
+        "neighbours": (Neighbour(ip="10.66.16.99", mac="02:00:00:00:09:09", dev="nosuchdev"), *t1.neighbours),
+        "routes": (*t1.routes, SliceRoute(prefix="10.88.0.0/16", via=("10.66.16.254",), dev="nosuchdev")),
+    })  # fmt: skip
+    bad = st.model_copy(update={
+        "attachments": (VlanAttachment(port="swp9", vlan=302, vni=10300, subif="swp9.302", shim="swp9~302"),
+                        *st.attachments),
+        "local_macs": (LocalMac(mac="02:00:00:00:09:0a", bridge="br10300", dev="nosuchport"), *st.local_macs),
+        "underlay_routes": (*st.underlay_routes, UnderlayRoute(
+            prefix="10.255.1.0/24", nexthops=(UnderlayNextHop(via="10.254.0.0", dev="up9"),))),
+        "slices": tuple(bad_t1 if s.name == "t1" else s for s in st.slices),
+    })  # fmt: skip
+    res = reconcile(bad, l1, opener=counting_opener)
+    text = "\n".join(res.errors)
+    assert len(res.errors) == 5, text
+    for needle in ("swp9", "nosuchport", "up9", "10.66.16.99", "10.88.0.0/16"):
+        assert needle in text
+    # Everything that was right stays right: not one write, and traffic still flows.
+    assert res.writes == 0 and counting_opener.log.entries == []
+    _wait_ping(NS["h1"], H2_IP301)
+
+
 def test_foreign_objects_are_left_alone(lab: dict[str, Result], counting_opener: CountingOpener) -> None:
     l1 = NS["l1"]
     res = reconcile(states()["l1"], l1, opener=counting_opener)

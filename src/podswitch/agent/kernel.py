@@ -15,8 +15,8 @@ Ownership: what podswitch creates carries a mark, and only marked objects are ev
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from pyroute2 import IPRoute
@@ -173,10 +173,11 @@ def oper_state(link: Link | None) -> str:
 
 
 def describe_error(e: BaseException) -> str:
-    code = getattr(e, "code", None)
-    if code is not None and e.args:
-        return f"{e.args[-1]} (errno {code})" if len(e.args) > 1 else f"errno {code}"
+    """One line for a result/status: "File exists (errno 17)" for netlink errors, else the message."""
+    code = getattr(e, "code", None)  # pyroute2's NetlinkError
+    if isinstance(code, int):
+        text = e.args[1] if len(e.args) > 1 and e.args[1] else os.strerror(code)
+        return f"{text} (errno {code})"
     return str(e) or type(e).__name__
 
 
-Writer = Callable[..., Any]

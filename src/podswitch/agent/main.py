@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, args.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

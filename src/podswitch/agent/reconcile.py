@@ -17,6 +17,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import os
 import socket
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -629,12 +630,14 @@ class _Run:
             want[(link.index, _ip(n.ip))] = (n.mac.lower(), n.dev)
         ops: list[Op] = []
         have: set[tuple[int, str]] = set()
+        present: set[tuple[int, str]] = set()
         for e in h.rt.neighbours(AF_UNSPEC):
             if e.family not in (AF_INET, AF_INET6) or e.dst is None:
                 continue
             key = (e.ifindex, e.dst)  # the kernel's text is canonical already
             wanted = want.get(key)
             if wanted is not None:
+                present.add(key)
                 if e.state & NUD_PERMANENT and e.lladdr == wanted[0]:
                     have.add(key)
             elif e.state & NUD_PERMANENT and e.protocol == PROTO:
@@ -645,10 +648,10 @@ class _Run:
             if key in have:
                 continue
             ip = key[1]
+            what = f"neighbour {ip} {mac} {dev}{_where(h)}"
             ops.append(neigh_op("replace", family=AF_INET6 if ":" in ip else AF_INET, ifindex=key[0], dst=ip,
-                                lladdr=mac, state=NUD_PERMANENT, protocol=PROTO,
-                                what=f"neighbour {ip} {mac} {dev}{_where(h)}"))
-            self.result.changed.append(f"neighbour {ip} {mac} {dev}{_where(h)}")
+                                lladdr=mac, state=NUD_PERMANENT, protocol=PROTO, what=what))
+            (self.result.changed if key in present else self.result.created).append(what)
         self._execute(h, ops)
 
     def _sync_slice_routes(self, h: Namespace, s: Slice) -> None:
@@ -805,8 +808,9 @@ class _Run:
     def _execute(self, ns: Namespace, ops: list[Op]) -> None:
         if not ops:
             return
-        for failure in ns.rt.execute(ops):
-            self.error(failure.op.what + _where(ns), str(failure).split(": ", 1)[-1])
+        for f in ns.rt.execute(ops):
+            detail = f": {f.message}" if f.message else ""
+            self.error(f.op.what, f"{os.strerror(f.errno)} (errno {f.errno}){detail}")
 
 
 @dataclass(frozen=True)
