@@ -213,4 +213,4 @@ def main() -> None:
 
 
 # Command groups defined in their own modules register themselves on import.
-from . import objects, serve  # noqa: E402,F401
+from . import agent, lab, objects, run, serve  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""The lab: an emulated POD in network namespaces (see `build`, `plan`, `supervisor`)."""

@@ -1,0 +1,389 @@
+"""The lab's long-running part: make the namespaces follow the intent, and run one agent per switch.
+
+Start-up: write the lab's topology into the intent (through the API), build switches, cables, servers and
+endpoints, start the agents. Then watch: poll `/healthz` (one cheap request) and, when the revision moved,
+read the intent and bring the lab in line: new interface-groups get a server (written into the topology
+first), endpoints appear, vanish or are rebuilt where they changed, dead agents are restarted with
+backoff. Everything it did is in the state file for `lab status`, `lab exec` and `lab down`.
+
+Stopping (SIGTERM/SIGINT) stops the agents and leaves the namespaces: `lab down` removes them. Agents die
+with the supervisor even when it is killed (PR_SET_PDEATHSIG), so a crash never leaves them running."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import netns
+from . import state as st
+from .build import Builder, endpoint_ns, server_ns, switch_ns
+from .controller import Controller, ControllerError
+from .plan import EndpointSpec, LabPlan, Place, Shape, endpoint_specs, plan, server_vlans, short_names, topology_writes
+
+log = logging.getLogger("podswitch.lab")
+
+TOKEN_ENV = "PODSWITCH_ADMIN_TOKEN"
+AGENT_TOKEN_ENV = "PODSWITCH_TOKEN"
+PR_SET_PDEATHSIG = 1
+RETRY_FAILED_AFTER = 5.0  # seconds before endpoints that failed to build are tried again
+AGENT_STOP_GRACE = 5.0
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: if the supervisor dies (even by SIGKILL), so does the agent.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+@dataclass
+class Agent:
+    switch: str
+    netns: str
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    log_path: Path | None = None
+
+
+class Supervisor:
+    def __init__(self, lab_dir: Path, url: str, token: str | None, prefix: str, shape: Shape, *,
+                 poll: float = 0.5, agent_interval: float = 1.0, agent_cmd: list[str] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lab_dir = lab_dir
+        self.url = url
+        self.token = token
+        self.prefix = prefix
+        self.shape = shape
+        self.poll = poll
+        self.agent_interval = agent_interval
+        # The agent module directly, not `podswitch agent`: the CLI imports the store (alembic, SQLAlchemy),
+        # which costs every agent ~1 s of CPU at start-up; with 10 agents on 2 cores that is seconds.
+        self.agent_cmd = agent_cmd or [sys.executable, "-m", "podswitch.agent.main"]
+        self.clock = clock
+        self.ctl = Controller(url, token)
+        self.builder = Builder(prefix)
+        self.state = st.LabState(prefix=prefix, url=url, spines=shape.spines, leaves=shape.leaves,
+                                 extra_servers=list(shape.servers), supervisor_pid=os.getpid())
+        self.agents: dict[str, Agent] = {}
+        self.plan: LabPlan | None = None
+        self.specs: dict[str, EndpointSpec] = {}
+        self.shorts: dict[str, str] = {}
+        self.failed: dict[str, str] = {}  # endpoint id -> error
+        self.retry_at = float("inf")
+        self.built_fabric: tuple[Any, ...] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> int:
+        st.write_pid(self.lab_dir, os.getpid())
+        self._save(st.STARTING)
+        try:
+            return self._run(stop)
+        except Exception as e:
+            log.exception("lab supervisor failed")
+            self.state.error = f"{type(e).__name__}: {e}"
+            self._save(st.FAILED)
+            return 1
+        finally:
+            self._stop_agents()
+            self.builder.close()
+            self.ctl.close()
+            if self.state.phase != st.FAILED:
+                self._save(st.STOPPED)
+            st.remove_pid(self.lab_dir, os.getpid())
+            log.info("lab supervisor stopped; namespaces left in place (podswitch lab down removes them)")
+
+    def _run(self, stop: threading.Event) -> int:
+        revision = self._wait_for_controller(stop)
+        if revision is None:
+            return 0
+        started = time.perf_counter()
+        self._save(st.TOPOLOGY)
+        revision, intent = self._write_topology()
+        self.state.timings["topology"] = round(time.perf_counter() - started, 3)
+        self._save(st.BUILDING)
+        t = time.perf_counter()
+        self._remove_leftovers()
+        self._realise(intent)
+        self.state.revision = revision
+        self.state.timings["build"] = round(time.perf_counter() - t, 3)
+        self._save(st.AGENTS)
+        t = time.perf_counter()
+        for name in self._plan().switches:
+            self._start_agent(name)
+        self.state.timings["agents_started"] = round(time.perf_counter() - t, 3)
+        self._save(st.RUNNING)
+        log.info("lab built in %.2fs (topology %.2fs, build %.2fs): %d switches, %d servers, %d endpoints",
+                 time.perf_counter() - started, self.state.timings["topology"], self.state.timings["build"],
+                 len(self.state.switches), len(self.state.servers), len(self.state.endpoints))
+        self._watch(stop, revision)
+        return 0
+
+    def _wait_for_controller(self, stop: threading.Event) -> int | None:
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                return self.ctl.revision()
+            except ControllerError as e:
+                log.warning("controller not reachable yet: %s", e)
+                stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        return None
+
+    def _watch(self, stop: threading.Event, revision: int) -> None:
+        errors = 0
+        while not stop.wait(self.poll):
+            self._check_agents()
+            try:
+                current = self.ctl.revision()
+                if current != revision or self.clock() >= self.retry_at:
+                    revision, intent = self.ctl.intent()
+                    revision = self._sync(intent, revision)
+                    self.state.revision = revision
+                    self._save(st.RUNNING)
+                errors = 0
+            except ControllerError as e:
+                errors += 1
+                # Bounded complaint: a controller restart should not fill the log.
+                if errors <= 3 or errors % 60 == 0:
+                    log.warning("controller: %s", e)
+                stop.wait(min(5.0, self.poll * 2 ** min(errors, 4)))
+
+    # ---- intent -> lab ----------------------------------------------------------------------------
+
+    def _plan(self) -> LabPlan:
+        assert self.plan is not None
+        return self.plan
+
+    def _placed(self) -> dict[str, Place]:
+        return {g: Place(s["leaf"], s["port"]) for g, s in self.state.servers.items()}
+
+    def _write_topology(self) -> tuple[int, Any]:
+        """Write what the topology lacks; returns the intent after the writes."""
+        for _ in range(5):
+            revision, intent = self.ctl.intent()
+            lab = plan(intent, self.shape, self._placed())
+            writes = topology_writes(intent, lab)
+            if not writes:
+                self.plan = lab
+                return revision, intent
+            for w in writes:
+                log.info("topology: %s %s", w.method, w.what)
+                try:
+                    self.ctl.write(w)
+                except ControllerError as e:
+                    # Someone else changed the topology in between (409) or refused it: re-plan.
+                    log.warning("topology write %s %s failed: %s", w.method, w.what, e)
+                    break
+        revision, intent = self.ctl.intent()
+        self.plan = plan(intent, self.shape, self._placed())
+        return revision, intent
+
+    def _sync(self, intent: Any, revision: int) -> int:
+        lab = plan(intent, self.shape, self._placed())
+        if topology_writes(intent, lab):
+            revision, intent = self._write_topology()
+        else:
+            self.plan = lab
+        self._realise(intent)
+        lab = self._plan()
+        for name in lab.switches:
+            if name not in self.agents:
+                self._start_agent(name)
+        for name in list(self.agents):
+            if name not in lab.switches:
+                self._stop_agent(name)
+                self._remove_switch(name)
+        return revision
+
+    def _remove_leftovers(self) -> None:
+        """Namespaces of a previous run that crashed: endpoints are rebuilt from scratch anyway, servers the
+        plan no longer has go."""
+        lab = self._plan()
+        keep_servers = {server_ns(self.prefix, g) for g in lab.servers}
+        for name in netns.names(endpoint_ns(self.prefix, "")):
+            netns.remove(name)
+        for name in netns.names(server_ns(self.prefix, "")):
+            if name not in keep_servers:
+                netns.remove(name)
+
+    def _realise(self, intent: Any) -> None:
+        lab = self._plan()
+        fabric_key = (tuple(lab.switches), tuple(lab.links))
+        if fabric_key != self.built_fabric:
+            self.builder.build_fabric(lab)
+            self.built_fabric = fabric_key
+            for name, sw in lab.switches.items():
+                entry = self.state.switches.setdefault(name, {})
+                entry.update(netns=switch_ns(self.prefix, name), role=sw.role.value)
+        vlans = server_vlans(intent, lab.servers)
+        specs = endpoint_specs(intent, lab.servers)
+        # Endpoints whose server moves or goes are unplugged first.
+        for eid, old in list(self.specs.items()):
+            if eid not in specs or specs[eid] != old or old.server not in lab.servers:
+                self._remove_endpoint(eid)
+        for group in list(self.state.servers):
+            if group not in lab.servers:
+                self.builder.remove_server(group)
+                del self.state.servers[group]
+        fresh: set[str] = set()
+        for group, where in lab.servers.items():
+            have = self.state.servers.get(group)
+            want = {"netns": server_ns(self.prefix, group), "leaf": where.leaf, "port": where.port,
+                    "vlans": vlans[group]}
+            gone = not netns.exists(want["netns"])
+            if have != want or gone:
+                if gone:
+                    fresh.add(group)  # a new server namespace has none of its endpoints plugged in
+                self.builder.ensure_server(group, where, vlans[group])
+                self.state.servers[group] = want
+        self.shorts = short_names(specs, {e: s for e, s in self.shorts.items() if e in specs})
+        self.retry_at = float("inf")
+        for eid, spec in specs.items():
+            if self.specs.get(eid) == spec and eid not in self.failed and spec.server not in fresh:
+                continue
+            short = self.shorts[eid]
+            try:
+                self.builder.build_endpoint(spec, short)
+                self.failed.pop(eid, None)
+            except Exception as e:
+                log.warning("endpoint %s: %s", eid, e)
+                self.failed[eid] = f"{type(e).__name__}: {e}"
+                self.retry_at = self.clock() + RETRY_FAILED_AFTER
+            self.specs[eid] = spec
+            self.state.endpoints[eid] = {**spec.to_json(), "short": short, "netns": endpoint_ns(self.prefix, short),
+                                         "error": self.failed.get(eid)}
+        for eid in list(self.state.endpoints):
+            if eid not in specs:
+                del self.state.endpoints[eid]
+
+    def _remove_endpoint(self, eid: str) -> None:
+        old = self.specs.pop(eid, None)
+        short = self.shorts.get(eid)
+        if short is not None:
+            self.builder.remove_endpoint(short, old.server if old else None)
+        self.state.endpoints.pop(eid, None)
+        self.failed.pop(eid, None)
+
+    def _remove_switch(self, name: str) -> None:
+        ns = switch_ns(self.prefix, name)
+        self.builder.forget(ns)
+        for victim in netns.names(ns + "-"):  # its router slices
+            netns.remove(victim)
+        if netns.exists(ns):
+            netns.remove(ns)
+        self.state.switches.pop(name, None)
+        self.built_fabric = None
+
+    # ---- agents ----------------------------------------------------------------------------------
+
+    def _start_agent(self, name: str) -> None:
+        agent = self.agents.get(name)
+        if agent is None:
+            agent = self.agents[name] = Agent(switch=name, netns=switch_ns(self.prefix, name),
+                                              log_path=st.agent_log(self.lab_dir, name))
+        env = dict(os.environ)
+        env.pop(TOKEN_ENV, None)
+        if self.token:
+            env[AGENT_TOKEN_ENV] = self.token  # the environment, not argv: argv is world-readable in /proc
+        cmd = [*self.agent_cmd, "--switch", name, "--netns", agent.netns, "--controller", self.url,
+               "--interval", str(self.agent_interval)]
+        assert agent.log_path is not None
+        with open(agent.log_path, "ab") as out:
+            agent.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                          env=env, preexec_fn=_die_with_parent, close_fds=True)
+        entry = self.state.switches.setdefault(name, {"netns": agent.netns})
+        entry.update(agent_pid=agent.proc.pid, log=str(agent.log_path), restarts=agent.restarts)
+        log.info("agent %s started (pid %d, netns %s)", name, agent.proc.pid, agent.netns)
+
+    def _check_agents(self) -> None:
+        now = self.clock()
+        changed = False
+        for name, agent in self.agents.items():
+            if agent.proc is not None and agent.proc.poll() is not None:
+                agent.restarts += 1
+                delay = min(30.0, 2.0 ** min(agent.restarts, 5))
+                log.warning("agent %s exited with %s; restart %d in %.0fs (log: %s)", name,
+                            agent.proc.returncode, agent.restarts, delay, agent.log_path)
+                agent.proc = None
+                agent.next_start = now + delay
+                self.state.switches.get(name, {})["agent_pid"] = None
+                changed = True
+            if agent.proc is None and now >= agent.next_start:
+                self._start_agent(name)
+                changed = True
+        if changed:
+            self._save(self.state.phase)
+
+    def _stop_agent(self, name: str) -> None:
+        agent = self.agents.pop(name, None)
+        if agent is not None and agent.proc is not None:
+            _terminate([agent.proc])
+
+    def _stop_agents(self) -> None:
+        procs = [a.proc for a in self.agents.values() if a.proc is not None]
+        _terminate(procs)
+        for name in self.agents:
+            self.state.switches.get(name, {})["agent_pid"] = None
+        self.agents.clear()
+
+    def _save(self, phase: str) -> None:
+        self.state.phase = phase
+        st.save(self.lab_dir, self.state)
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.terminate()
+    deadline = time.monotonic() + AGENT_STOP_GRACE
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                p.kill()
+            p.wait(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="podswitch-lab-supervisor", description="podswitch lab supervisor")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--prefix", default=st.DEFAULT_PREFIX)
+    p.add_argument("--spines", type=int, default=2)
+    p.add_argument("--leaves", type=int, default=4)
+    p.add_argument("--server", action="append", default=[], dest="servers")
+    p.add_argument("--agent-interval", type=float, default=1.0)
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sup = Supervisor(st.lab_dir(args.data_dir), args.url, os.environ.get(TOKEN_ENV), args.prefix,
+                     Shape(args.spines, args.leaves, tuple(args.servers)), agent_interval=args.agent_interval)
+    return sup.run(stop)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
