@@ -479,6 +479,53 @@ def test_hitless_reconcile_while_pinging(lab: dict[str, Result]) -> None:
     assert "300 received" in out.stdout and " 0% packet loss" in out.stdout, out.stdout
 
 
+def _variant(st: SwitchState) -> SwitchState:
+    """The same switch with unrelated additions: a remote MAC, a neighbour, a route, a stricter table."""
+    bridges = tuple(
+        b.model_copy(update={"remote_macs": (*b.remote_macs, RemoteMac(mac="02:00:00:00:07:07", vtep=LO["l2"]))})
+        if b.vni == 10300 else b for b in st.bridges
+    )  # fmt: skip
+    slices_ = tuple(
+        s.model_copy(update={
+            "neighbours": (*s.neighbours, Neighbour(ip="10.66.16.77", mac="02:00:00:00:07:07", dev="g10300")),
+            "routes": (*s.routes, SliceRoute(prefix="10.77.0.0/16", kind="unreachable")),
+            "nftables": NFT.replace("policy accept;", "policy accept;\n    ip daddr 10.77.0.1 drop"),
+        }) if s.name == "t1" else s
+        for s in st.slices
+    )  # fmt: skip
+    return st.model_copy(update={"bridges": bridges, "slices": slices_})
+
+
+def test_hitless_while_changes_are_applied(lab: dict[str, Result]) -> None:
+    """Changes next to a flow (FDB, neighbours, routes, the nftables table) never disturb it."""
+    _wait_ping(NS["h1"], H2_IP301)
+    done = threading.Event()
+    writes: list[int] = []
+
+    def churn() -> None:
+        with Reconciler(NS["l1"]) as r1, Reconciler(NS["l2"]) as r2:
+            base = states()
+            flip = False
+            while not done.is_set():
+                flip = not flip
+                for rec, sw in ((r1, "l1"), (r2, "l2")):
+                    res = rec.reconcile(_variant(base[sw]) if flip else base[sw])
+                    assert res.errors == []
+                    writes.append(res.writes)
+            for rec, sw in ((r1, "l1"), (r2, "l2")):
+                rec.reconcile(base[sw])
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        out = sh(NS["h1"], "ping", "-q", "-i", "0.01", "-c", "300", H2_IP301, timeout=120)
+    finally:
+        done.set()
+        t.join()
+    assert len(writes) >= 4 and all(w > 0 for w in writes), writes
+    assert "300 received" in out.stdout and " 0% packet loss" in out.stdout, out.stdout
+
+
 def test_ownership_marks(lab: dict[str, Result]) -> None:
     l1 = NS["l1"]
     with netlink.RtSocket(l1) as rt:
