@@ -454,6 +454,26 @@ def test_stale_slice_namespace_is_removed(lab: dict[str, Result]) -> None:
     _wait_ping(NS["h1"], "169.254.0.0")
 
 
+def test_stale_routes_are_removed_and_foreign_ones_kept(
+    lab: dict[str, Result], counting_opener: CountingOpener
+) -> None:
+    l1, sys_ns = NS["l1"], f"{NS['l1']}-sys"
+    st = states()["l1"]
+    sh(sys_ns, "ip", "route", "add", "203.0.113.0/24", "via", "169.254.0.1", "proto", "static")
+    fewer = st.model_copy(update={"slices": tuple(
+        s.model_copy(update={"routes": s.routes[:1]}) if s.name == "sys" else s for s in st.slices)})
+    res = reconcile(fewer, l1, opener=counting_opener)
+    assert res.errors == []
+    assert sorted(res.removed) == [f"route 10.66.17.0/24@{sys_ns}", f"route 10.99.0.0/16@{sys_ns}"]
+    assert res.writes == len(counting_opener.log) == 2
+    routes = sh(sys_ns, "ip", "route", "show").stdout
+    assert "10.66.17.0/24" not in routes and "10.99.0.0/16" not in routes
+    assert "10.66.16.0/24" in routes and "203.0.113.0/24" in routes  # the operator's route stays
+    assert reconcile(st, l1).errors == []
+    assert "10.99.0.0/16" in sh(sys_ns, "ip", "route", "show").stdout
+    sh(sys_ns, "ip", "route", "del", "203.0.113.0/24")
+
+
 def test_hitless_reconcile_while_pinging(lab: dict[str, Result]) -> None:
     _wait_ping(NS["h1"], H2_IP301)
     done = threading.Event()
