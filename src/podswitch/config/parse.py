@@ -305,7 +305,7 @@ class _Parser:
                 members[member.key] = member
             endpoints: dict[str, Endpoint] = {}
             for eid, ep in seg.endpoints.items():
-                data: dict[str, Any] = {"id": eid, "ips": list(map(_address, ep.ips)), "mac": ep.mac,
+                data: dict[str, Any] = {"id": eid, "ips": tuple(map(_address, ep.ips)), "mac": ep.mac,
                                         "origination": ep.origination}
                 ap = ep.ap
                 if ap is not None:
