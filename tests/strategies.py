@@ -263,6 +263,8 @@ def large_intent(tenants: int = 1000, segments_per_tenant: int = 10, endpoints_p
     """The scale podswitch is sized for: by default 1,000 tenants, 10,000 segments, 100,000 endpoints
     (about 700,000 lines of running-config). Every tenant routes to the outside through tenant system,
     like the seed's demo tenant; every segment has its own /24, VLAN claim and member."""
+    if groups > leaves // 2 * 48:
+        raise ValueError(f"{groups} interface-groups need {2 * -(-groups // 48)} leaves (48 server ports per pair)")
     objects: list[tuple[Key, Any]] = []
     leaf_names = [f"leaf{i:02d}" for i in range(1, leaves + 1)]
     spine_names = [f"spine{i}" for i in range(1, spines + 1)]
