@@ -6,10 +6,13 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from ..lab import control
 from ..lab import state as st
@@ -17,7 +20,7 @@ from ..lab.controller import Controller, ControllerError
 from ..lab.plan import Shape
 from .client import data_dir, find_token
 from .main import Token, Url, app
-from .output import console, failure, table
+from .output import console, failure
 
 lab_app = typer.Typer(no_args_is_help=True, help="The emulated POD: switches, servers and endpoints in network "
                       "namespaces, one agent per switch.")
@@ -188,11 +191,26 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
     table("servers", ["interface-group", "namespace", "cabled to", "vlans"],
           ([g, s["netns"], f"{s['leaf']}:{s['port']}", " ".join(map(str, s["vlans"])) or "-"]
            for g, s in sorted(state.servers.items())))
-    table("endpoints", ["id", "tenant/segment", "namespace", "server vlan", "mac", "addresses", "gateway"],
-          ([e, f"{ep['tenant']}/{ep['segment']}", ep["netns"] + (" [red](failed)[/red]" if ep.get("error") else ""),
+    table("endpoints", ["id", "tenant / segment", "namespace", "server vlan", "mac", "addresses", "gateway"],
+          ([e, f"{ep['tenant']} / {ep['segment']}",
+            ep["netns"] + (f" [red](failed: {ep['error']})[/red]" if ep.get("error") else ""),
             f"{ep['server']} {ep['vlan']}", ep.get("mac") or "-", " ".join(ep["addresses"]),
             " ".join(ep["gateways"]) or "-"]
            for e, ep in sorted(state.endpoints.items())))
+
+
+# Piped or captured output is not squeezed into 80 columns: ids and namespace names are copied from here.
+wide = console if console.is_terminal else Console(highlight=False, width=200)
+
+
+def table(title: str, columns: list[str], rows: Iterable[Sequence[object]]) -> None:
+    # Folded, never elided: ids and namespace names are copied from here into `lab exec`.
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    wide.print(t)
 
 
 def _natural(name: str) -> tuple[str, int]:

@@ -1,0 +1,110 @@
+"""The lab end to end: a controller, the seed's demo tenant, `podswitch lab up`, and real pings between
+namespaces through the emulated fabric. Endpoints added or removed through the API appear or vanish;
+`lab down` leaves nothing behind, also after the supervisor was killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from podswitch.lab import netns
+from podswitch.lab import state as lab_state
+
+from .conftest import SEED_CONFIG, Lab, start_lab, wait_for
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+TENANT, SEGMENT = "demo.openstack", "net_demo"
+SEED_EP = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
+NEW_EP = "5e6a1c2d-0000-4000-8000-00000000a001"
+
+
+def _endpoint(eid: str, group: str, ip: str, mac: str) -> dict[str, object]:
+    return {"id": eid, "attachment_point": {"interface_group": group, "vlan": 300}, "ips": [ip], "mac": mac,
+            "origination": "openstack"}
+
+
+def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab: Lab = lab_factory(SEED_CONFIG)
+    state = lab.state()
+    assert sorted(state.switches) == ["leaf1", "leaf2", "leaf3", "leaf4", "spine1", "spine2"]
+    assert set(state.servers) == {"osvdev0013", "external"}
+    assert state.servers["external"]["leaf"] == "leaf4"  # the border leaf
+    assert state.endpoints[SEED_EP]["netns"] == f"{lab.prefix}ep-0485e7a0"
+
+    # The issue's own words: `lab exec <endpoint prefix> -- ping -c 3 10.66.16.1`, exit code passed through.
+    ping = lab.cli("lab", "exec", "0485e7a0", "--", "ping", "-c", "3", "-W", "2", "10.66.16.1")
+    assert ping.returncode == 0, ping.stdout + ping.stderr + lab.diagnostics()
+    assert " 0% packet loss" in ping.stdout
+    unreachable = lab.cli("lab", "exec", "0485", "--", "ping", "-c", "1", "-W", "1", "10.66.17.99")
+    assert unreachable.returncode != 0
+
+    # A new endpoint on another compute node: the lab adds the server (to the topology first), then the
+    # endpoint's namespace, and it reaches the seed endpoint across the fabric.
+    resp = lab.api.put(f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
+                       json=_endpoint(NEW_EP, "osvdev0042", "10.66.16.3", "fa:16:3e:00:a0:01"))
+    assert resp.status_code == 201, resp.text
+    new_ns = f"{lab.prefix}ep-5e6a1c2d"
+    wait_for(lambda: netns.exists(new_ns), 60, what=f"namespace {new_ns}")
+    assert "osvdev0042" in lab.api.get("/v1/interface-groups/osvdev0042").json()["name"]
+    lab.wait_ping("5e6a", "10.66.16.2")
+    assert lab.ping("5e6a", "10.66.16.1")
+    assert lab.ping(SEED_EP[:8], "10.66.16.3")
+    eth0 = lab.exec("5e6a", "ip", "-br", "link", "show", "eth0").stdout
+    assert "fa:16:3e:00:a0:01" in eth0
+
+    # Deleted through the API: the namespace goes.
+    resp = lab.api.delete(f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}")
+    assert resp.status_code == 204
+    wait_for(lambda: not netns.exists(new_ns), 60, what=f"namespace {new_ns} to go")
+    wait_for(lambda: NEW_EP not in lab.state().endpoints, 30, what="the state file to drop the endpoint")
+
+    # `lab down` (the fixture's teardown) must leave no namespace with the prefix; check it here too.
+    proc = lab.cli("lab", "down", "--prefix", lab.prefix)
+    assert proc.returncode == 0, proc.stderr
+    assert netns.names(lab.prefix) == []
+    assert lab_state.load(lab.lab_dir) is None
+
+
+def test_status_and_exec_errors(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab: Lab = lab_factory(SEED_CONFIG, leaves=2)
+    status = lab.cli("lab", "status")
+    assert status.returncode == 0, status.stderr
+    for word in ("leaf1", "spine2", "in sync", "osvdev0013", "external", f"{lab.prefix}ep-0485e7a0"):
+        assert word in status.stdout
+    unknown = lab.cli("lab", "exec", "nosuchthing", "--", "true")
+    assert unknown.returncode == 2 and "no switch, server or endpoint" in unknown.stderr
+    # an exit code is passed through as it is
+    rc = lab.cli("lab", "exec", "leaf1", "--", "sh", "-c", "exit 7")
+    assert rc.returncode == 7
+    # a switch namespace is the agent's: it has the fabric ports the lab cabled
+    links = lab.exec("leaf1", "ip", "-br", "link").stdout
+    assert "swp49" in links and "swp50" in links
+
+
+def test_down_after_the_supervisor_was_killed_removes_everything(controller) -> None:  # type: ignore[no-untyped-def]
+    lab = start_lab(controller, SEED_CONFIG, leaves=2)
+    try:
+        state = lab.state()
+        agents = [sw["agent_pid"] for sw in state.switches.values()]
+        assert state.supervisor_pid is not None
+        os.kill(state.supervisor_pid, signal.SIGKILL)
+        # Agents die with their supervisor (PR_SET_PDEATHSIG), they are not left polling.
+        wait_for(lambda: not any(_running(p) for p in agents), 30, what="agents to exit")
+        (lab.lab_dir / lab_state.STATE_FILE).unlink()  # worse: the state file is gone too
+        proc = lab.cli("lab", "down", "--prefix", lab.prefix)
+        assert proc.returncode == 0, proc.stderr
+        assert netns.names(lab.prefix) == []
+    finally:
+        lab.down()
+        lab.api.close()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
