@@ -17,7 +17,7 @@ import typer
 
 from ..lab import state as lab_state
 from ..lab.controller import Controller, ControllerError
-from .client import DEFAULT_DATA_DIR, DEFAULT_PORT, data_dir
+from .client import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_URL, data_dir
 from .main import app
 from .output import console, failure
 
@@ -132,16 +132,22 @@ def run(
         store.close()
 
 
+def _say(text: str) -> None:
+    # Commands are printed whole, never wrapped: they are meant to be copied.
+    console.print(text, soft_wrap=True)
+
+
 def _howto(url: str, directory: Path, token_file: Path) -> None:
     state = lab_state.load(lab_state.lab_dir(directory))
     extra = "" if str(directory) == DEFAULT_DATA_DIR else f" --data-dir {directory}"
+    at = "" if url == DEFAULT_URL else f" --url {url}"
     # Say `podswitch` when it is on PATH, else the path of this very executable (.venv/bin/podswitch).
     exe = "podswitch"
     local = Path(sys.executable).parent / "podswitch"
     if shutil.which("podswitch") is None and local.exists():
         exe = os.path.relpath(local) if not os.path.relpath(local).startswith("../..") else str(local)
-    console.print(f"API:         {url}   (docs: {url}/docs)")
-    console.print(f"admin token: {token_file}   (export PODSWITCH_ADMIN_TOKEN=$(cat {token_file}))")
+    _say(f"API:         {url}   (docs: {url}/docs)")
+    _say(f"admin token: {token_file}   (export PODSWITCH_ADMIN_TOKEN=$(cat {token_file}))")
     if state is None:
         return
     tenant_eps = [(eid, ep) for eid, ep in sorted(state.endpoints.items()) if ep["tenant"] != "system"]
@@ -150,14 +156,16 @@ def _howto(url: str, directory: Path, token_file: Path) -> None:
         return
     eid, ep = tenant_eps[0]
     short = eid[:8]
-    console.print(f"\nendpoint {eid} ({ep['tenant']}/{ep['segment']}, {' '.join(ep['addresses'])}) lives in "
-                  f"namespace {ep['netns']}. Ping from it:")
+    _say(f"\nendpoint {eid} ({ep['tenant']}/{ep['segment']}, {' '.join(ep['addresses'])}) lives in "
+         f"namespace {ep['netns']}. Ping from it:")
     for gw in ep["gateways"]:
-        console.print(f"  {exe} lab exec{extra} {short} -- ping -c 3 {gw}      # its gateway (the fabric's "
-                      "anycast router)")
+        _say(f"  {exe} lab exec{extra} {short} -- ping -c 3 {gw}      # its gateway (the fabric's anycast router)")
     for other in outside:
         for addr in other["addresses"]:
             ip = addr.split("/")[0]
-            console.print(f"  {exe} lab exec{extra} {short} -- ping -c 3 {ip}      # the outside world "
-                          f"(endpoint {other['id']} behind tenant system)")
-    console.print(f"  {exe} lab status{extra}    {exe} show switches    {exe} show running-config")
+            _say(f"  {exe} lab exec{extra} {short} -- ping -c 3 {ip}      # the outside world "
+                 f"(endpoint {other['id']} behind tenant system)")
+    _say("More:")
+    _say(f"  {exe} lab status{extra}")
+    _say(f"  {exe} show switches{at}")
+    _say(f"  {exe} show running-config{at}")
