@@ -6,6 +6,7 @@ tests assert on the sequence of requested delays, never on wall time."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -275,6 +276,31 @@ def test_status_errors_are_capped_and_a_rejected_report_is_not_resent() -> None:
         drive([url], t, FakeReconciler(), rng=MaxRng())
     assert [r.method for r in fake.requests()] == ["GET", "PUT", "GET", "GET"]
     assert t.delays == [2.0, 2.0, 2.0, 2.0]
+
+
+def test_failed_reconcile_is_retried_locally_not_refetched() -> None:
+    at: list[float] = []
+
+    class Flaky(FakeReconciler):
+        def reconcile(self, desired: SwitchState) -> Result:
+            self.calls.append(desired)
+            at.append(t.now)
+            errors = ["port swp1: no such device"] if len(self.calls) <= 3 else []
+            return Result(switch=desired.switch, netns="x", errors=errors)
+
+    fake = FakeController(desired=make_state(8))
+    stop = threading.Event()
+    rec = Flaky()
+    t = FakeTime(stop, limit=500, until=lambda: len(rec.calls) >= 5)
+    with serve(fake) as url:
+        drive([url], t, rec, rng=MaxRng())
+    gets = fake.requests("GET")
+    assert sum("if-none-match" not in g.headers for g in gets) == 1  # the state was fetched once
+    # Retries after the repair backoff (from `interval` = 2 s, doubling), then the normal `resync` (30 s).
+    gaps = [b - a for a, b in itertools.pairwise(at)]
+    assert gaps == pytest.approx([2.0, 4.0, 8.0, 30.0])
+    puts = fake.requests("PUT")
+    assert [len(p.body["errors"]) for p in puts][:4] == [1, 1, 1, 0]
 
 
 def test_backoff_is_jittered_capped_and_resettable() -> None:

@@ -114,7 +114,7 @@ def run(
         last = result
         unsent = status_document(desired, result)
         if result.errors:
-            delay = repair.next()
+            delay = max(interval, repair.next())  # soon, but never back to back
             slog.warning("reconcile %s revision=%s %s; retry in %.1fs; first error: %s",
                          why, desired.revision, result.summary(), delay, result.errors[0])  # fmt: skip
         else:

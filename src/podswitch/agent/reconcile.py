@@ -58,6 +58,7 @@ from .netlink import (
 log = logging.getLogger(__name__)
 
 ZERO_MAC = "00:00:00:00:00:00"
+MAX_LOGGED_ERRORS = 20
 CLSACT_PARENT = 0xFFFFFFF1
 
 SWITCH_SYSCTLS = {
@@ -199,7 +200,11 @@ class _Run:
     def error(self, what: str, e: BaseException | str) -> None:
         text = e if isinstance(e, str) else describe_error(e)
         self.result.errors.append(f"{what}: {text}")
-        log.warning("reconcile %s: %s: %s", self.desired.switch, what, text)
+        # A systematic failure can hit thousands of objects: log the first few, the Result has them all.
+        if len(self.result.errors) <= MAX_LOGGED_ERRORS:
+            log.warning("reconcile %s: %s: %s", self.desired.switch, what, text)
+        elif len(self.result.errors) == MAX_LOGGED_ERRORS + 1:
+            log.warning("reconcile %s: more errors, not logged one by one", self.desired.switch)
 
     @contextlib.contextmanager
     def guard(self, what: str) -> Iterator[None]:
