@@ -96,7 +96,7 @@ def test_adding_an_endpoint() -> None:
     assert p.text_diff == (
         "--- running-config (before)\n"
         "+++ running-config (after)\n"
-        "@@ -18,5 +18,9 @@ tenant demo.openstack\n"
+        "@@ -18,5 +18,9 @@ tenant demo.openstack segment net_demo\n"
         "       mac fa:16:3e:ef:4f:f4\n"
         "       origination openstack\n"
         "     !\n"
@@ -118,7 +118,7 @@ def test_lines_carry_styles_for_a_terminal() -> None:
     assert p.changed == {Kind.ENDPOINT: 1}
     styled = list(p.lines())
     assert styled[:2] == [("context", "--- running-config (before)"), ("context", "+++ running-config (after)")]
-    assert styled[2] == ("change", "@@ -15,7 +15,7 @@ tenant demo.openstack")
+    assert styled[2] == ("change", "@@ -15,7 +15,7 @@ tenant demo.openstack segment net_demo")
     assert ("remove", "-      mac fa:16:3e:ef:4f:f4") in styled
     assert ("add", "+      mac fa:16:3e:00:00:01") in styled
     assert {style for style, _ in styled} == {"context", "change", "add", "remove"}
@@ -171,7 +171,7 @@ def test_unchanged_tenants_are_counted_not_diffed() -> None:
     new = put(old, Key(Kind.SEGMENT, "t2", "s"), Segment(name="s", id="changed"))
     p = plan(old, new)
     assert [line for line in p.text_diff.splitlines() if line.startswith("@@")] == [
-        "@@ -37,4 +37,4 @@ tenant t2"]
+        "@@ -38,3 +38,3 @@ tenant t2 segment s"]
     assert apply_patch(render(old), p.text_diff) == render(new)
 
 
@@ -205,5 +205,5 @@ def test_small_changes_diff_only_their_tenant(old: Intent, data: st.DataObject) 
     touched = {c.key.tenant for c in p.changes}
     for line in p.text_diff.splitlines():
         if line.startswith("@@"):
-            section = line.split("@@ ")[-1]
-            assert section == "topology" or section.removeprefix("tenant ") in touched
+            section = line.split("@@ ")[-1].split()
+            assert section == ["topology"] or section[1] in touched

@@ -63,28 +63,38 @@ def render_topology(topo: Topology) -> str:
 
 
 def render_tenant(name: str, node: TenantNode) -> str:
-    out: list[str] = [f"tenant {name}\n"]
+    out: list[str] = []
+    render_tenant_head(out, name, node)
+    separate = head_has_children(node)
+    segments = node.segments
+    for sname in sorted(segments):
+        if separate:
+            out.append("  !\n")
+        separate = True
+        render_segment(out, sname, segments[sname])
+    return "".join(out)
+
+
+def head_has_children(node: TenantNode) -> bool:
+    """Whether anything is printed between `tenant NAME` and its first segment (which then gets a `!`)."""
+    return node.tenant.id is not None or node.tenant.origination is not None or node.router is not None
+
+
+def render_tenant_head(out: list[str], name: str, node: TenantNode) -> None:
+    """`tenant NAME` with its id, origination and logical-router: everything but the segments."""
     append = out.append
+    append(f"tenant {name}\n")
     tenant = node.tenant
-    plain = False  # something is printed above the next child (`!` goes only before a block)
+    plain = False  # a plain line is printed above the router (a `!` goes only before a block)
     if tenant.id is not None:
         append(f"  id {tenant.id}\n")
         plain = True
     if tenant.origination is not None:
         append(f"  origination {tenant.origination}\n")
         plain = True
-    first = not plain
     if node.router is not None:
-        append("  logical-router\n" if first else "  !\n  logical-router\n")
+        append("  !\n  logical-router\n" if plain else "  logical-router\n")
         _render_router(out, node.router)
-        first = False
-    segments = node.segments
-    for sname in sorted(segments):
-        if not first:
-            append("  !\n")
-        first = False
-        _render_segment(out, sname, segments[sname])
-    return "".join(out)
 
 
 def _render_router(out: list[str], router: LogicalRouter) -> None:
@@ -117,7 +127,7 @@ def rule_text(rule: PolicyRule) -> str:
     return text
 
 
-def _render_segment(out: list[str], name: str, node: SegmentNode) -> None:
+def render_segment(out: list[str], name: str, node: SegmentNode) -> None:
     append = out.append
     append(f"  segment {name}\n")
     segment = node.segment
