@@ -176,7 +176,10 @@ class Lab:
                               timeout=timeout, check=False)
 
     def ping(self, name: str, address: str, count: int = 3, wait: float = 1.0) -> bool:
-        """True when `count` echo requests from `name` to `address` got at least one reply."""
+        """True when `count` echo requests from `name` to `address` got at least one reply (False while
+        `name` is not in the lab yet)."""
+        if self.ns(name) is None:
+            return False
         return self.exec(name, "ping", "-n", "-q", "-c", str(count), "-W", str(wait), "-i", "0.2",
                          address).returncode == 0
 
@@ -184,6 +187,27 @@ class Lab:
         """Bounded: the path may need the agents to apply a change first."""
         wait_for(lambda: self.ping(name, address, count=1), timeout,
                  what=f"{name} to ping {address}\n{self.diagnostics()}")
+
+    def wait_endpoint(self, eid: str, timeout: float = 60.0) -> str:
+        """Wait until the lab has built endpoint `eid` (namespace exists, recorded without error); returns
+        its namespace."""
+
+        def built() -> str | None:
+            state = lab_state.load(self.lab_dir)
+            ep = state.endpoints.get(eid) if state is not None else None
+            return ep["netns"] if ep and not ep.get("error") and netns.exists(ep["netns"]) else None
+
+        return str(wait_for(built, timeout, what=f"endpoint {eid} to be built\n{self.diagnostics()}"))
+
+    def wait_gone(self, eid: str, timeout: float = 60.0) -> None:
+        """Wait until endpoint `eid` has no namespace and no entry in the lab's state."""
+
+        def gone() -> bool:
+            state = lab_state.load(self.lab_dir)
+            ep = state.endpoints.get(eid) if state is not None else None
+            return ep is None and not any(n.startswith(f"{self.prefix}ep-{eid[:8]}") for n in self.namespaces())
+
+        wait_for(gone, timeout, what=f"endpoint {eid} to be removed\n{self.diagnostics()}")
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
         return wait_for(predicate, timeout, what=what)

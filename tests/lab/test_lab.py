@@ -47,7 +47,7 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
                        json=_endpoint(NEW_EP, "osvdev0042", "10.66.16.3", "fa:16:3e:00:a0:01"))
     assert resp.status_code == 201, resp.text
     new_ns = f"{lab.prefix}ep-5e6a1c2d"
-    wait_for(lambda: netns.exists(new_ns), 60, what=f"namespace {new_ns}")
+    assert lab.wait_endpoint(NEW_EP) == new_ns
     assert "osvdev0042" in lab.api.get("/v1/interface-groups/osvdev0042").json()["name"]
     lab.wait_ping("5e6a", "10.66.16.2")
     assert lab.ping("5e6a", "10.66.16.1")
@@ -58,8 +58,23 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
     # Deleted through the API: the namespace goes.
     resp = lab.api.delete(f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}")
     assert resp.status_code == 204
-    wait_for(lambda: not netns.exists(new_ns), 60, what=f"namespace {new_ns} to go")
-    wait_for(lambda: NEW_EP not in lab.state().endpoints, 30, what="the state file to drop the endpoint")
+    lab.wait_gone(NEW_EP)
+    assert not netns.exists(new_ns)
+
+    # One more on the seed's own server (its handles were opened before the agents started), then the
+    # whole intent replaced by text without topology: the lab writes its topology back, the endpoints the
+    # text does not have vanish, and the seed endpoint still reaches its gateway.
+    resp = lab.api.put(f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
+                       json=_endpoint(NEW_EP, "osvdev0013", "10.66.16.4", "fa:16:3e:00:a0:02"))
+    assert resp.status_code == 201, resp.text
+    assert lab.wait_endpoint(NEW_EP) == new_ns
+    lab.wait_ping("5e6a", "10.66.16.2")
+    lab.apply(SEED_CONFIG, keep_topology=False)
+    lab.wait_gone(NEW_EP)
+    lab.wait_synced()
+    groups = [g["name"] for g in lab.api.get("/v1/interface-groups").json()["items"]]
+    assert groups == ["external", "osvdev0013"]  # osvdev0042 had nothing left on it: not written back
+    assert lab.ping(SEED_EP[:8], "10.66.16.1")
 
     # `lab down` (the fixture's teardown) must leave no namespace with the prefix; check it here too.
     proc = lab.cli("lab", "down", "--prefix", lab.prefix)

@@ -85,9 +85,12 @@ def run(
                                            access_log=False))
     thread = threading.Thread(target=server.run, name="controller", daemon=True)
     stop = threading.Event()
+    serving = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
+        if not serving.is_set():  # still starting: abandon the start-up, the finally below cleans up
+            raise KeyboardInterrupt
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     thread.start()
@@ -114,6 +117,7 @@ def run(
         console.rule()
         _howto(url, directory, directory / TOKEN_FILE)
         console.print("\n[bold]Ctrl-C[/bold] stops the agents and removes the lab.")
+        serving.set()
         while not stop.wait(1.0):
             if not thread.is_alive():
                 failure("the controller stopped")
@@ -121,6 +125,9 @@ def run(
     except ControllerError as e:
         failure(str(e))
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("interrupted while starting")
+        raise typer.Exit(130) from None
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

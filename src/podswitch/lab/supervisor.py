@@ -87,10 +87,14 @@ class Forked:
         return self.returncode
 
 
-def fork_agent(argv: list[str], log_path: Path, env: dict[str, str], close: Callable[[], None]) -> Forked:
+def fork_agent(argv: list[str], log_path: Path, env: dict[str, str]) -> Forked:
     """Fork a child that runs `podswitch.agent.main.main(argv)` with stdout/stderr on `log_path`.
-    `close` releases the supervisor's own handles in the child (its netlink sockets would otherwise keep
-    namespaces alive for as long as the agent runs)."""
+
+    The caller must have closed its netlink handles and HTTP connections first. Closing them in the child
+    instead is not an option: a pyroute2 handle owns an asyncio loop whose epoll instance is shared with
+    the parent after fork, so the child's close unregisters the parent's socket and the parent's next
+    request waits forever. And left open in the child they would keep namespaces alive as long as the agent
+    runs."""
     from ..agent import main as agent_main
 
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
@@ -105,8 +109,6 @@ def fork_agent(argv: list[str], log_path: Path, env: dict[str, str], close: Call
         _die_with_parent()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
-        with contextlib.suppress(Exception):
-            close()
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(fd, 1)
@@ -382,7 +384,8 @@ class Supervisor:
                 "--interval", str(self.agent_interval)]
         assert agent.log_path is not None
         if self.agent_cmd is None:
-            agent.proc = fork_agent(args, agent.log_path, env, self._close_in_child)
+            self._release_handles()
+            agent.proc = fork_agent(args, agent.log_path, env)
         else:
             with open(agent.log_path, "ab") as out:
                 agent.proc = subprocess.Popen([*self.agent_cmd, *args], stdin=subprocess.DEVNULL, stdout=out,
@@ -392,9 +395,12 @@ class Supervisor:
         entry.update(agent_pid=agent.proc.pid, log=str(agent.log_path), restarts=agent.restarts)
         log.info("agent %s started (pid %d, netns %s)", name, agent.proc.pid, agent.netns)
 
-    def _close_in_child(self) -> None:
+    def _release_handles(self) -> None:
+        """Close every netlink handle and HTTP connection before a fork (see fork_agent); the builder
+        reopens handles as it needs them, and a fresh HTTP client connects on its first request."""
         self.builder.close()
         self.ctl.close()
+        self.ctl = Controller(self.url, self.token)
 
     def _check_agents(self) -> None:
         now = self.clock()
