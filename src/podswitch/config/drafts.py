@@ -305,7 +305,7 @@ class EndpointDraft(Draft):
     __slots__ = ("ap", "ips", "mac", "origination")
 
     def __init__(self, line: int) -> None:
-        super().__init__(line)
+        self.line = line  # not super().__init__: one call less, 100,000 times
         self.ap: tuple[str, str] | None = None  # (interface-group, vlan) of `attachment-point`
         self.ips: list[str] = []
         self.mac: str | None = None

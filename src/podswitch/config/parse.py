@@ -61,7 +61,8 @@ def parse(text: str, *, validate: bool = True) -> Intent:
         text = text.replace("\r\n", "\n")
     # Parsing allocates about ten objects per line, and all of them live on in the intent: the cyclic
     # garbage collector would walk that growing heap again and again and find no garbage (measured: 40 % of
-    # the parse time at 100,000 endpoints). It pauses while the intent is built.
+    # the parse time at 100,000 endpoints). It pauses while the intent is built. The parse that paused it
+    # resumes it, so parses in other threads may end with it running again: slower, never wrong.
     collecting = gc.isenabled()
     gc.disable()
     try:
