@@ -66,7 +66,7 @@ def test_neigh_op_rejects_garbage() -> None:
 @pytest.fixture
 def ns(netns_prefix: str) -> Iterator[str]:
     if os.geteuid() != 0:
-        pytest.skip("needs root: builds a network namespace")
+        pytest.skip("needs root: builds a network namespace with a bridge and a VXLAN device")
     from pyroute2 import netns
 
     name = f"{netns_prefix}nl"
@@ -96,6 +96,7 @@ def _index(rt: RtSocket, name: str) -> int:
     return link.index
 
 
+@pytest.mark.netns
 def test_batch_reports_errors_per_request_across_chunks(ns: str) -> None:
     with RtSocket(ns) as rt:
         vx = _index(rt, "vx1")
@@ -118,6 +119,7 @@ def test_batch_reports_errors_per_request_across_chunks(ns: str) -> None:
         assert len(rt.execute(ops)) == len(bad)
 
 
+@pytest.mark.netns
 def test_lost_answers_are_resent_with_an_ack_each(ns: str) -> None:
     class Lossy(RtSocket):
         lost = 0
@@ -142,6 +144,7 @@ def test_lost_answers_are_resent_with_an_ack_each(ns: str) -> None:
         assert len(flood) == 198
 
 
+@pytest.mark.netns
 def test_dumps_parse_and_stay_valid_after_later_reads(ns: str) -> None:
     with RtSocket(ns) as rt:
         links = {link.name: link for link in rt.links()}
