@@ -10,7 +10,10 @@ Ownership: what podswitch creates carries a mark, and only marked objects are ev
   (`ip route show proto 112`);
 - slice namespaces: named `<switch-ns>-<slice>` and their `lo` carries the alias `podswitch:<switch-ns>`;
 - FDB entries have no mark of their own: static/permanent entries in bridges and on VXLAN devices that
-  podswitch owns are podswitch's; learned entries and other devices' entries are never touched."""
+  podswitch owns are podswitch's; learned entries and other devices' entries are never touched;
+- tc: `vlan_shim`'s filters carry their own name (`psw1:...`); a trunk program is removed only from a port
+  that no desired attachment uses.
+Devices the desired state names that already exist with the right kind are adopted (marked), not recreated."""
 
 from __future__ import annotations
 
@@ -158,10 +161,6 @@ class Namespace:
         self.writes += len(todo)
         errors.update(missing)
         return [k for k in todo if k not in errors], errors
-
-
-def link_ok_for(link: Link, kind: str) -> bool:
-    return link.kind == kind
 
 
 def owned(link: Link) -> bool:
