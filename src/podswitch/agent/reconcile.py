@@ -514,6 +514,11 @@ class _Run:
         trunks: dict[str, dict[int, int]] = defaultdict(dict)
         for a in self.desired.attachments:
             what = f"attachment {a.port} vlan {a.vlan}"
+            # If this attachment fails half-way, its VLAN stays on the trunk map as long as its shim exists:
+            # an error elsewhere must not cut a VLAN that may still be forwarding.
+            existing = sw.link(a.shim)
+            if existing is not None and existing.kind == "veth" and owned(existing):
+                trunks[a.port][a.vlan] = existing.index
             with self.guard(what):
                 b = self.bridges.get(a.vni)
                 if b is None:
@@ -537,6 +542,7 @@ class _Run:
                 port = links.get(port_name)
                 if port is not None and vlan_shim.ensure_trunk(sw.ipr, port.index, vlans):
                     self.result.changed.append(f"tc pop {port_name} vlans {sorted(vlans)}")
+        wanted_ports = {a.port for a in self.desired.attachments}
         with self.guard("stale trunks"):
             # A port that carried attachments and has none now: drop our pop program. Only ports with a
             # clsact qdisc can have one, which spares a tc dump per port.
@@ -545,7 +551,7 @@ class _Run:
                 link = by_index.get(ifindex)
                 if kind != "clsact" or parent != CLSACT_PARENT or link is None:
                     continue
-                if link.name in trunks or owned(link):
+                if link.name in trunks or link.name in wanted_ports or owned(link):
                     continue
                 state = vlan_shim.read(sw.ipr, ifindex)
                 if state is not None and state.kind == "pop" and vlan_shim.remove(sw.ipr, ifindex):
