@@ -123,3 +123,15 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_demo_config_reaches_the_outside_world(seed_lab: Lab) -> None:
+    """What `make run` promises: the seed endpoint pings its gateway and the outside world (endpoint
+    `world` behind tenant system, on the border leaf), and the world pings back."""
+    assert seed_lab.state().servers["external"]["leaf"] == "leaf4"
+    assert seed_lab.ping("0485e7a0", "10.66.16.1")
+    assert seed_lab.ping("0485e7a0", "192.0.2.2")
+    assert seed_lab.ping("world", "10.66.16.2")
+    # `external` is the server namespace of interface-group external: a trunk carrying VLAN 100
+    links = seed_lab.exec("external", "ip", "-br", "link").stdout
+    assert "br100" in links and "eth0.100" in links
