@@ -235,3 +235,20 @@ def test_resolve_exact_names_prefixes_and_ambiguity() -> None:
     assert amb.namespace is None and amb.candidates == ["0485e7a0-198f", "0485e7a0-ffff"]
     assert resolve("nope", switches, servers, endpoints).kind == "unknown"
     assert resolve("", switches, servers, endpoints).kind == "unknown"
+
+
+def test_demo_config_is_the_seed_plus_the_outside_world() -> None:
+    from pathlib import Path
+
+    from podswitch.config import render
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    seed = (examples / "seed-running-config.txt").read_text()
+    demo = (examples / "demo-running-config.txt").read_text()
+    assert demo.startswith(seed)  # the seed's tenant, byte for byte
+    intent = parse(demo)
+    assert render(intent) == demo  # canonical: `show running-config` prints it back unchanged
+    lab = plan(intent, Shape())
+    specs = endpoint_specs(intent, lab.servers)
+    assert specs["world"].server == EXTERNAL and specs["world"].tenant == "system"
+    assert specs["world"].addresses == ("192.0.2.2/24",) and specs["world"].gateways == ("192.0.2.1",)

@@ -30,6 +30,7 @@ def agent(
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # else one line per poll
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

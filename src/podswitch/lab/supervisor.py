@@ -30,7 +30,18 @@ from . import netns
 from . import state as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
 from .controller import Controller, ControllerError
-from .plan import EndpointSpec, LabPlan, Place, Shape, endpoint_specs, plan, server_vlans, short_names, topology_writes
+from .plan import (
+    EndpointSpec,
+    LabPlan,
+    Place,
+    Shape,
+    endpoint_specs,
+    is_lab_switch,
+    plan,
+    server_vlans,
+    short_names,
+    topology_writes,
+)
 
 log = logging.getLogger("podswitch.lab")
 
@@ -266,6 +277,8 @@ class Supervisor:
                 try:
                     self.ctl.write(w)
                 except ControllerError as e:
+                    if e.status in (401, 403):  # no retry makes a wrong token right
+                        raise
                     # Someone else changed the topology in between (409) or refused it: re-plan.
                     log.warning("topology write %s %s failed: %s", w.method, w.what, e)
                     break
@@ -299,6 +312,11 @@ class Supervisor:
             netns.remove(name)
         for name in netns.names(server_ns(self.prefix, "")):
             if name not in keep_servers:
+                netns.remove(name)
+        # Switches of a bigger POD than this one, with their router slices (`<prefix><switch>-<slice>`).
+        for name in netns.names(self.prefix):
+            switch = name[len(self.prefix):].split("-", 1)[0]
+            if is_lab_switch(switch) and switch not in lab.switches:
                 netns.remove(name)
 
     def _realise(self, intent: Any) -> None:
