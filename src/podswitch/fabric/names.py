@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from functools import lru_cache
 
 IFNAMSIZ = 15
 
@@ -52,11 +53,13 @@ def _port_stem(port: str, vlan: int) -> str:
     return "p" + hashlib.blake2s(port.encode(), digest_size=3).hexdigest()
 
 
+@lru_cache(maxsize=65536)
 def subif(port: str, vlan: int) -> str:
     """Stands for the 802.1Q sub-interface `port.vlan` (bridge member)."""
     return f"{_port_stem(port, vlan)}.{vlan}"
 
 
+@lru_cache(maxsize=65536)
 def shim(port: str, vlan: int) -> str:
     """The veth peer of `subif` where the tag is pushed on the way out."""
     return f"{_port_stem(port, vlan)}~{vlan}"

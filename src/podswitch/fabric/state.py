@@ -11,6 +11,8 @@ veth pairs whose ends are named here."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # One MAC for every router slice interface on every leaf: the anycast gateway. Locally administered.
@@ -66,7 +68,9 @@ class SegmentBridge(State):
 
     `flood` lists every VTEP that has the segment and `remote_macs` every known MAC with its VTEP. The
     same object is shared by all leaves (one copy, serialized once), so the agent skips the entries that
-    name its own loopback: those MACs are local and pinned by `LocalMac`."""
+    name its own loopback: those MACs are local and pinned by `LocalMac`. A MAC that is in this switch's
+    `local_macs` for the same bridge is local too, whatever VTEP `remote_macs` names (an interface-group on
+    two leaves is reached through the first leaf's VTEP, but each of the two leaves delivers it locally)."""
 
     vni: int
     tenant: str
@@ -95,7 +99,7 @@ class SliceRoute(State):
     prefix: str
     via: tuple[str, ...] = Field(default=(), description="gateways (several = ECMP); empty with `kind`")
     dev: str | None = None
-    kind: str = Field(default="unicast", description="unicast, or unreachable for a hard stop")
+    kind: Literal["unicast", "unreachable"] = Field(default="unicast", description="unreachable: a hard stop")
 
 
 class SliceInterface(State):

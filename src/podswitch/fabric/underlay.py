@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..model import Role, Topology
 from . import names
 from .allocate import LINK, SWITCH, AllocKey
-from .state import FabricPort, UnderlayNextHop, UnderlayRoute
+from .state import UNDERLAY_MTU
+
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -17,19 +20,24 @@ class Underlay:
     roles: dict[str, str]
     index: dict[str, int]
     loopback: dict[str, str] = field(default_factory=dict)  # leaves only: the VTEP
-    ports: dict[str, tuple[FabricPort, ...]] = field(default_factory=dict)
-    routes: dict[str, tuple[UnderlayRoute, ...]] = field(default_factory=dict)
+    ports: dict[str, list[Obj]] = field(default_factory=dict)  # FabricPort
+    routes: dict[str, list[Obj]] = field(default_factory=dict)  # UnderlayRoute
+    vtep_rank: dict[str, int] = field(default_factory=dict)  # loopback -> sort position (address order)
 
     @property
     def leaves(self) -> list[str]:
         return sorted(s for s, r in self.roles.items() if r == Role.LEAF)
+
+    def vtep_order(self, vteps: Iterable[str]) -> list[str]:
+        """VTEPs in address order (a loopback is the pool base + its switch's index)."""
+        return sorted(vteps, key=self.vtep_rank.__getitem__)
 
 
 def build(topology: Topology, alloc: Mapping[AllocKey, int]) -> Underlay:
     roles = {name: sw.role.value for name, sw in topology.switches.items()}
     index = {name: alloc[(SWITCH, name)] for name in topology.switches if (SWITCH, name) in alloc}
     loopback = {s: str(names.loopback(index[s])) for s, r in roles.items() if r == Role.LEAF and s in index}
-    ports: dict[str, list[FabricPort]] = defaultdict(list)
+    ports: dict[str, list[Obj]] = defaultdict(list)
     # leaf -> [(spine address, leaf port)], spine -> {leaf: [(leaf address, spine port)]}
     uplinks: dict[str, list[tuple[str, str]]] = defaultdict(list)
     downlinks: dict[str, dict[str, list[tuple[str, str]]]] = defaultdict(lambda: defaultdict(list))
@@ -41,25 +49,30 @@ def build(topology: Topology, alloc: Mapping[AllocKey, int]) -> Underlay:
         if spine is None or leaf is None:
             continue  # validation reports it; compile what is sound
         spine_ip, leaf_ip = names.p2p(alloc[(LINK, key)])
-        ports[spine.switch].append(FabricPort(ifname=spine.interface, address=f"{spine_ip}/31", peer=str(leaf_ip)))
-        ports[leaf.switch].append(FabricPort(ifname=leaf.interface, address=f"{leaf_ip}/31", peer=str(spine_ip)))
+        ports[spine.switch].append(_port(spine.interface, spine_ip, leaf_ip))
+        ports[leaf.switch].append(_port(leaf.interface, leaf_ip, spine_ip))
         uplinks[leaf.switch].append((str(spine_ip), leaf.interface))
         downlinks[spine.switch][leaf.switch].append((str(leaf_ip), spine.interface))
-    routes: dict[str, tuple[UnderlayRoute, ...]] = {}
+    routes: dict[str, list[Obj]] = {}
     pool = str(names.LOOPBACK_POOL)
     for leaf, hops in uplinks.items():
-        routes[leaf] = (UnderlayRoute(prefix=pool, nexthops=tuple(
-            UnderlayNextHop(via=via, dev=dev) for via, dev in sorted(hops))),)
+        routes[leaf] = [_route(pool, hops)]
     for spine, leaves in downlinks.items():
-        routes[spine] = tuple(
-            UnderlayRoute(prefix=f"{loopback[leaf]}/32",
-                          nexthops=tuple(UnderlayNextHop(via=v, dev=d) for v, d in sorted(hops)))
-            for leaf, hops in sorted(leaves.items()) if leaf in loopback
-        )
+        routes[spine] = [_route(f"{loopback[leaf]}/32", hops) for leaf, hops in
+                         sorted(leaves.items(), key=lambda lh: index[lh[0]]) if leaf in loopback]
     return Underlay(
         roles=roles,
         index=index,
         loopback=loopback,
-        ports={s: tuple(sorted(p, key=lambda fp: fp.ifname)) for s, p in ports.items()},
+        ports={s: sorted(p, key=lambda fp: fp["ifname"]) for s, p in ports.items()},
         routes=routes,
+        vtep_rank={lb: index[s] for s, lb in loopback.items()},
     )
+
+
+def _port(ifname: str, address: object, peer: object) -> Obj:
+    return {"ifname": ifname, "address": f"{address}/31", "peer": str(peer), "mtu": UNDERLAY_MTU}
+
+
+def _route(prefix: str, hops: list[tuple[str, str]]) -> Obj:
+    return {"prefix": prefix, "nexthops": [{"via": via, "dev": dev} for via, dev in sorted(hops)]}

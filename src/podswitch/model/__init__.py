@@ -37,6 +37,7 @@ __all__ = [
     "LogicalRouter",
     "Match",
     "Member",
+    "Model",
     "NextHop",
     "NotFound",
     "PolicyList",

@@ -135,6 +135,15 @@ class Intent(Model):
         if SYSTEM not in self.tenants:
             self.tenants[SYSTEM] = TenantNode(tenant=Tenant(name=SYSTEM))
 
+    def __eq__(self, other: object) -> bool:
+        # The derived indexes are caches: two intents with the same objects are equal whether or not
+        # either has built them.
+        if not isinstance(other, Intent):
+            return NotImplemented
+        return self.topology == other.topology and self.tenants == other.tenants
+
+    __hash__ = None  # type: ignore[assignment]
+
     @classmethod
     def empty(cls) -> Intent:
         return cls()

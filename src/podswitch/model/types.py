@@ -48,11 +48,11 @@ def _token(value: str) -> str:
 def _vlan(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise PydanticCustomError("vlan", "VLAN must be a whole number from 1 to 4094")
-    try:
-        vlan = int(value)
-    except ValueError:
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        # int() would also take "3_00", "+300", " 300 " or Arabic-Indic digits; a VLAN is written plainly.
         raise PydanticCustomError("vlan", "VLAN must be a whole number from 1 to 4094, got '{value}'",
-                                  {"value": str(value)[:20]}) from None
+                                  {"value": value[:20]})
+    vlan = int(value)
     if not 1 <= vlan <= 4094:
         raise PydanticCustomError("vlan", "VLAN must be from 1 to 4094, got {value}", {"value": vlan})
     return vlan

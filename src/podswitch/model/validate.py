@@ -27,6 +27,7 @@ def validate(intent: Intent, changed: Iterable[Key] | None = None) -> None:
             problems += check_router(intent, tname, tnode)
             for sname, snode in tnode.segments.items():
                 problems += check_segment(tname, sname, snode, tnode.router)
+        problems += check_system_overlap(intent)
         problems += check_claims(intent, intent.claims().keys())
         problems += check_endpoint_ids(intent)
     else:
@@ -55,6 +56,8 @@ def validate(intent: Intent, changed: Iterable[Key] | None = None) -> None:
             for sname, snode in tnode.segments.items():
                 problems += check_segment(tname, sname, snode, tnode.router)
                 segments.discard((tname, sname))
+        if routers:
+            problems += check_system_overlap(intent, routers)
         for tname, sname in sorted(segments):
             tnode = intent.tenants.get(tname)
             snode = tnode.segments.get(sname) if tnode else None
@@ -174,7 +177,6 @@ def check_router(intent: Intent, tname: str, tnode: TenantNode) -> list[Problem]
     if router.applied_policy_list is not None and router.policy_list(router.applied_policy_list) is None:
         problems.append(Problem(obj, "apply policy-list",
                                 f"policy-list {router.applied_policy_list} is not defined", "conflict"))
-    problems += _check_system_overlap(intent, tname, tnode)
     return problems
 
 
@@ -189,22 +191,35 @@ def _exported(tname: str, tnode: TenantNode) -> list[Net]:
     return [a.network for iface in router.interfaces for a in iface.ip_addresses]
 
 
-def _check_system_overlap(intent: Intent, tname: str, tnode: TenantNode) -> list[Problem]:
-    mine = _exported(tname, tnode)
-    if not mine:
-        return []
-    problems = []
-    for other_name, other in intent.tenants.items():
-        if other_name == tname:
-            continue
-        for theirs in _exported(other_name, other):
-            for net in mine:
-                if net.overlaps(theirs):
-                    problems.append(Problem(
-                        f"tenant {tname} logical-router", "interface tenant system",
-                        f"subnet {net} overlaps {theirs} of tenant {other_name}; both meet in tenant system "
-                        "(no NAT), so they must not overlap", "conflict"))
+def check_system_overlap(intent: Intent, only: set[str] | None = None) -> list[Problem]:
+    """Subnets that meet in tenant system must not overlap across tenants. One sort and a sweep over all
+    exported prefixes (prefixes either nest or are disjoint), so 10,000 subnets cost milliseconds; with
+    `only`, report just the clashes that involve those tenants."""
+    exported = sorted(
+        ((net, tname) for tname, tnode in intent.tenants.items() for net in _exported(tname, tnode)),
+        key=lambda nt: (nt[0].version, int(nt[0].network_address), nt[0].prefixlen),
+    )
+    problems: list[Problem] = []
+    open_: list[tuple[Net, str]] = []  # prefixes containing the current one, outermost first
+    for net, tname in exported:
+        while open_ and (open_[-1][0].version != net.version
+                         or int(open_[-1][0].broadcast_address) < int(net.network_address)):
+            open_.pop()
+        for outer, other in open_:
+            if other == tname:
+                continue  # within one router, check_router reports it
+            if only is None or tname in only:
+                problems.append(_overlap(tname, net, outer, other))
+            if only is not None and other in only:
+                problems.append(_overlap(other, outer, net, tname))
+        open_.append((net, tname))
     return problems
+
+
+def _overlap(tenant: str, mine: Net, theirs: Net, other: str) -> Problem:
+    return Problem(f"tenant {tenant} logical-router", "interface tenant system",
+                   f"subnet {mine} overlaps {theirs} of tenant {other}; both meet in tenant system (no NAT), "
+                   "so they must not overlap", "conflict")
 
 
 # ---- segments and endpoints ---------------------------------------------------------------------
@@ -215,27 +230,36 @@ def check_segment(tname: str, sname: str, snode: SegmentNode, router: LogicalRou
     problems: list[Problem] = []
     iface = router.interface(sname) if router is not None else None
     subnets = [a.network for a in iface.ip_addresses] if iface is not None else []
-    gateways = {a.ip for a in iface.ip_addresses} if iface is not None else set()
-    ips: dict[object, str] = {}
+    # Addresses as (version, integer): hashing and comparing ipaddress objects dominates at 100k endpoints.
+    ranges = [(n.version, int(n.network_address), int(n.broadcast_address)) for n in subnets]
+    gateways = {(a.ip.version, int(a.ip)) for a in iface.ip_addresses} if iface is not None else set()
+    ips: dict[tuple[int, int], str] = {}
     macs: dict[str, str] = {}
     for eid, ep in snode.endpoints.items():
-        obj = f"tenant {tname} segment {sname} endpoint {eid}"
         for ip in ep.ips:
-            other = ips.get(ip)
+            key = (ip.version, int(ip))
+            other = ips.get(key)
             if other is not None:
-                problems.append(Problem(obj, "ips", f"{ip} is already used by endpoint {other}", "conflict"))
-            ips[ip] = eid
-            if ip in gateways:
-                problems.append(Problem(obj, "ips", f"{ip} is the segment's gateway address", "conflict"))
-            elif subnets and not any(ip in net for net in subnets):
+                problems.append(_endpoint_problem(tname, sname, eid, "ips",
+                                                  f"{ip} is already used by endpoint {other}"))
+            ips[key] = eid
+            if key in gateways:
+                problems.append(_endpoint_problem(tname, sname, eid, "ips", f"{ip} is the segment's gateway address"))
+            elif ranges and not any(v == key[0] and lo <= key[1] <= hi for v, lo, hi in ranges):
                 nets = ", ".join(str(n) for n in subnets)
-                problems.append(Problem(obj, "ips", f"{ip} is outside the segment's subnet {nets}", "conflict"))
+                problems.append(_endpoint_problem(tname, sname, eid, "ips",
+                                                  f"{ip} is outside the segment's subnet {nets}"))
         if ep.mac is not None:
             other = macs.get(ep.mac)
             if other is not None:
-                problems.append(Problem(obj, "mac", f"{ep.mac} is already used by endpoint {other}", "conflict"))
+                problems.append(_endpoint_problem(tname, sname, eid, "mac",
+                                                  f"{ep.mac} is already used by endpoint {other}"))
             macs[ep.mac] = eid
     return problems
+
+
+def _endpoint_problem(tname: str, sname: str, eid: str, field: str, message: str) -> Problem:
+    return Problem(f"tenant {tname} segment {sname} endpoint {eid}", field, message, "conflict")
 
 
 def check_claims(intent: Intent, claims: Iterable[Claim]) -> list[Problem]:
