@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from podswitch.model import (
     Endpoint,
@@ -154,3 +158,30 @@ def test_referrers_say_who_still_points_at_an_object() -> None:
 def test_put_under_a_missing_parent_is_not_found() -> None:
     with pytest.raises(NotFound):
         put(Intent(), Key(Kind.SEGMENT, "nope", "s"), Segment(name="s"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 255), st.integers(24, 30)),
+                max_size=12))
+def test_system_overlap_sweep_finds_exactly_the_overlapping_pairs(nets: list[tuple[str, int, int]]) -> None:
+    from podswitch.model.validate import check_system_overlap
+
+    intent = Intent()
+    wanted = {}
+    for tname, host, plen in nets:
+        net = ipaddress.ip_network(f"10.0.0.{host}/{plen}", strict=False)
+        wanted.setdefault(tname, set()).add(net)
+    for tname, subnets in wanted.items():
+        intent = put(intent, Key(Kind.TENANT, tname), Tenant(name=tname))
+        ifaces = []
+        for i, net in enumerate(sorted(subnets)):
+            intent = put(intent, Key(Kind.SEGMENT, tname, f"s{i}"), Segment(name=f"s{i}"))
+            ifaces.append(SegmentInterface(segment=f"s{i}", ip_addresses=[f"{net[1]}/{net.prefixlen}"]))
+        intent = put(intent, Key(Kind.LOGICAL_ROUTER, tname),
+                     LogicalRouter(interfaces=ifaces, tenant_interfaces=["system"]))
+    brute = {(t1, str(n1), t2, str(n2)) for t1, s1 in wanted.items() for t2, s2 in wanted.items() if t1 != t2
+             for n1 in s1 for n2 in s2 if n1.overlaps(n2)}
+    found = {(p.object.split()[1], p.message.split()[1], p.message.split()[6].rstrip(";"), p.message.split()[3])
+             for p in check_system_overlap(intent, set(wanted))}
+    assert found == brute
+    assert len(check_system_overlap(intent)) * 2 == len(brute)  # once per pair without `only`
