@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
 from podswitch.model import Key, Kind
-from podswitch.store import DATABASE_URL_ENV, Store
+from podswitch.store import DATABASE_URL_ENV, SchemaError, Store
 from podswitch.store.engine import make_engine
 from podswitch.store.migrate import MIGRATIONS, alembic_config, head_revision
 from podswitch.store.schema import UTCDateTime, metadata
@@ -200,3 +200,15 @@ def test_objects_are_stored_under_their_key_columns(store: Store) -> None:
         rows = conn.execute(text("SELECT kind, tenant, segment, name FROM intent_object ORDER BY kind")).all()
     assert ("tenant", "demo.openstack", "", "") in [tuple(r) for r in rows]
     assert ("logical-router", "demo.openstack", "", "") in [tuple(r) for r in rows]
+
+
+def test_a_database_from_a_newer_podswitch_is_refused(store_url: str) -> None:
+    Store.open(store_url).close()
+    engine = make_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(SchemaError, match="9999_from_the_future"):
+        Store.open(store_url)

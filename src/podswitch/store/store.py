@@ -187,11 +187,12 @@ class Store:
         new = expected_revision + 1
         with _gc_paused():
             rows = _rows_of(changes, new)
-        created_at = datetime.now(UTC)
         try:
             with self._write() as (conn, head):
                 if head != expected_revision:
                     raise StaleRevision(head, expected_revision)
+                # Timestamped under the lock, so revision times never run backwards.
+                created_at = datetime.now(UTC)
                 if not changes and _allocations_unchanged(conn, allocations):
                     conn.rollback()
                     return None
