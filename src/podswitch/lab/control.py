@@ -54,9 +54,12 @@ def _is_supervisor(pid: int, prefix: str | None = None) -> bool:
 
 
 def _is_agent(pid: int, prefix: str) -> bool:
+    """An agent of this lab started as a program (`python -m podswitch.agent.main`, `podswitch agent`);
+    forked agents carry their supervisor's command line and are found as such."""
     cmd = _cmdline(pid)
     ns = _arg(cmd, "--netns")
-    return AGENT_MODULE in cmd and ns is not None and ns.startswith(prefix)
+    ours = AGENT_MODULE in cmd or ("agent" in cmd and any(a.endswith("podswitch") for a in cmd))
+    return ours and "--switch" in cmd and ns is not None and ns.startswith(prefix)
 
 
 def supervisor_pid(lab: Path) -> int | None:

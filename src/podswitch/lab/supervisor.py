@@ -111,6 +111,7 @@ def fork_agent(argv: list[str], log_path: Path, env: dict[str, str]) -> Forked:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         os.close(fd)
@@ -118,6 +119,8 @@ def fork_agent(argv: list[str], log_path: Path, env: dict[str, str]) -> Forked:
     code = 1
     try:  # the child: never returns into the supervisor's frames
         _die_with_parent()
+        if os.getppid() != parent:  # the supervisor died before the death signal was armed
+            os._exit(1)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDONLY)
