@@ -48,6 +48,7 @@ log = logging.getLogger("podswitch.lab")
 TOKEN_ENV = "PODSWITCH_ADMIN_TOKEN"
 AGENT_TOKEN_ENV = "PODSWITCH_TOKEN"
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 RETRY_FAILED_AFTER = 5.0  # seconds before endpoints that failed to build are tried again
 AGENT_STOP_GRACE = 5.0
 
@@ -121,6 +122,7 @@ def fork_agent(argv: list[str], log_path: Path, env: dict[str, str]) -> Forked:
         _die_with_parent()
         if os.getppid() != parent:  # the supervisor died before the death signal was armed
             os._exit(1)
+        _set_name("agent " + argv[argv.index("--switch") + 1] if "--switch" in argv else "agent")
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -142,6 +144,12 @@ def fork_agent(argv: list[str], log_path: Path, env: dict[str, str]) -> Forked:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _set_name(name: str) -> None:
+    # The process name top and `ps -o comm` show (15 bytes); the command line stays the supervisor's.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 @dataclass
