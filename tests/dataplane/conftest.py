@@ -1,0 +1,110 @@
+"""Data-plane tests: real packets through a lab POD (tests/lab/conftest.py builds it).
+
+Each module builds one lab for all of its tests with `running_lab` in a module-scoped fixture: a
+controller of its own, the module's running-config, `podswitch lab up` (2 spines, 4 leaves; `external` is
+on leaf4, the other servers go to the least loaded leaf in name order, which the tests check rather than
+assume). Tests that change the intent put the module's config back before they end."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.lab.conftest import (
+    PODSWITCH,
+    STARTUP_TIMEOUT,
+    TOKEN,
+    ControllerProc,
+    Lab,
+    _tail,
+    require_root,
+    start_controller,
+    start_lab,
+    stop_lab,
+    wait_for,
+)
+
+DEMO = (Path(__file__).resolve().parents[2] / "examples" / "demo-running-config.txt").read_text()
+SEED_EP = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
+
+
+@contextlib.contextmanager
+def running_lab(tmp_path_factory: pytest.TempPathFactory, config: str, name: str, **shape: Any) -> Iterator[Lab]:
+    require_root()
+    ctl = start_controller(tmp_path_factory.mktemp(name) / "data")
+    try:
+        lab = start_lab(ctl, config, **shape)
+        try:
+            yield lab
+        finally:
+            stop_lab(lab)
+    finally:
+        ctl.stop()
+
+
+def restart_controller(lab: Lab) -> None:
+    """Stop the lab's controller (SIGTERM) and start it again on the same port and data dir: the
+    supervisor and the agents know its URL."""
+    ctl: ControllerProc = lab.controller
+    ctl.stop()
+    port = ctl.url.rsplit(":", 1)[1]
+    env = {**os.environ, "PODSWITCH_ADMIN_TOKEN": TOKEN}
+    env.pop("PODSWITCH_DATABASE_URL", None)
+    with open(ctl.log, "ab") as out:
+        ctl.proc = subprocess.Popen([*PODSWITCH, "serve", "--data-dir", str(ctl.data_dir), "--port", port,
+                                     "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    stdin=subprocess.DEVNULL)
+
+    def up() -> bool:
+        if ctl.proc.poll() is not None:
+            pytest.fail(f"podswitch serve exited with {ctl.proc.returncode}:\n{_tail(ctl.log)}")
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{ctl.url}/healthz", timeout=2.0).status_code == 200
+        return False
+
+    wait_for(up, STARTUP_TIMEOUT, what=f"the restarted controller on {ctl.url}")
+
+
+def agent_pid(lab: Lab, switch: str) -> int | None:
+    pid = lab.state().switches[switch].get("agent_pid")
+    return int(pid) if pid else None
+
+
+def restart_agent(lab: Lab, switch: str, sig: int = signal.SIGTERM) -> int:
+    """Stop `switch`'s agent with `sig`; the lab supervisor starts a new one (after a short backoff).
+    Returns the old pid."""
+    pid = agent_pid(lab, switch)
+    assert pid is not None, f"{switch} has no running agent"
+    os.kill(pid, sig)
+    return pid
+
+
+def wait_new_agent_report(lab: Lab, switch: str, old_pid: int, timeout: float = 60.0) -> dict[str, Any]:
+    """Bounded wait until an agent other than `old_pid` reported a reconcile of the current desired state
+    for `switch`; returns its status document."""
+
+    def reported() -> dict[str, Any] | None:
+        item = lab.api.get(f"/v1/switches/{switch}").json()
+        status = item.get("status") or {}
+        pid = (status.get("agent") or {}).get("pid")
+        if pid and pid != old_pid and item.get("in_sync"):
+            return dict(status)
+        return None
+
+    return dict(wait_for(reported, timeout, what=f"a new agent on {switch} to report\n{lab.diagnostics()}"))
+
+
+def apply_and_sync(lab: Lab, text: str, timeout: float = 90.0) -> int:
+    """Replace the intent's tenants with `text` (the lab's topology is kept) and wait until the lab and
+    every agent realised it."""
+    revision = lab.apply(text)
+    lab.wait_synced(timeout)
+    return revision
