@@ -113,10 +113,6 @@ def test_revert_is_a_new_revision_that_restores_the_earlier_intent(store: Store)
     assert logged_objects(store) == objects(before_change)
 
 
-@pytest.mark.xfail(strict=True, reason="model.ops: apply_changes(old, diff(old, new)) fails when an endpoint "
-                   "id moves to another segment (diff puts the create before the delete, put refuses the "
-                   "duplicate id). The store logs the changes correctly (logged_objects); replay via model "
-                   "ops breaks. Remove this mark when model.ops is fixed.")
 def test_replay_of_an_endpoint_moving_between_segments(store: Store) -> None:
     first = put(demo_tenant(), Key(Kind.SEGMENT, DEMO, "other"), Segment(name="other"))
     save(store, first)

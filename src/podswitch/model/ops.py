@@ -268,7 +268,8 @@ _BUILD_ORDER = {
 
 
 def diff(old: Intent, new: Intent) -> list[Change]:
-    """Object-level changes turning old into new, parents created before children and deleted after them.
+    """Object-level changes turning old into new: deletes first (children before parents), then creates
+    and updates (parents before children).
     Shared subtrees (the usual case after a small change) are skipped without looking inside."""
     changes: list[Change] = []
     ot, nt = old.topology, new.topology
@@ -276,7 +277,7 @@ def diff(old: Intent, new: Intent) -> list[Change]:
         for kind, field in ((Kind.SWITCH, "switches"), (Kind.INTERFACE_GROUP, "interface_groups"),
                             (Kind.LINK, "links")):
             _diff_map(changes, getattr(ot, field), getattr(nt, field), lambda n, k=kind: Key(k, name=n))
-    for tname in old.tenants.keys() | new.tenants.keys():
+    for tname in sorted(old.tenants.keys() | new.tenants.keys()):
         a, b = old.tenants.get(tname), new.tenants.get(tname)
         if a is b:
             continue
@@ -291,7 +292,7 @@ def diff(old: Intent, new: Intent) -> list[Change]:
             changes.append(Change(Key(Kind.TENANT, tname), a.tenant, b.tenant))
         if a.router != b.router:
             changes.append(Change(Key(Kind.LOGICAL_ROUTER, tname), a.router, b.router))
-        for sname in a.segments.keys() | b.segments.keys():
+        for sname in sorted(a.segments.keys() | b.segments.keys()):
             sa, sb = a.segments.get(sname), b.segments.get(sname)
             if sa is sb:
                 continue
@@ -314,18 +315,18 @@ def diff(old: Intent, new: Intent) -> list[Change]:
 def _diff_map(changes: list[Change], a: dict, b: dict, key_of) -> None:
     if a is b:
         return
-    for name in a.keys() | b.keys():
+    for name in sorted(a.keys() | b.keys()):
         x, y = a.get(name), b.get(name)
         if x != y:
             changes.append(Change(key_of(name), x, y))
 
 
-def _change_order(change: Change) -> tuple:
-    # Creates and updates go parents first; deletes go children first.
+def _change_order(change: Change) -> tuple[int, int]:
+    # Deletes first, children before parents, so that an id freed in one place can be taken in another
+    # (an endpoint moving to another segment); then creates and updates, parents before children. The
+    # sort is stable and the changes were produced in key order, so the order is deterministic.
     rank = _BUILD_ORDER[change.key.kind]
-    if change.after is None:
-        return (1, -rank, change.key)
-    return (0, rank, change.key)
+    return (0, -rank) if change.after is None else (1, rank)
 
 
 def apply_changes(intent: Intent, changes: Iterable[Change]) -> Intent:
