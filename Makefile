@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run test bench lint fmt system-deps services clean lab-down
 
-$(PY):
+$(PY): | system-deps
 	$(PYTHON) -m venv $(VENV)
 
 $(INSTALLED): pyproject.toml | $(PY)

@@ -2,7 +2,8 @@
 # Debian packages the lab, the agent and the data-plane tests need. Installs only what is missing, so a
 # machine that has them all does not touch apt at all.
 set -euo pipefail
-packages=(iproute2 iputils-ping tcpdump nftables libnftables1 procps)
+# python3-venv: Debian's python3 cannot create the project's .venv without it.
+packages=(python3-venv iproute2 iputils-ping tcpdump nftables libnftables1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,8 +19,8 @@ def agent(
                                                   "(tried in turn after failures)")],
     netns: Annotated[str | None, typer.Option("--netns", help="the switch's network namespace (default: the "
                                               "current one)")] = None,
-    token: Annotated[str | None, typer.Option("--token", envvar="PODSWITCH_TOKEN",
-                                              help="API token (or $PODSWITCH_TOKEN)")] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar=["PODSWITCH_TOKEN", "PODSWITCH_ADMIN_TOKEN"],
+                                              help="API token (or $PODSWITCH_TOKEN, $PODSWITCH_ADMIN_TOKEN)")] = None,
     interval: Annotated[float, typer.Option("--interval", help="seconds between polls")] = 2.0,
     resync: Annotated[float, typer.Option("--resync", help="seconds between local drift repairs")] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",

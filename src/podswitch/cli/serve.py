@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..store import DATABASE_URL_ENV, Store
 from .client import DEFAULT_PORT, data_dir
 from .main import app
 from .output import console
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR",
                                              help="where the embedded store and the admin token live")]
@@ -22,7 +24,13 @@ def setup_logging(level: str = "INFO") -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"
+
+
 def open_store(db: str | None, data: str | None) -> Store:
+    # Imported here: SQLAlchemy and Alembic cost every other command (lab exec, agent) a second and more.
+    from ..store import Store
+
     url = db or os.environ.get(DATABASE_URL_ENV) or Store.default_url(data_dir(data))
     return Store.open(url)
 
