@@ -10,6 +10,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -332,3 +333,84 @@ def slice_ns(lab: Lab, switch: str, tenant: str) -> str | None:
         if s["tenant"] == tenant:
             return f"{lab.ns(switch)}-{s['name']}"
     return None
+
+
+# ---- UDP: a protocol the ICMP rules do not match -------------------------------------------------
+
+_UDP_SERVER = """
+import signal, socket, sys
+signal.signal(signal.SIGTERM, signal.default_int_handler)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(float(sys.argv[2]))
+print("ready", flush=True)
+n = 0
+try:
+    while True:
+        data, peer = s.recvfrom(2048)
+        n += 1
+        s.sendto(data, peer)
+except (TimeoutError, KeyboardInterrupt):
+    pass
+print(n, flush=True)
+"""
+
+_UDP_CLIENT = """
+import socket, sys
+dst, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1.0)
+n = 0
+for i in range(count):
+    msg = f"probe {i}".encode()
+    s.sendto(msg, (dst, port))
+    try:
+        while s.recvfrom(2048)[0] != msg:
+            pass
+        n += 1
+    except TimeoutError:
+        pass
+print(n, flush=True)
+"""
+
+
+class UdpEcho:
+    """A UDP echo server on `port` in `name`'s namespace; `stop()` returns how many datagrams arrived."""
+
+    def __init__(self, lab: Lab, name: str, port: int, idle: float = 120.0) -> None:
+        ns = lab.ns(name)
+        assert ns is not None, name
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", _UDP_SERVER, str(port),
+                                      str(idle)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            self.proc.kill()
+            _, err = self.proc.communicate(timeout=10)
+            pytest.fail(f"UDP echo server in {name} did not start: {line}{err}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=30)
+        assert out.strip(), err
+        return int(out.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def udp_echo(lab: Lab, name: str, port: int) -> Iterator[UdpEcho]:
+    server = UdpEcho(lab, name, port)
+    try:
+        yield server
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=10)
+
+
+def udp_probe(lab: Lab, src: str, dst: str, port: int, count: int = 3) -> int:
+    """Send `count` datagrams from `src` to dst:port one by one; how many came back (each waits 1 s)."""
+    proc = lab.exec(src, sys.executable, "-c", _UDP_CLIENT, dst, str(port), str(count), timeout=count * 2 + 30)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.strip())
