@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from podswitch.agent import nft
+from podswitch.agent import netns, nft
 
 pytestmark = pytest.mark.netns
 
@@ -168,10 +168,10 @@ def test_foreign_table_without_comment_is_replaced(router: str) -> None:
 def test_current_namespace_variant(router: str) -> None:
     """netns=None works in the calling thread's namespace (run here from a thread placed in the router ns,
     never from the test's own root namespace)."""
-    got = nft._in_netns(router, lambda: nft.ensure_table(None, DENY_ICMP_FROM_A))
+    got = netns.run_in(router, lambda: nft.ensure_table(None, DENY_ICMP_FROM_A))
     assert got is True
     assert nft.read_digest(router) == nft._digest(DENY_ICMP_FROM_A)
-    assert nft._in_netns(router, lambda: nft.ensure_table(None, None)) is True
+    assert netns.run_in(router, lambda: nft.ensure_table(None, None)) is True
 
 
 def test_concurrent_callers(router: str) -> None:

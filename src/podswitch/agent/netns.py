@@ -25,7 +25,8 @@ CLONE_NEWNET = 0x40000000
 _libc: Any = None
 
 
-def _get_libc() -> Any:
+def libc() -> Any:
+    """The C library, for the few calls Python has no wrapper for (setns, unshare, mount)."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
@@ -33,7 +34,8 @@ def _get_libc() -> Any:
 
 
 def path(name: str) -> str:
-    return os.path.join(NETNS_RUN_DIR, name)
+    """A named namespace's file; a name containing '/' is taken as a path already."""
+    return name if "/" in name else os.path.join(NETNS_RUN_DIR, name)
 
 
 def exists(name: str) -> bool:
@@ -72,7 +74,7 @@ def run_in(name: str | None, fn: Callable[[], T]) -> T:
 
     def target() -> None:
         try:
-            if _get_libc().setns(fd, CLONE_NEWNET) != 0:
+            if libc().setns(fd, CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, f"setns({name}): {os.strerror(err)}")
             box["value"] = fn()

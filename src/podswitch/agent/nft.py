@@ -49,6 +49,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .netns import run_in as netns_run_in
+
 __all__ = ["FAMILY", "TABLE", "NftError", "ensure_table", "read_digest", "run"]
 
 FAMILY = "inet"
@@ -57,7 +59,6 @@ TABLE = "podswitch"
 _NFT_CTX_DEFAULT = 0
 _NFT_CTX_OUTPUT_JSON = 1 << 4
 _NFT_CTX_OUTPUT_TERSE = 1 << 11
-_CLONE_NEWNET = 0x40000000
 
 _T = TypeVar("_T")
 
@@ -72,7 +73,6 @@ class NftError(RuntimeError):
 
 
 _lib: Any = None
-_libc: Any = None
 _lock = threading.Lock()
 
 
@@ -149,39 +149,6 @@ class _Ctx:
             self.ctx = None
 
 
-def _in_netns(netns: str | None, fn: Callable[[], _T]) -> _T:
-    """Run fn in network namespace `netns` (a name under /run/netns or a path), or here when None."""
-    if netns is None:
-        return fn()
-    path = netns if "/" in netns else f"/run/netns/{netns}"
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # open here so a missing namespace raises in the caller
-    result: list[Any] = []
-    error: list[BaseException] = []
-
-    def body() -> None:
-        global _libc
-        try:
-            if _libc is None:
-                _libc = ctypes.CDLL(None, use_errno=True)
-            # setns() changes only this OS thread, which ends right after: nothing else ever runs in it.
-            if _libc.setns(fd, _CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns({path}): {os.strerror(err)}")
-            result.append(fn())
-        except BaseException as e:
-            error.append(e)
-
-    try:
-        t = threading.Thread(target=body, name=f"nft-{netns}", daemon=True)
-        t.start()
-        t.join()
-    finally:
-        os.close(fd)
-    if error:
-        raise error[0]
-    return result[0]
-
-
 def _with_ctx(netns: str | None, fn: Callable[[_Ctx], _T]) -> _T:
     def body() -> _T:
         ctx = _Ctx()
@@ -191,7 +158,7 @@ def _with_ctx(netns: str | None, fn: Callable[[_Ctx], _T]) -> _T:
             ctx.close()
 
     with _lock:
-        return _in_netns(netns, body)
+        return netns_run_in(netns, body)
 
 
 def run(netns: str | None, command: str, json_output: bool = False) -> str:

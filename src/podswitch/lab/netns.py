@@ -32,16 +32,8 @@ MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 
-_libc: Any = None
 _run_dir_ready = False
 _run_dir_lock = threading.Lock()
-
-
-def _c() -> Any:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
 
 
 def path(name: str) -> str:
@@ -67,7 +59,7 @@ def _prepare_run_dir() -> None:
         if _run_dir_ready:
             return
         os.makedirs(RUN_DIR, exist_ok=True)
-        libc = _c()
+        libc = agent_netns.libc()
         target = RUN_DIR.encode()
         if libc.mount(b"", target, b"none", MS_SHARED | MS_REC, None) != 0:
             if libc.mount(target, target, b"none", MS_BIND | MS_REC, None) != 0:
@@ -110,7 +102,7 @@ def create(name: str, sysctls: dict[str, str] | None = None) -> Space:
     box: dict[str, Any] = {}
 
     def work() -> None:
-        libc = _c()
+        libc = agent_netns.libc()
         try:
             os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
         except BaseException as e:
@@ -192,7 +184,7 @@ def remove(name: str) -> bool:
     """Unmount and unlink `name`. The kernel frees the namespace (and every device in it, so both ends of
     every veth that has an end there) once nothing holds it any more."""
     target = path(name)
-    _c().umount2(target.encode(), MNT_DETACH)
+    agent_netns.libc().umount2(target.encode(), MNT_DETACH)
     try:
         os.unlink(target)
     except FileNotFoundError:
