@@ -1,0 +1,136 @@
+"""Endpoints come, go and move, through the API, with real packets and the kernel objects behind them.
+
+Tenant life, routed segments web (10.66.50.0/24, VLAN 600) and db (10.66.51.0/24, VLAN 601):
+peer-a on compute-a (leaf1), peer-b and victim on compute-b (leaf2), peer-db on compute-c (leaf3), and
+mover, which starts on compute-a (leaf1) and moves to compute-c (leaf3) and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.lab.conftest import Lab, wait_for
+
+from .conftest import running_lab
+from .probe import desired_state, fdb, leaf_of, never_reaches, reaches, slice_ns, wait_reaches
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+CONFIG = """\
+tenant life
+  logical-router
+    interface segment db
+      ip address 10.66.51.1/24
+    interface segment web
+      ip address 10.66.50.1/24
+  !
+  segment db
+    endpoint peer-db
+      attachment-point interface-group compute-c vlan 601
+      ip 10.66.51.13
+      mac fa:16:3e:51:00:13
+  !
+  segment web
+    endpoint mover
+      attachment-point interface-group compute-a vlan 600
+      ip 10.66.50.20
+      mac fa:16:3e:50:00:20
+    !
+    endpoint peer-a
+      attachment-point interface-group compute-a vlan 600
+      ip 10.66.50.11
+      mac fa:16:3e:50:00:11
+    !
+    endpoint peer-b
+      attachment-point interface-group compute-b vlan 600
+      ip 10.66.50.12
+      mac fa:16:3e:50:00:12
+    !
+    endpoint victim
+      attachment-point interface-group compute-b vlan 600
+      ip 10.66.50.30
+      mac fa:16:3e:50:00:30
+"""
+WEB = "/v1/tenants/life/segments/web/endpoints"
+LEAVES = ("leaf1", "leaf2", "leaf3", "leaf4")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory, CONFIG, "life") as lab:
+        assert [leaf_of(lab, g) for g in ("compute-a", "compute-b", "compute-c")] == ["leaf1", "leaf2", "leaf3"]
+        yield lab
+
+
+def endpoint(eid: str, group: str, vlan: int, ip: str, mac: str) -> dict[str, Any]:
+    return {"id": eid, "attachment_point": {"interface_group": group, "vlan": vlan}, "ips": [ip], "mac": mac}
+
+
+def fdb_entries(lab: Lab, switch: str, mac: str) -> list[str]:
+    return [ln for ln in fdb(lab, switch).splitlines() if ln.startswith(mac + " ")]
+
+
+def slice_neighbours(lab: Lab, switch: str, ip: str) -> str:
+    ns = slice_ns(lab, switch, "life")
+    assert ns is not None, f"{switch} has no slice of tenant life"
+    return lab.exec(ns, "ip", "-4", "neigh", "show", ip).stdout.strip()  # lab.exec takes a lab namespace too
+
+
+def test_deleted_endpoint_is_unreachable_and_forgotten(lab: Lab) -> None:
+    mac, ip = "fa:16:3e:50:00:30", "10.66.50.30"
+    reaches(lab, "peer-b", ip)  # same leaf
+    reaches(lab, "peer-a", ip)  # leaf1 -> leaf2, bridged
+    reaches(lab, "peer-db", ip)  # leaf3 -> leaf2, routed
+    assert fdb_entries(lab, "leaf1", mac) and f"lladdr {mac} PERMANENT" in slice_neighbours(lab, "leaf1", ip)
+
+    resp = lab.api.delete(f"{WEB}/victim")
+    assert resp.status_code == 204, resp.text
+    lab.wait_gone("victim")
+    lab.wait_synced()
+    never_reaches(lab, "peer-b", ip)
+    never_reaches(lab, "peer-a", ip)
+    never_reaches(lab, "peer-db", ip)
+    # Nothing of it is left in the fabric: no MAC on any leaf, no static neighbour in any slice, and the
+    # controller no longer mentions it.
+    for leaf in LEAVES:
+        assert fdb_entries(lab, leaf, mac) == [], f"{leaf}:\n{fdb(lab, leaf)}"
+        assert mac not in str(desired_state(lab, leaf))
+    for leaf in ("leaf1", "leaf2", "leaf3"):
+        assert "PERMANENT" not in slice_neighbours(lab, leaf, ip), f"{leaf}: {slice_neighbours(lab, leaf, ip)}"
+    reaches(lab, "peer-a", "10.66.50.12")  # the rest of the segment is untouched
+
+    # Created again: reachable again.
+    resp = lab.api.put(f"{WEB}/victim", json=endpoint("victim", "compute-b", 600, ip, mac))
+    assert resp.status_code == 201, resp.text
+    lab.wait_endpoint("victim")
+    lab.wait_synced()
+    wait_reaches(lab, "peer-a", ip)
+    reaches(lab, "peer-a", ip)
+    reaches(lab, "peer-db", ip)
+
+
+def test_moved_endpoint_is_reachable_at_its_new_place(lab: Lab) -> None:
+    """Same id, MAC and IP, new attachment point on another leaf: reachable there from its old leaf, from
+    other leaves and from another segment; its old leaf keeps nothing local of it. Then back again."""
+    mac, ip = "fa:16:3e:50:00:20", "10.66.50.20"
+    for old, new, group in (("leaf1", "leaf3", "compute-c"), ("leaf3", "leaf1", "compute-a")):
+        port = lab.state().servers[group]["port"]
+        resp = lab.api.put(f"{WEB}/mover", json=endpoint("mover", group, 600, ip, mac))
+        assert resp.status_code == 200, resp.text
+        wait_for(lambda group=group: (lab.state().endpoints.get("mover") or {}).get("server") == group, 60,
+                 what=f"mover to be plugged into {group}")
+        lab.wait_endpoint("mover")
+        lab.wait_synced()
+        wait_reaches(lab, "peer-a", ip)
+        reaches(lab, "peer-a", ip)  # from leaf1
+        reaches(lab, "peer-b", ip)  # from leaf2
+        reaches(lab, "peer-db", ip)  # from leaf3, routed
+        reaches(lab, "mover", "10.66.50.1")
+        reaches(lab, "mover", "10.66.51.13")
+        # The new leaf has it on the server's port (VLAN 600 attachment); the old one only over VXLAN.
+        here = fdb_entries(lab, new, mac)
+        assert any(f" dev {port}.600 " in ln for ln in here), f"{new}:\n" + "\n".join(here)
+        there = fdb_entries(lab, old, mac)
+        assert there and all(" dev vx" in ln for ln in there), f"{old}:\n" + "\n".join(there)
