@@ -111,16 +111,33 @@ def test_deleted_endpoint_is_unreachable_and_forgotten(lab: Lab) -> None:
     reaches(lab, "peer-db", ip)
 
 
+def bridge_of(lab: Lab, switch: str, segment: str) -> str | None:
+    """The kernel bridge of tenant life's `segment` on `switch`, if its desired state has one."""
+    for b in desired_state(lab, switch)["bridges"]:
+        if b["tenant"] == "life" and b["segment"] == segment:
+            return str(b["bridge"])
+    return None
+
+
 def test_moved_endpoint_is_reachable_at_its_new_place(lab: Lab) -> None:
-    """Same id, MAC and IP, new attachment point on another leaf: reachable there from its old leaf, from
-    other leaves and from another segment; its old leaf keeps nothing local of it. Then back again."""
+    """Same id, MAC and IP, new attachment point: reachable there from its old leaf, from other leaves
+    and from another segment; the old leaf keeps nothing local of it. Three moves: to another leaf of the
+    tenant (leaf3), to a leaf where the tenant had nothing (leaf4, server compute-d cabled there through the
+    topology), and back to its first server on another VLAN of the segment."""
+    resp = lab.api.put("/v1/interface-groups/compute-d",
+                       json={"name": "compute-d", "members": [{"switch": "leaf4", "interface": "swp2"}]})
+    assert resp.status_code in (200, 201), resp.text
+    wait_for(lambda: "compute-d" in lab.state().servers, 60, what="the lab to build server compute-d")
+    assert leaf_of(lab, "compute-d") == "leaf4"
+    assert bridge_of(lab, "leaf4", "web") is None  # tenant life is not on leaf4 yet
     mac, ip = "fa:16:3e:50:00:20", "10.66.50.20"
-    for old, new, group in (("leaf1", "leaf3", "compute-c"), ("leaf3", "leaf1", "compute-a")):
+    for old, new, group, vlan in (("leaf1", "leaf3", "compute-c", 600), ("leaf3", "leaf4", "compute-d", 600),
+                                  ("leaf4", "leaf1", "compute-a", 602)):
         port = lab.state().servers[group]["port"]
-        resp = lab.api.put(f"{WEB}/mover", json=endpoint("mover", group, 600, ip, mac))
+        resp = lab.api.put(f"{WEB}/mover", json=endpoint("mover", group, vlan, ip, mac))
         assert resp.status_code == 200, resp.text
-        wait_for(lambda group=group: (lab.state().endpoints.get("mover") or {}).get("server") == group, 60,
-                 what=f"mover to be plugged into {group}")
+        wait_for(lambda group=group, vlan=vlan: (lab.state().endpoints.get("mover") or {}).get("server") == group
+                 and lab.state().endpoints["mover"]["vlan"] == vlan, 60, what=f"mover to be plugged into {group}")
         lab.wait_endpoint("mover")
         lab.wait_synced()
         wait_reaches(lab, "peer-a", ip)
@@ -129,8 +146,19 @@ def test_moved_endpoint_is_reachable_at_its_new_place(lab: Lab) -> None:
         reaches(lab, "peer-db", ip)  # from leaf3, routed
         reaches(lab, "mover", "10.66.50.1")
         reaches(lab, "mover", "10.66.51.13")
-        # The new leaf has it on the server's port (VLAN 600 attachment); the old one only over VXLAN.
+        # The new leaf has it on the server's port (its VLAN's attachment); the old one over VXLAN only,
+        # or not at all when the tenant has nothing left there.
+        assert slice_ns(lab, new, "life") in lab.namespaces()  # the tenant's router slice is there
         here = fdb_entries(lab, new, mac)
-        assert any(f" dev {port}.600 " in ln for ln in here), f"{new}:\n" + "\n".join(here)
+        assert any(f" dev {port}.{vlan} " in ln for ln in here), f"{new}:\n" + "\n".join(here)
         there = fdb_entries(lab, old, mac)
-        assert there and all(" dev vx" in ln for ln in there), f"{old}:\n" + "\n".join(there)
+        assert all(" dev vx" in ln for ln in there), f"{old}:\n" + "\n".join(there)
+        assert bool(there) == (bridge_of(lab, old, "web") is not None), f"{old}:\n" + "\n".join(there)
+    # The tenant left leaf4 again: its web bridge went with it, from the desired state and the kernel.
+    assert bridge_of(lab, "leaf4", "web") is None
+    bridges = lab.exec("leaf4", "ip", "-br", "link", "show", "type", "bridge").stdout
+    assert bridge_of(lab, "leaf1", "web") not in bridges, bridges
+    slice_name = slice_ns(lab, "leaf1", "life")
+    assert slice_name is not None and slice_ns(lab, "leaf4", "life") is None
+    gone = slice_name.replace(f"{lab.prefix}leaf1-", f"{lab.prefix}leaf4-")
+    wait_for(lambda: gone not in lab.namespaces(), 30, what=f"{gone} to be removed")
