@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from ..config import ConfigError, parse, render
 from .client import ApiFailure, Client, find_token
-from .output import console, counts, diff, failure, table
+from .output import console, counts, diff, err, failure, table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
                   help="podswitch: one big switch made of a leaf-spine POD of Linux switches.")
@@ -61,9 +62,9 @@ def _parse_file(path: Path) -> str:
         return render(parse(text))
     except ConfigError as exc:
         for problem in exc.problems[:50]:
-            console.print(f"[red]{path}:{problem.line}:{problem.column}: {problem.message}[/red]")
+            err.print(Text(f"{path}:{problem.line}:{problem.column}: {problem.message}", style="red"))
         if len(exc.problems) > 50:
-            console.print(f"[red]... and {len(exc.problems) - 50} more[/red]")
+            err.print(Text(f"... and {len(exc.problems) - 50} more", style="red"))
         raise typer.Exit(1) from None
 
 

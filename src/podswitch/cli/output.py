@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Errors are never wrapped: an operator greps them, a script parses FILE:line:col.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
 

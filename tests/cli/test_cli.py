@@ -1,0 +1,118 @@
+"""The CLI as an operator uses it: offline config tools, and object commands against a live controller."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from podswitch.api.app import create_app
+from podswitch.cli.main import app
+from podswitch.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = REPO / "examples" / "seed-running-config.txt"
+TOKEN = "cli-test-token"
+runner = CliRunner()
+
+
+def cli(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def test_config_fmt_of_the_seed_prints_it_unchanged() -> None:
+    result = cli("config", "fmt", str(SEED))
+    assert result.exit_code == 0
+    assert result.stdout == SEED.read_text()
+
+
+def test_config_check_reports_file_line_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.conf"
+    bad.write_text(SEED.read_text().replace("mac fa:16:3e:ef:4f:f4", "mac fa:16:3e:ef:4f"))
+    result = cli("config", "check", str(bad))
+    assert result.exit_code == 1
+    assert f"{bad}:18:11: " in result.output and "is not a MAC address" in result.output
+    assert cli("config", "check", str(SEED)).exit_code == 0
+
+
+def test_config_fmt_canonicalises(tmp_path: Path) -> None:
+    messy = tmp_path / "messy.conf"
+    messy.write_text("! a comment\ntenant b\n\n    origination x\ntenant a\n")
+    result = cli("config", "fmt", str(messy))
+    assert result.exit_code == 0 and result.stdout == "tenant a\n!\ntenant b\n  origination x\n"
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = cli("config", "check", str(tmp_path / "missing.conf"))
+    assert result.exit_code == 2 and "missing.conf" in result.output
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    store = Store.open(Store.default_url(tmp_path))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(store, TOKEN), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    yield url
+    srv.should_exit = True
+    thread.join(timeout=10)
+    store.close()
+
+
+def test_apply_show_revert_against_a_controller(server: str, tmp_path: Path) -> None:
+    env = {"PODSWITCH_URL": server, "PODSWITCH_ADMIN_TOKEN": TOKEN}
+    plan = cli("apply", "-f", str(SEED), "--dry-run", env=env)
+    assert plan.exit_code == 0 and "+tenant demo.openstack" in plan.stdout and "endpoint +1" in plan.stdout
+    assert cli("show", "running-config", env=env).stdout == ""
+    applied = cli("apply", "-f", str(SEED), env=env)
+    assert applied.exit_code == 0 and "applied: revision 1" in applied.stdout
+    assert cli("show", "running-config", env=env).stdout == SEED.read_text()
+    assert "no changes" in cli("apply", "-f", str(SEED), env=env).stdout
+
+    assert cli("tenant", "create", "t2", "--origination", "cli", env=env).exit_code == 0
+    assert cli("segment", "create", "t2", "web", env=env).exit_code == 0
+    assert cli("router", "interface-add", "t2", "web", "--ip", "10.9.0.1/24", env=env).exit_code == 0
+    assert cli("endpoint", "create", "t2", "web", "vm1", "-g", "host1", "--vlan", "10", "--ip", "10.9.0.5",
+               "--mac", "fa:16:3e:00:00:05", env=env).exit_code == 0
+    bad = cli("endpoint", "create", "t2", "web", "vm2", "-g", "host1", "--vlan", "10", "--ip", "10.8.0.5",
+              env=env)
+    assert bad.exit_code == 1 and "outside the segment's subnet" in bad.output
+    endpoints = cli("show", "endpoints", env={**env, "COLUMNS": "200"})
+    assert "vm1" in endpoints.stdout and "10.9.0.5" in endpoints.stdout
+    history = cli("show", "history", env={**env, "COLUMNS": "200"})
+    assert history.exit_code == 0 and "replace" in history.stdout
+
+    refused = cli("segment", "delete", "t2", "web", env=env)
+    assert refused.exit_code == 1 and "referenced by" in refused.output
+    assert cli("revert", "4", env=env).exit_code == 0  # the router interface goes away again
+    assert "interface segment web" not in cli("show", "running-config", env=env).stdout
+    assert cli("restore", "1", env=env).exit_code == 0
+    assert cli("show", "running-config", env=env).stdout == SEED.read_text()
+
+
+def test_writes_without_the_token_say_how_to_fix_it(server: str) -> None:
+    result = cli("tenant", "create", "x", env={"PODSWITCH_URL": server, "PODSWITCH_DATA_DIR": "/nonexistent"})
+    assert result.exit_code == 1 and "PODSWITCH_ADMIN_TOKEN" in result.output
+
+
+def test_an_unreachable_controller_is_a_clear_error() -> None:
+    result = cli("show", "tenants", env={"PODSWITCH_URL": "http://127.0.0.1:9"})
+    assert result.exit_code == 1 and "cannot reach the controller" in result.output
