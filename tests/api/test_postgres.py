@@ -48,11 +48,11 @@ def test_a_second_controller_serves_what_the_first_committed(two_controllers: tu
     doc_b = b.get("/v1/switches/leaf1/desired-state")
     doc_a = a.get("/v1/switches/leaf1/desired-state")
     assert doc_b.status_code == 200 and doc_b.headers["etag"] == doc_a.headers["etag"]
-    # b writes on top of a's revision (it catches up first), and a sees it
+    # b writes on top of a's revision, and a serves it at once
     r = b.put("/v1/tenants/t2", json={"name": "t2"})
     assert r.status_code == 201 and r.headers["x-podswitch-revision"] == "2"
-    a.get("/v1/switches/leaf1/desired-state")
     assert a.get("/v1/tenants/t2").status_code == 200
+    assert a.get("/v1/running-config").headers["x-podswitch-revision"] == "2"
 
 
 def test_concurrent_writers_on_two_controllers_lose_nothing(two_controllers: tuple[TestClient, TestClient]

@@ -23,7 +23,11 @@ MissingOk = Annotated[bool, Query(description="answer 204 when it is already gon
 
 
 def controller(request: Request) -> Controller:
-    return request.app.state.controller
+    """The controller, caught up with revisions other controller processes committed to a shared store
+    (one cheap query for the head revision; nothing else when nothing changed)."""
+    ctl: Controller = request.app.state.controller
+    ctl.refresh()
+    return ctl
 
 
 Ctl = Annotated[Controller, Depends(controller)]

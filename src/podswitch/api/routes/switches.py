@@ -63,7 +63,6 @@ def delete_switch(name: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = Fal
 def desired_state(name: str, ctl: Ctl, if_none_match: str | None = Header(default=None)) -> Response:
     """What the switch's agent must program. Compiled once per revision and shared by every agent that
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes."""
-    ctl.refresh()
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
     compiled = ctl.compiled()
     etag = compiled.etag(name)
