@@ -280,21 +280,27 @@ def capture(lab: Lab, name: str, iface: str, expr: str, *, link_level: bool = Fa
 
 
 def _wait_listening(proc: subprocess.Popen[str], timeout: float) -> None:
-    """tcpdump says `listening on IFACE` on stderr once its socket is open: only then does it see packets."""
+    """tcpdump says `listening on IFACE` on stderr once its socket is open: only then does it see packets.
+    (Read by a thread: a text pipe buffers lines that select() no longer sees.)"""
     assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    seen = ""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"tcpdump exited {proc.returncode}: {seen}{proc.stderr.read()}")
-        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if ready:
-            line = proc.stderr.readline()
-            seen += line
+    stderr = proc.stderr
+    seen: list[str] = []
+    listening = threading.Event()
+
+    def read() -> None:
+        for line in stderr:
+            seen.append(line)
             if "listening on" in line:
-                return
-    proc.kill()
-    pytest.fail(f"tcpdump did not start listening within {timeout:.0f}s: {seen}")
+                listening.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not listening.wait(0.1):
+        if proc.poll() is not None and not listening.is_set():
+            pytest.fail(f"tcpdump exited {proc.returncode}: {''.join(seen)}")
+        if time.monotonic() >= deadline:
+            proc.kill()
+            pytest.fail(f"tcpdump did not start listening within {timeout:.0f}s: {''.join(seen)}")
 
 
 # ---- what the controller and the switches say ---------------------------------------------------

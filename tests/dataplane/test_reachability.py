@@ -4,7 +4,8 @@
   system (`world` 192.0.2.2 on server `external`, the border leaf);
 - tenant red: segments web and db, routed, with a default route to tenant system;
 - tenants blue and green, both 10.66.16.0/24 with gateway 10.66.16.1 (each its own router, neither linked
-  to system): the same addresses, strictly apart.
+  to system): the same addresses, strictly apart; VLAN 400 is blue's on compute-a/b and green's on compute-c;
+- tenant plain: one segment, no router at all (L2 only).
 
 Servers (the lab places them, the tests check): compute-a on leaf1, compute-b on leaf2, compute-c on leaf3,
 osvdev0013 on leaf1, external on leaf4. Wire-level checks (802.1Q tag on a server trunk, VNI on a spine) are
@@ -64,7 +65,7 @@ tenant green
       mac fa:16:3e:60:00:0b
     !
     endpoint grn-c
-      attachment-point interface-group compute-c vlan 410
+      attachment-point interface-group compute-c vlan 400
       ip 10.66.16.12
       mac fa:16:3e:60:00:0c
     !
@@ -73,9 +74,22 @@ tenant green
       ip 10.66.16.13
       mac fa:16:3e:60:00:0d
 !
+tenant plain
+  segment lan
+    endpoint pl-a
+      attachment-point interface-group compute-a vlan 900
+      ip 10.77.0.11
+      mac fa:16:3e:77:00:0a
+    !
+    endpoint pl-c
+      attachment-point interface-group compute-c vlan 900
+      ip 10.77.0.13
+      mac fa:16:3e:77:00:0c
+!
 tenant red
   logical-router
     route 0.0.0.0/0 next-hop tenant system
+    route 10.99.0.0/16 next-hop ip 10.66.20.12
     interface segment db
       ip address 10.66.21.1/24
     interface segment web
@@ -143,6 +157,19 @@ def test_same_segment_across_leaves(lab: Lab) -> None:
     reaches(lab, "blue-b", "10.66.16.11")
 
 
+def test_segment_without_a_router_across_leaves(lab: Lab) -> None:
+    """Tenant plain has no logical-router: its segment is bridged between leaf1 and leaf3 all the same,
+    and nothing routes it anywhere."""
+    before = in_echos(lab, "pl-c")
+    reaches(lab, "pl-a", "10.77.0.13")
+    reaches(lab, "pl-c", "10.77.0.11")
+    assert in_echos(lab, "pl-c") - before == 3
+    assert not any(s["tenant"] == "plain" for s in desired_state(lab, "leaf1")["slices"])
+    assert [b["flood"] for b in desired_state(lab, "leaf1")["bridges"] if b["tenant"] == "plain"] == [
+        sorted([desired_state(lab, "leaf1")["loopback"], desired_state(lab, "leaf3")["loopback"]])]
+    never_reaches(lab, "pl-a", "10.77.0.1")  # no gateway answers on a segment without a router
+
+
 def test_two_segments_via_the_router_same_leaf(lab: Lab) -> None:
     """red web -> red db, both endpoints behind leaf1: routed once by leaf1's red slice (TTL 64 -> 63 on
     the reply, routed by the slice of the replier's leaf: the same leaf here)."""
@@ -188,6 +215,20 @@ def test_overlapping_tenants_each_reach_their_own_never_the_other(lab: Lab) -> N
     # Both gateways are 10.66.16.1 with the same anycast MAC, each in its own tenant's slice.
     reaches(lab, "blue-a", "10.66.16.1")
     reaches(lab, "grn-x", "10.66.16.1")
+
+
+def test_static_route_to_a_next_hop_address(lab: Lab) -> None:
+    """red routes 10.99.0.0/16 to 10.66.20.12 (rweb-b, leaf2), which holds 10.99.1.1 as a second address:
+    from db on leaf3 the packets go through leaf3's slice to rweb-b, and only there."""
+    assert lab.exec("rweb-b", "ip", "addr", "add", "10.99.1.1/32", "dev", "eth0").returncode == 0
+    try:
+        before = in_echos(lab, "rweb-b")
+        p = reaches(lab, "rdb-c", "10.99.1.1")
+        assert p.ttls == [63, 63, 63]
+        assert in_echos(lab, "rweb-b") - before == 3
+        reaches(lab, "rweb-a", "10.99.1.1")  # from leaf1, same segment as the next hop
+    finally:
+        lab.exec("rweb-b", "ip", "addr", "del", "10.99.1.1/32", "dev", "eth0")
 
 
 def test_tenants_linked_to_system_meet_there(lab: Lab) -> None:
