@@ -3,7 +3,8 @@ forwards between its segments, rules in ascending seq, first match wins, anythin
 rules are stateless (each direction of a flow is judged on its own); traffic to a gateway address is not
 forwarded and never filtered.
 
-Tenant pol, three routed segments: sa (a1 on leaf1), sb (b1 on leaf2, b2 on leaf1), sc (c1 on leaf3)."""
+Tenant pol, three routed segments: sa (a1 on leaf1), sb (b1 on leaf2, b2 on leaf1), sc (c1 on leaf3); and
+the seed's demo tenant with the world behind tenant system, for lists on the way out."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.lab.conftest import Lab, wait_for
 
-from .conftest import apply_and_sync, running_lab
+from .conftest import DEMO, SEED_EP, apply_and_sync, running_lab
 from .probe import in_echos, leaf_of, never_reaches, reaches, udp_echo, udp_probe, wait_blocked, wait_reaches
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -57,14 +58,15 @@ SEGMENTS = """\
 A1, B1, B2, C1 = "10.66.40.11", "10.66.41.12", "10.66.41.11", "10.66.42.13"
 
 
-def config(*rules: str, applied: bool = True) -> str:
-    """The tenant with policy-list `guard` made of `rules` (applied unless told otherwise)."""
+def config(*rules: str, applied: bool = True, demo: str = DEMO) -> str:
+    """The demo tenant and the world, and tenant pol with policy-list `guard` made of `rules` (applied
+    unless told otherwise)."""
     if not rules:
-        return ROUTER.format(policy="") + SEGMENTS
+        return demo + ROUTER.format(policy="") + SEGMENTS
     policy = "    policy-list guard\n" + "".join(f"      {r}\n" for r in rules)
     if applied:
         policy += "    apply policy-list guard\n"
-    return ROUTER.format(policy=policy) + SEGMENTS
+    return demo + ROUTER.format(policy=policy) + SEGMENTS
 
 
 CONFIG = config()
@@ -172,3 +174,25 @@ def test_ports_and_cidrs_match_exactly(pol: Lab) -> None:
     wait_for(lambda: udp_echoes(lab, "c1", "b1", B1, 5001, count=1) == (1, 1), 60, what="the permit rule")
     assert udp_echoes(lab, "c1", "b1", B1, 5001) == (3, 3)  # rule 5 first
     assert udp_echoes(lab, "a1", "b1", B1, 5001) == (0, 0)  # still rule 10
+
+
+def test_a_list_filters_traffic_to_and_from_tenant_system(pol: Lab) -> None:
+    """The demo tenant denies ICMP to the world's subnet. Its echo requests to the world never leave the
+    router; the world's requests come in (they match nothing denied) but the replies are ICMP to the world
+    and dropped; UDP to the world and the gateway are untouched."""
+    lab, seed, world = pol, SEED_EP[:8], "192.0.2.2"
+    reaches(lab, seed, world)
+    plist = ("    policy-list out\n      10 deny proto icmp src any dst cidr 192.0.2.0/24\n"
+             "      20 permit src any dst any\n    apply policy-list out\n")
+    demo = DEMO.replace("    interface tenant system\n", "    interface tenant system\n" + plist, 1)
+    assert demo != DEMO
+    apply_and_sync(lab, config(demo=demo))
+    wait_blocked(lab, seed, world)
+    before = {ep: in_echos(lab, ep) for ep in (seed, "world")}
+    never_reaches(lab, seed, world)
+    assert in_echos(lab, "world") == before["world"]
+    never_reaches(lab, "world", "10.66.16.2")
+    assert in_echos(lab, seed) - before[seed] == 3
+    reaches(lab, seed, "10.66.16.1")
+    assert udp_echoes(lab, seed, "world", world, 5001) == (3, 3)
+    reaches(lab, "a1", B1)  # another tenant's router: its own (no) list
