@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,14 @@ tenant other
       attachment-point interface-group compute-c vlan 800
       ip 10.66.70.13
       mac fa:16:3e:70:00:13
+"""
+NEW_SEGMENT = """\
+  !
+  segment new
+    endpoint hnew-a
+      attachment-point interface-group compute-a vlan 702
+      ip 10.66.62.11
+      mac fa:16:3e:62:00:11
 """
 CONFIG = DEMO + TENANT
 FLOWS = (("hweb-a", "10.66.60.12"), ("hweb-a", "10.66.61.12"), (SEED_EP[:8], "192.0.2.2"))
@@ -152,18 +161,45 @@ def test_restarting_the_controller_is_hitless(lab: Lab) -> None:
     assert {s: agent_pid(lab, s) for s in SWITCHES} == pids  # the agents rode it out, none was restarted
 
 
-def test_reapplying_the_same_running_config_is_hitless(lab: Lab) -> None:
+def test_reapplying_the_same_running_config_is_hitless(lab: Lab, tmp_path: Path) -> None:
+    """`podswitch show running-config` > file, `podswitch apply -f file`; the same through the API, and the
+    module's own text (other order, no topology): no change, no new revision, nothing moves."""
     revision = lab.revision()
     etags = {s: switch_status(lab, s)["etag"] for s in SWITCHES}
     with flows(lab):
-        text = lab.api.get("/v1/running-config").text
-        resp = lab.api.put("/v1/running-config", content=text.encode(), headers={"Content-Type": "text/plain"})
+        shown = lab.cli("show", "running-config")
+        assert shown.returncode == 0, shown.stderr
+        (tmp_path / "running-config.txt").write_text(shown.stdout)
+        applied = lab.cli("apply", "-f", str(tmp_path / "running-config.txt"))
+        assert applied.returncode == 0 and f"no changes (revision {revision})" in applied.stdout, applied
+        resp = lab.api.put("/v1/running-config", content=shown.stdout.encode(), headers={"Content-Type": "text/plain"})
         assert resp.status_code == 200, resp.text
         assert resp.json()["changed"] is False and resp.json()["revision"] == revision
-        assert lab.apply(CONFIG) == revision  # the module's own text (tenants only) too
+        assert lab.apply(CONFIG) == revision
         lab.wait_synced()
     assert lab.revision() == revision
     assert {s: switch_status(lab, s)["etag"] for s in SWITCHES} == etags
+
+
+def test_a_change_on_the_flows_own_router_and_port_is_hitless(lab: Lab) -> None:
+    """Tenant hit gets a third routed segment with an endpoint on compute-a, the flows' own server: a new
+    gateway leg in hit's slice on every leaf, a new VLAN on leaf1's swp1 (its tag program is replaced) and
+    on compute-a's trunk. Then it goes again. The flows through the same slices and port lose nothing."""
+    extra = TENANT.replace("    interface segment web\n", "    interface segment new\n      ip address 10.66.62.1/24\n"
+                           "    interface segment web\n", 1) + NEW_SEGMENT
+    try:
+        with flows(lab):
+            apply_and_sync(lab, DEMO + extra)
+            lab.wait_endpoint("hnew-a")
+            wait_reaches(lab, "hnew-a", "10.66.61.12")
+            assert switch_status(lab, "leaf1")["status"]["writes"] > 0
+        reaches(lab, "hnew-a", "10.66.60.12")
+        with flows(lab):
+            apply_and_sync(lab, CONFIG)
+            lab.wait_gone("hnew-a")
+        assert switch_status(lab, "leaf1")["status"]["writes"] > 0
+    finally:
+        apply_and_sync(lab, CONFIG)
 
 
 def test_a_change_elsewhere_is_hitless_for_unrelated_flows(lab: Lab) -> None:
