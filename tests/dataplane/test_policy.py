@@ -15,7 +15,19 @@ import pytest
 from tests.lab.conftest import Lab, wait_for
 
 from .conftest import DEMO, SEED_EP, apply_and_sync, running_lab
-from .probe import in_echos, leaf_of, never_reaches, reaches, udp_echo, udp_probe, wait_blocked, wait_reaches
+from .probe import (
+    Flood,
+    assert_hitless,
+    in_echos,
+    leaf_of,
+    never_reaches,
+    reaches,
+    slice_ns,
+    udp_echo,
+    udp_probe,
+    wait_blocked,
+    wait_reaches,
+)
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -196,3 +208,31 @@ def test_a_list_filters_traffic_to_and_from_tenant_system(pol: Lab) -> None:
     reaches(lab, seed, "10.66.16.1")
     assert udp_echoes(lab, seed, "world", world, 5001) == (3, 3)
     reaches(lab, "a1", B1)  # another tenant's router: its own (no) list
+
+
+def test_changing_the_list_is_atomic_for_the_traffic_it_permits(pol: Lab) -> None:
+    """While a1 -> c1 (permitted by every version) and b1 -> c1 flow: the list is applied, its deny rule
+    is turned into a permit and back, and it is unapplied again. The ruleset is replaced in one
+    transaction each time: no permitted probe is lost on the way."""
+    lab = pol
+    versions = [
+        config("10 deny proto icmp src segment sa dst segment sb", "20 permit src any dst any"),
+        config("10 permit proto icmp src segment sa dst segment sb", "20 permit src any dst any"),
+        config("10 deny proto icmp src segment sa dst segment sb", "20 permit src any dst any"),
+        CONFIG,
+    ]
+    running = [Flood(lab, "a1", C1), Flood(lab, "b1", C1)]
+    try:
+        for f in running:
+            f.wait_replies(30)
+        for text in versions:
+            apply_and_sync(lab, text)
+            if text != CONFIG:
+                ns = slice_ns(lab, "leaf1", "pol")
+                assert ns is not None and "podswitch" in lab.exec(ns, "nft", "list", "tables").stdout
+        for f in running:
+            f.wait_replies(60)
+    finally:
+        results = [f.stop() for f in running]
+    for f, result in zip(running, results, strict=True):
+        assert_hitless(result, f.name, 90)
