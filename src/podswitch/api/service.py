@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..config import Plan, parse, plan
 from ..fabric import Compiled, allocate, compile, merged
+from ..gc_pause import gc_paused
 from ..model import (
     SYSTEM,
     Change,
@@ -125,7 +126,7 @@ class Controller:
                full_validation: bool = False, validated: bool = False, dry_run: bool = False) -> Outcome:
         """Apply `change` to the current intent, validate, and store it as one new revision."""
         for attempt in range(5):
-            with self._write:
+            with self._write, gc_paused():
                 base = self._snap
                 new = change(base.intent)
                 changes = diff(base.intent, new)

@@ -11,7 +11,6 @@ model is the one source of truth for what an object looks like, and this module 
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +26,7 @@ from sqlalchemy import Connection, Dialect, Engine, Row, Table, bindparam, delet
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from ..gc_pause import gc_paused
 from ..model import MODEL_OF, SYSTEM, Change, Intent, Key, Kind, NotFound, Tenant, build
 from ..model.types import Model
 from .engine import make_engine
@@ -156,7 +156,7 @@ class Store:
         validated before they were committed."""
         # Pause the GC for the fetch too: its 100k+ row tuples would set off full collections that walk
         # every object the process holds (e.g. the intent being replaced).
-        with _gc_paused():
+        with gc_paused():
             with self._read() as conn:
                 head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
                 rows = conn.execute(select(intent_object.c.kind, intent_object.c.tenant,
@@ -190,7 +190,7 @@ class Store:
         # The new revision is known up front (if the head is not expected_revision nothing is written), so
         # all rows are built and serialised before taking the lock: the lock is held for database work only.
         new = expected_revision + 1
-        with _gc_paused():
+        with gc_paused():
             rows = _rows_of(changes, new)
         try:
             with self._write() as (conn, head):
@@ -231,7 +231,7 @@ class Store:
         query = select(change).where(change.c.revision > after)
         if upto is not None:
             query = query.where(change.c.revision <= upto)
-        with _gc_paused():
+        with gc_paused():
             with self._read() as conn:
                 rows = conn.execute(query.order_by(change.c.revision, change.c.seq)).all()
             return [(row.revision, _change_of(row)) for row in rows]
@@ -261,7 +261,7 @@ class Store:
             if limit is not None:
                 query = query.limit(limit)
             rows = conn.execute(query).all()
-        with _gc_paused():
+        with gc_paused():
             return [_change_of(row) for row in rows]
 
     # ---- observed state -------------------------------------------------------------------------------
@@ -282,20 +282,6 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(select(switch_status.c.switch, switch_status.c.body)).all()
         return {name: json.loads(body) for name, body in rows}
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Creating 100k+ small objects sets off the cyclic garbage collector again and again, each full pass
-    walking everything created so far; none of it is garbage. Pausing it makes loading a large fabric about
-    twice as fast. Safe with other threads: the worst case is GC resuming a little early."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---- rows <-> model -----------------------------------------------------------------------------------
