@@ -24,19 +24,30 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..fabric.state import OVERLAY_MTU, VXLAN_PORT, SegmentBridge, Slice, SwitchState
-from . import netlink, netns
+from ..fabric.state import OVERLAY_MTU, VXLAN_PORT, SegmentBridge, Slice, SwitchState, VlanAttachment
+from . import netlink, netns, vlan_shim
 from .kernel import (
     OWNER_ALIAS,
     PROTO,
     DefaultOpener,
     Namespace,
     Opener,
+    Write,
+    addr_write,
+    bridge_add,
+    brport_learning,
     describe_error,
+    link_del,
+    link_set,
+    netns_fds,
     oper_state,
     owned,
+    route_write,
     slice_ns_alias,
     slice_ns_name,
+    veth_add,
+    vxlan_add,
+    vxlan_learning,
 )
 from .netlink import (
     AF_BRIDGE,
@@ -47,6 +58,7 @@ from .netlink import (
     NTF_SELF,
     NUD_NOARP,
     NUD_PERMANENT,
+    RT_SCOPE_NOWHERE,
     RT_TABLE_MAIN,
     RTN_UNICAST,
     RTN_UNREACHABLE,
@@ -59,7 +71,7 @@ log = logging.getLogger(__name__)
 
 ZERO_MAC = "00:00:00:00:00:00"
 MAX_LOGGED_ERRORS = 20
-CLSACT_PARENT = 0xFFFFFFF1
+CLSACT_PARENT = vlan_shim.CLSACT_PARENT
 
 SWITCH_SYSCTLS = {
     "net/ipv4/ip_forward": "1",
@@ -103,11 +115,16 @@ class Result:
 
 
 class Reconciler:
-    """Reconciles one switch namespace; keeps handles on it and its slice namespaces between runs."""
+    """Reconciles one switch namespace; keeps handles on it and its slice namespaces between runs.
 
-    def __init__(self, netns_name: str | None, *, opener: Opener | None = None) -> None:
+    `batch` (default): writes go to the kernel in batches (many requests per send()) and tc state is read
+    with batched gets; False: one pyroute2 request per write and `vlan_shim.ensure_*` per device, the
+    pre-batching path (a fallback, and the reference the tests compare the batched path with)."""
+
+    def __init__(self, netns_name: str | None, *, opener: Opener | None = None, batch: bool = True) -> None:
         self.netns = netns_name
         self.opener: Opener = opener if opener is not None else DefaultOpener()
+        self.batch = batch
         self._handles: dict[str | None, Namespace] = {}
 
     def __enter__(self) -> Reconciler:
@@ -130,7 +147,7 @@ class Reconciler:
         if h is None:
             if name is not None and not netns.exists(name):
                 raise FileNotFoundError(2, "network namespace does not exist", name)
-            h = Namespace(name, self.opener)
+            h = Namespace(name, self.opener, batch=self.batch)
             self._handles[name] = h
         h.forget_links()  # every run starts from a fresh read
         return h
@@ -146,9 +163,9 @@ class Reconciler:
         return run.result
 
 
-def reconcile(desired: SwitchState, netns: str | None, *, opener: Opener | None = None) -> Result:
+def reconcile(desired: SwitchState, netns: str | None, *, opener: Opener | None = None, batch: bool = True) -> Result:
     """One-shot reconcile of the switch in namespace `netns` (None: the current namespace)."""
-    with Reconciler(netns, opener=opener) as r:
+    with Reconciler(netns, opener=opener, batch=batch) as r:
         return r.reconcile(desired)
 
 
@@ -160,7 +177,9 @@ def _iface(cidr: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
 
 
 def _net(prefix: str) -> str:
-    return str(ipaddress.ip_network(prefix, strict=False))
+    """Canonical text of a prefix, as the kernel's dumps print it (see `_ip`)."""
+    net = ipaddress.ip_network(prefix, strict=False)
+    return f"{_ip(str(net.network_address))}/{net.prefixlen}"
 
 
 @functools.lru_cache(maxsize=65536)
@@ -247,22 +266,80 @@ class _Run:
             self._sync_addresses(sw, addrs)
         with self.guard("underlay routes"):
             self._sync_underlay_routes(sw)
-        for b in d.bridges:
-            with self.guard(f"segment {b.vni} ({b.bridge}/{b.vxlan})"):
-                self._bridge(sw, b)
-        self._attachments(sw)
+        with self.guard("segments"):  # per-segment errors are reported inside; this catches a failed read
+            self._bridges(sw)
+        with self.guard("attachments"):
+            self._attachments(sw)
         self._slices(sw)
         with self.guard("fdb"):
             self._sync_fdb(sw)
         with self.guard("stale slices"):
             self._remove_stale_slices()
-        links = sw.links(refresh=True)
+        # Every link write dropped the cache, so this is either a fresh read or the one this run began with.
+        links = sw.links()
         for port in d.fabric_ports:
             self.result.links[port.ifname] = oper_state(links.get(port.ifname))
         for a in d.attachments:
             self.result.links[a.port] = oper_state(links.get(a.port))
 
+    # -- writes
+
+    def _submit(self, ns: Namespace, writes: list[Write], *, report: bool = True) -> set[Any]:
+        """Send `writes` (batched unless the reconciler runs unbatched); note the successful ones' records
+        in the result, and each failure as an error of its own (unless `report` is False: the caller
+        retries another way). Returns the keys of the failed writes."""
+        if not writes:
+            return set()
+        failures = ns.submit(writes)
+        if any(w.op.type in (netlink.RTM_NEWLINK, netlink.RTM_DELLINK) for w in writes):
+            ns.forget_links()  # the next look at a link reads them all again, with these changes
+        bad = {id(f.write) for f in failures}
+        for f in failures:
+            if report:
+                self.error(f.write.what, f.describe())
+        for w in writes:
+            if w.record is not None and id(w) not in bad:
+                getattr(self.result, w.record[0]).append(w.record[1])
+        return {f.write.key for f in failures}
+
     # -- generic link handling
+
+    def _attrs_write(
+        self,
+        ns: Namespace,
+        link: Link,
+        name: str,
+        *,
+        up: bool = True,
+        mtu: int | None = None,
+        master: int | None = None,
+        address: str | None = None,
+        alias: str | None = None,
+        created: bool = False,
+        label: str | None = None,
+        key: Any = None,
+    ) -> Write | None:
+        """The one request (a `link set`) that sets what differs, or None; `alias` marks ownership."""
+        changes: dict[str, Any] = {}
+        if alias is not None and link.alias != alias:
+            changes["ifalias"] = alias
+        if mtu is not None and link.mtu != mtu:
+            changes["mtu"] = mtu
+        if master is not None and link.master != master:
+            changes["master"] = master
+        if address is not None and (link.address or "").lower() != address.lower():
+            changes["address"] = address.lower()
+        if up and not link.up:
+            changes["state"] = "up"
+        if not changes:
+            return None
+        text = ", ".join(sorted(changes))
+        record = None if created else ("changed", f"link {name}{_where(ns)}: {text}")
+        return link_set(
+            link.index, alias=changes.get("ifalias"), mtu=changes.get("mtu"), master=changes.get("master"),
+            address=changes.get("address"), up="state" in changes,
+            what=f"{label or 'link ' + name + _where(ns)}: set {text}", key=key, record=record,
+        )  # fmt: skip
 
     def _ensure_link_attrs(
         self,
@@ -277,69 +354,160 @@ class _Run:
         alias: str | None = None,
         created: bool = False,
     ) -> Link:
-        """Set what differs in one request (a `link set`); `alias` marks ownership."""
+        """Set what differs on one link, right now (for the few single devices: lo, fabric ports)."""
         if link is None:
             raise LookupError(f"{name}: no such device")
-        changes: dict[str, Any] = {}
-        if alias is not None and link.alias != alias:
-            changes["ifalias"] = alias
-        if mtu is not None and link.mtu != mtu:
-            changes["mtu"] = mtu
-        if master is not None and link.master != master:
-            changes["master"] = master
-        if address is not None and (link.address or "").lower() != address.lower():
-            changes["address"] = address.lower()
-        if up and not link.up:
-            changes["state"] = "up"
-        if not changes:
+        w = self._attrs_write(ns, link, name, up=up, mtu=mtu, master=master, address=address, alias=alias,
+                              created=created)  # fmt: skip
+        if w is None:
             return link
-        ns.ipr.link("set", index=link.index, **changes)
-        if not created:
-            self.result.changed.append(f"link {name}{_where(ns)}: {', '.join(sorted(changes))}")
+        failures = ns.submit([w])
+        if failures:
+            raise RuntimeError(f"link {name}: {failures[0].describe()}")
+        if w.record is not None:
+            self.result.changed.append(w.record[1])
         fresh = ns.refresh_link(name)
         if fresh is None:
             raise LookupError(f"{name}: vanished")
         return fresh
 
-    def _delete_link(self, ns: Namespace, link: Link, why: str) -> None:
-        ns.ipr.link("del", index=link.index)
-        self.result.removed.append(f"link {link.name}{_where(ns)} ({why})")
-        ns.forget_links()  # a veth takes its peer with it
+    def _delete_links(self, ns: Namespace, links: list[Link], why: str) -> None:
+        """Delete links in one batch. A veth takes its other end with it: a pair in one namespace is one
+        request, and an end that is gone already counts as deleted."""
+        chosen: dict[int, Link] = {}
+        for link in links:
+            if link.kind == "veth" and link.link_netnsid is None and link.link in chosen:
+                continue
+            chosen[link.index] = link
+        writes = [
+            link_del(link.index, what=f"remove {link.name}{_where(ns)}",
+                     record=("removed", f"link {link.name}{_where(ns)} ({why})"))
+            for link in chosen.values()
+        ]  # fmt: skip
+        self._submit(ns, writes)
+        if writes:
+            ns.forget_links()
 
-    def _ensure_link(
-        self,
-        ns: Namespace,
-        name: str,
-        kind: str,
-        create: dict[str, Any],
-        fits: Callable[[Link], bool] = lambda link: True,
-    ) -> tuple[Link, bool]:
-        """The device `name` of `kind` that `fits`; created if missing, recreated if ours and wrong."""
-        link = ns.link(name)
-        if link is not None and (link.kind != kind or not fits(link)):
-            if not owned(link):
-                what = "another kind" if link.kind != kind else "other immutable settings"
-                raise RuntimeError(f"{name} exists with {what} ({link.kind}) and is not podswitch's: left alone")
-            self._delete_link(ns, link, "wrong kind or settings")
-            link = None
-        if link is not None:
-            return link, False
-        ns.ipr.link("add", ifname=name, kind=kind, **create)
-        self.result.created.append(f"link {name}{_where(ns)}")
-        fresh = ns.refresh_link(name)
-        if fresh is None:
-            raise LookupError(f"{name}: created but not found")
-        return fresh, True
+    def _ensure_links(self, ns: Namespace, items: list[_LinkSpec]) -> dict[Any, tuple[Link, bool]]:
+        """Devices of a kind, in three batches: remove ours that are of the wrong kind or do not `fit`,
+        create the missing ones, read the links back. A device of the wrong kind that is not ours is an
+        error and is left alone. Returns {key: (link, created)} of the devices that are there now."""
+        dels: list[Write] = []
+        creates: list[Write] = []
+        plans: dict[Any, tuple[str, str, bool]] = {}
+        for it in items:
+            try:
+                link = ns.link(it.name)
+                if link is not None and (link.kind != it.kind or (it.fits is not None and not it.fits(link))):
+                    if not owned(link):
+                        what = "another kind" if link.kind != it.kind else "other immutable settings"
+                        raise RuntimeError(
+                            f"{it.name} exists with {what} ({link.kind}) and is not podswitch's: left alone"
+                        )
+                    why = f"link {it.name}{_where(ns)} (wrong kind or settings)"
+                    dels.append(link_del(link.index, what=f"{it.label}: remove {it.name}", key=it.key,
+                                         record=("removed", why)))  # fmt: skip
+                    link = None
+                if link is None:
+                    creates.append(it.make(what=f"{it.label}: create {it.name}", key=it.key,
+                                           record=("created", f"link {it.name}{_where(ns)}")))  # fmt: skip
+                plans[it.key] = (it.label, it.name, link is None)
+            except Exception as e:
+                self.error(it.label, e)
+        failed = self._submit(ns, dels)
+        if dels:
+            ns.forget_links()
+        creates = [w for w in creates if w.key not in failed]
+        failed |= self._submit(ns, creates)
+        if creates:
+            ns.forget_links()
+        out: dict[Any, tuple[Link, bool]] = {}
+        for key, (label, name, new) in plans.items():
+            if key in failed:
+                continue
+            link = ns.link(name)
+            if link is None:
+                self.error(label, f"{name}: created but not found")
+                continue
+            out[key] = (link, new)
+        return out
+
+    def _veths(self, specs: list[_VethSpec]) -> list[_VethSpec]:
+        """Veth pairs `name` (in ns) <-> `peer_name` (in peer_ns) with their attributes, in batches: remove
+        wrongly paired ends that are ours, create the missing pairs, read the links back, set what differs.
+        Returns the specs whose pair is in place (with `link`/`peer` filled in); the others have an error.
+
+        An end that exists, is not paired right and is not ours is an error (left alone); `peer_owned`: the
+        peer's namespace is podswitch's (a slice), so whatever is in it is ours."""
+        dels: dict[int, tuple[Namespace, dict[int, Link]]] = {}
+        creates: dict[int, tuple[Namespace, list[Write]]] = {}
+        planned: list[_VethSpec] = []
+        for v in specs:
+            try:
+                same = v.ns is v.peer_ns
+                a, b = v.ns.link(v.name), v.peer_ns.link(v.peer_name)
+                if _paired(a, b, same):
+                    planned.append(v)
+                    continue
+                for link, space, ours in ((a, v.ns, False), (b, v.peer_ns, v.peer_owned)):
+                    if link is None:
+                        continue
+                    if not (ours or owned(link)):
+                        other = v.peer_name if link is a else v.name
+                        raise RuntimeError(f"{link.name}{_where(space)} exists, is not a veth to {other} and is not "
+                                           "podswitch's: left alone")  # fmt: skip
+                for link, space in ((a, v.ns), (b, v.peer_ns)):
+                    if link is not None:
+                        dels.setdefault(id(space), (space, {}))[1][link.index] = link
+                v.new = True
+                planned.append(v)
+            except Exception as e:
+                self.error(v.label, e)
+        for space, links in dels.values():
+            self._delete_links(space, list(links.values()), "veth peer mismatch")
+        # Creates, grouped by the namespace they are sent in; the peer namespace goes by fd.
+        failed: set[int] = set()
+        new = [v for v in planned if v.new]
+        with netns_fds([v.peer_ns.name for v in new if v.ns is not v.peer_ns]) as fds:
+            for v in new:
+                fd = fds[v.peer_ns.name] if v.ns is not v.peer_ns else None
+                w = veth_add(v.name, v.peer_name, peer_ns_fd=fd, peer_address=v.peer_attrs.get("address"),
+                             master=v.attrs.get("master"), up=True, what=f"{v.label}: create veth {v.name}",
+                             key=id(v), record=("created", f"veth {v.name}{_where(v.ns)} <-> "
+                                                           f"{v.peer_name}{_where(v.peer_ns)}"))  # fmt: skip
+                creates.setdefault(id(v.ns), (v.ns, []))[1].append(w)
+            for space, writes in creates.values():
+                failed |= self._submit(space, writes)
+        for v in new:
+            v.ns.forget_links()
+            v.peer_ns.forget_links()
+        # Attributes: what the create could not set (alias, the peer's state) and whatever drifted.
+        sets: dict[int, tuple[Namespace, list[Write]]] = {}
+        ready: list[_VethSpec] = []
+        for v in planned:
+            if id(v) in failed:
+                continue
+            v.link, v.peer = v.ns.link(v.name), v.peer_ns.link(v.peer_name)
+            if v.link is None or v.peer is None or (v.new and not _paired(v.link, v.peer, v.ns is v.peer_ns)):
+                self.error(v.label, f"veth {v.name}/{v.peer_name}: created but not found")
+                continue
+            for space, link, name, attrs in ((v.ns, v.link, v.name, v.attrs), (v.peer_ns, v.peer, v.peer_name,
+                                                                             v.peer_attrs)):  # fmt: skip
+                w = self._attrs_write(space, link, name, created=v.new, label=v.label, key=id(v), **attrs)
+                if w is not None:
+                    sets.setdefault(id(space), (space, []))[1].append(w)
+            ready.append(v)
+        for space, writes in sets.values():
+            failed |= self._submit(space, writes)
+        return [v for v in ready if id(v) not in failed]
 
     def _remove_stale_links(self, sw: Namespace) -> None:
         d = self.desired
         wanted = {b.bridge for b in d.bridges} | {b.vxlan for b in d.bridges}
         wanted |= {a.subif for a in d.attachments} | {a.shim for a in d.attachments}
         wanted |= {i.peer for s in d.slices for i in s.interfaces}
-        for link in list(sw.links().values()):
-            if owned(link) and link.name not in wanted and sw.link(link.name) is not None:
-                with self.guard(f"remove {link.name}"):
-                    self._delete_link(sw, link, "no longer desired")
+        stale = [link for link in sw.links().values() if owned(link) and link.name not in wanted]
+        self._delete_links(sw, stale, "no longer desired")
 
     # -- sysctls
 
@@ -380,19 +548,24 @@ class _Run:
         have: dict[int, dict[tuple[str, int], netlink.Addr]] = defaultdict(dict)
         for a in ns.rt.addrs():
             have[a.index][(_ip(a.address), a.prefixlen)] = a
+        writes: list[Write] = []
         for index, addrs in want.items():
             for (ip, plen), ifname in addrs.items():
                 if (ip, plen) in have[index]:
                     continue
-                with self.guard(f"address {ip}/{plen} on {ifname}{_where(ns)}"):
-                    ns.ipr.addr("replace", index=index, address=ip, prefixlen=plen, proto=PROTO)
-                    self.result.created.append(f"address {ip}/{plen} {ifname}{_where(ns)}")
+                writes.append(addr_write(
+                    "replace", index=index, address=ip, prefixlen=plen, proto=PROTO,
+                    what=f"address {ip}/{plen} on {ifname}{_where(ns)}",
+                    record=("created", f"address {ip}/{plen} {ifname}{_where(ns)}"),
+                ))  # fmt: skip
         for index, addrs in have.items():
             for (ip, plen), a in addrs.items():
                 if a.proto == PROTO and (ip, plen) not in want.get(index, {}):
-                    with self.guard(f"remove address {ip}/{plen}{_where(ns)}"):
-                        ns.ipr.addr("del", index=index, address=ip, prefixlen=plen)
-                        self.result.removed.append(f"address {ip}/{plen}{_where(ns)}")
+                    writes.append(addr_write(
+                        "del", index=index, address=ip, prefixlen=plen, what=f"remove address {ip}/{plen}{_where(ns)}",
+                        record=("removed", f"address {ip}/{plen}{_where(ns)}"),
+                    ))  # fmt: skip
+        self._submit(ns, writes)
 
     def _sync_underlay_routes(self, sw: Namespace) -> None:
         links = sw.links()
@@ -411,151 +584,244 @@ class _Run:
 
     def _sync_routes(self, ns: Namespace, wanted: dict[str, _RouteSpec]) -> None:
         have: dict[str, list[netlink.Route]] = defaultdict(list)
-        for r in ns.rt.routes(AF_UNSPEC):
+        # Only ours (to remove the stale ones) and those at a wanted prefix length (to compare) are read.
+        lens = {(AF_INET6 if ":" in prefix else AF_INET, int(prefix.rsplit("/", 1)[1])) for prefix in wanted}
+
+        def keep(family: int, dst_len: int, proto: int) -> bool:
+            return proto == PROTO or (family, dst_len) in lens
+
+        for r in ns.rt.routes(AF_UNSPEC, table=RT_TABLE_MAIN, keep=keep):
             if r.table == RT_TABLE_MAIN and r.family in (AF_INET, AF_INET6):
-                have[_net(r.dst)].append(r)
+                have[r.dst].append(r)  # the kernel's text is canonical already, as `_net` makes ours
+        writes: list[Write] = []
         for prefix, spec in wanted.items():
             current = have.get(prefix, [])
             if any(r.protocol == PROTO and spec.matches(r) for r in current):
                 continue
-            with self.guard(f"route {prefix}{_where(ns)}"):
-                ns.ipr.route("replace", **spec.request(prefix))
-                (self.result.changed if current else self.result.created).append(f"route {prefix}{_where(ns)}")
+            what = f"route {prefix}{_where(ns)}"
+            try:
+                writes.append(route_write("replace", req=spec.request(prefix), what=what,
+                                          record=("changed" if current else "created", what)))  # fmt: skip
+            except ValueError as e:
+                self.error(what, e)
         for prefix, routes in have.items():
             if prefix in wanted:
                 continue
             for r in routes:
                 if r.protocol != PROTO:
                     continue
-                with self.guard(f"remove route {prefix}{_where(ns)}"):
-                    ns.ipr.route(
-                        "del", dst=prefix, table=RT_TABLE_MAIN, proto=PROTO, type=r.type, priority=r.priority,
-                        family=r.family,
-                    )
-                    self.result.removed.append(f"route {prefix}{_where(ns)}")
+                # Scope "nowhere" matches a route of any scope (as `ip route del` does); without it an on-link
+                # route (scope link) would not match the delete.
+                req = {"dst": prefix, "table": RT_TABLE_MAIN, "proto": PROTO, "type": r.type,
+                       "priority": r.priority, "family": r.family, "scope": RT_SCOPE_NOWHERE}  # fmt: skip
+                writes.append(route_write("del", req=req, what=f"remove route {prefix}{_where(ns)}",
+                                          record=("removed", f"route {prefix}{_where(ns)}")))  # fmt: skip
+        self._submit(ns, writes)
 
     # -- segments
 
-    def _bridge(self, sw: Namespace, b: SegmentBridge) -> None:
-        br, new = self._ensure_link(sw, b.bridge, "bridge", {})
-        br = self._ensure_link_attrs(sw, br, b.bridge, up=True, alias=OWNER_ALIAS, created=new)
+    def _bridges(self, sw: Namespace) -> None:
+        """Per segment a bridge and a VXLAN device in it; each step batched over all segments."""
+        d = self.desired
+        if not d.bridges:
+            return
+        label = {b.vni: f"segment {b.vni} ({b.bridge}/{b.vxlan})" for b in d.bridges}
+        brs = self._ensure_links(sw, [
+            _LinkSpec(b.vni, label[b.vni], b.bridge, "bridge", None, functools.partial(bridge_add, b.bridge, up=True))
+            for b in d.bridges
+        ])  # fmt: skip
+        writes = [
+            w for vni, (br, new) in brs.items()
+            if (w := self._attrs_write(sw, br, self.bridges[vni].bridge, up=True, alias=OWNER_ALIAS, created=new,
+                                       label=label[vni], key=vni)) is not None
+        ]  # fmt: skip
+        failed = self._submit(sw, writes)
+        brs = {vni: v for vni, v in brs.items() if vni not in failed}
         if self.loopback is None:
-            raise RuntimeError("switch has no loopback: cannot terminate VXLAN")
+            for vni in brs:
+                self.error(label[vni], "switch has no loopback: cannot terminate VXLAN")
+            return
         local = self.loopback
 
-        def fits(link: Link) -> bool:
-            return (
-                link.info_u32(netlink.IFLA_VXLAN_ID) == b.vni
+        def fits(vni: int) -> Callable[[Link], bool]:
+            return lambda link: (
+                link.info_u32(netlink.IFLA_VXLAN_ID) == vni
                 and link.info_be16(netlink.IFLA_VXLAN_PORT) == VXLAN_PORT
                 and link.info_ip(netlink.IFLA_VXLAN_LOCAL) == local
             )
 
-        vx, new = self._ensure_link(
-            sw, b.vxlan, "vxlan",
-            {"vxlan_id": b.vni, "vxlan_local": local, "vxlan_port": VXLAN_PORT, "vxlan_learning": 0,
-             "mtu": OVERLAY_MTU, "master": br.index},
-            fits,
-        )  # fmt: skip
-        if vx.info_u8(netlink.IFLA_VXLAN_LEARNING):
-            sw.ipr.link("set", index=vx.index, kind="vxlan", vxlan_learning=0)
-            self.result.changed.append(f"link {b.vxlan}: nolearning")
-        vx = self._ensure_link_attrs(
-            sw, vx, b.vxlan, up=True, mtu=OVERLAY_MTU, master=br.index, alias=OWNER_ALIAS, created=new
-        )
-        # Remote MACs are programmed, never learned: a learned entry could point at a stale VTEP.
-        if vx.slave_u8(netlink.IFLA_BRPORT_LEARNING) != 0:
-            sw.ipr.brport("set", index=vx.index, learning=0)
-            if not new:
-                self.result.changed.append(f"link {b.vxlan}: bridge port learning off")
+        vxs = self._ensure_links(sw, [
+            _LinkSpec(vni, label[vni], self.bridges[vni].vxlan, "vxlan", fits(vni), functools.partial(
+                vxlan_add, self.bridges[vni].vxlan, vni=vni, local=local, port=VXLAN_PORT, learning=0,
+                mtu=OVERLAY_MTU, master=br.index, up=True))
+            for vni, (br, _) in brs.items()
+        ])  # fmt: skip
+        writes = []
+        for vni, (vx, new) in vxs.items():
+            name = self.bridges[vni].vxlan
+            if vx.info_u8(netlink.IFLA_VXLAN_LEARNING):
+                writes.append(vxlan_learning(vx.index, 0, what=f"{label[vni]}: nolearning", key=vni,
+                                             record=("changed", f"link {name}: nolearning")))  # fmt: skip
+            w = self._attrs_write(sw, vx, name, up=True, mtu=OVERLAY_MTU, master=brs[vni][0].index,
+                                  alias=OWNER_ALIAS, created=new, label=label[vni], key=vni)  # fmt: skip
+            if w is not None:
+                writes.append(w)
+            # Remote MACs are programmed, never learned: a learned entry could point at a stale VTEP.
+            if vx.slave_u8(netlink.IFLA_BRPORT_LEARNING) != 0:
+                writes.append(brport_learning(
+                    vx.index, 0, what=f"{label[vni]}: bridge port learning off", key=vni,
+                    record=None if new else ("changed", f"link {name}: bridge port learning off"),
+                ))  # fmt: skip
+        self._submit(sw, writes)
 
     # -- VLAN attachments
 
-    def _veth_pair(
-        self, ns: Namespace, name: str, peer_ns: Namespace, peer_name: str, *, peer_owned: bool = False
-    ) -> tuple[Link, Link, bool]:
-        """A veth `name` (in ns) whose other end is `peer_name` (in peer_ns); recreated if paired wrongly.
-
-        `peer_owned`: the peer's namespace is podswitch's (a slice), so its devices are ours."""
-        same = ns is peer_ns
-        a, b = ns.link(name), peer_ns.link(peer_name)
-
-        def paired(a: Link | None, b: Link | None) -> bool:
-            if a is None or b is None or a.kind != "veth" or b.kind != "veth":
-                return False
-            if a.link != b.index or b.link != a.index:
-                return False
-            # In one namespace the ends show no netns id; across namespaces both do.
-            return (a.link_netnsid is None) == same and (b.link_netnsid is None) == same
-
-        if paired(a, b):
-            assert a is not None and b is not None
-            return a, b, False
-        for link, space, ours in ((a, ns, False), (b, peer_ns, peer_owned)):
-            if link is None:
-                continue
-            if not (ours or owned(link)):
-                raise RuntimeError(f"{link.name}{_where(space)} exists, is not a veth to "
-                                   f"{peer_name if link is a else name} and is not podswitch's: left alone")
-            if space.link(link.name) is not None:
-                self._delete_link(space, link, "veth peer mismatch")
-        peer: dict[str, Any] = {"ifname": peer_name}
-        if not same:
-            peer["net_ns_fd"] = peer_ns.name if peer_ns.name is not None else "/proc/self/ns/net"
-        ns.ipr.link("add", ifname=name, kind="veth", peer=peer)
-        self.result.created.append(f"veth {name}{_where(ns)} <-> {peer_name}{_where(peer_ns)}")
-        a, b = ns.refresh_link(name), peer_ns.refresh_link(peer_name)
-        if a is None or b is None:
-            raise LookupError(f"veth {name}/{peer_name}: created but not found")
-        return a, b, True
-
     def _attachments(self, sw: Namespace) -> None:
-        from . import vlan_shim
-
+        d = self.desired
         trunks: dict[str, dict[int, int]] = defaultdict(dict)
-        for a in self.desired.attachments:
+        specs: list[_VethSpec] = []
+        port_up: dict[str, Write] = {}
+        for a in d.attachments:
             what = f"attachment {a.port} vlan {a.vlan}"
             # If this attachment fails half-way, its VLAN stays on the trunk map as long as its shim exists:
             # an error elsewhere must not cut a VLAN that may still be forwarding.
             existing = sw.link(a.shim)
             if existing is not None and existing.kind == "veth" and owned(existing):
                 trunks[a.port][a.vlan] = existing.index
-            with self.guard(what):
-                b = self.bridges.get(a.vni)
-                if b is None:
-                    raise LookupError(f"no segment bridge for VNI {a.vni} in the desired state")
-                br = sw.link(b.bridge)
-                if br is None:
-                    raise LookupError(f"bridge {b.bridge} missing")
-                port = sw.link(a.port)
-                if port is None:
-                    raise LookupError(f"port {a.port}: no such device (not cabled?)")
-                port = self._ensure_link_attrs(sw, port, a.port, up=True)
-                subif, shim, new = self._veth_pair(sw, a.subif, sw, a.shim)
-                self._ensure_link_attrs(sw, subif, a.subif, master=br.index, alias=OWNER_ALIAS, created=new)
-                shim = self._ensure_link_attrs(sw, shim, a.shim, alias=OWNER_ALIAS, created=new)
-                if vlan_shim.ensure_push(sw.ipr, shim.index, a.vlan, port.index) and not new:
-                    self.result.changed.append(f"tc push {a.shim} vlan {a.vlan} -> {a.port}")
-                trunks[a.port][a.vlan] = shim.index
+            b = self.bridges.get(a.vni)
+            br = sw.link(b.bridge) if b is not None else None
+            port = sw.link(a.port)
+            if b is None:
+                self.error(what, f"no segment bridge for VNI {a.vni} in the desired state")
+            elif br is None:
+                self.error(what, f"bridge {b.bridge} missing")
+            elif port is None:
+                self.error(what, f"port {a.port}: no such device (not cabled?)")
+            else:
+                if a.port not in port_up and (w := self._attrs_write(sw, port, a.port, up=True, key=a.port)):
+                    port_up[a.port] = w
+                specs.append(_VethSpec(a, what, sw, a.subif, sw, a.shim,
+                                       attrs={"master": br.index, "alias": OWNER_ALIAS},
+                                       peer_attrs={"alias": OWNER_ALIAS}))  # fmt: skip
+        bad_ports = self._submit(sw, list(port_up.values()))
+        for v in specs:
+            if v.key.port in bad_ports:
+                self.error(v.label, f"port {v.key.port} could not be set up")
+        done = self._veths([v for v in specs if v.key.port not in bad_ports])
         links = sw.links()
-        for port_name, vlans in trunks.items():
-            with self.guard(f"trunk {port_name}"):
-                port = links.get(port_name)
-                if port is not None and vlan_shim.ensure_trunk(sw.ipr, port.index, vlans):
-                    self.result.changed.append(f"tc pop {port_name} vlans {sorted(vlans)}")
-        wanted_ports = {a.port for a in self.desired.attachments}
+        pushes: list[tuple[VlanAttachment, int, int, bool]] = []  # (attachment, shim, port, shim is new)
+        for v in done:
+            a = v.key
+            port = links.get(a.port)
+            if v.peer is None or port is None:
+                self.error(v.label, f"port {a.port} vanished")
+                continue
+            trunks[a.port][a.vlan] = v.peer.index
+            pushes.append((a, v.peer.index, port.index, v.new))
+        slots = {ifindex: kind for ifindex, _, kind in sw.rt.qdiscs(CLSACT_PARENT)}
+        self._push_programs(sw, pushes, slots)
+        self._trunk_programs(sw, trunks, links, slots)
+        wanted_ports = {a.port for a in d.attachments}
         with self.guard("stale trunks"):
             # A port that carried attachments and has none now: drop our pop program. Only ports with a
             # clsact qdisc can have one, which spares a tc dump per port.
             by_index = {link.index: link for link in links.values()}
-            for ifindex, parent, kind in sw.rt.qdiscs():
+            for ifindex, kind in slots.items():
                 link = by_index.get(ifindex)
-                if kind != "clsact" or parent != CLSACT_PARENT or link is None:
+                if kind != "clsact" or link is None:
                     continue
                 if link.name in trunks or link.name in wanted_ports or owned(link):
                     continue
-                state = vlan_shim.read(sw.ipr, ifindex)
+                state = vlan_shim.read_hook(sw.rt, ifindex).state() if sw.batch else vlan_shim.read(sw.ipr, ifindex)
                 if state is not None and state.kind == "pop" and vlan_shim.remove(sw.ipr, ifindex):
                     self.result.removed.append(f"tc pop {link.name}")
+
+    def _push_programs(
+        self, sw: Namespace, pushes: list[tuple[VlanAttachment, int, int, bool]], slots: dict[int, str]
+    ) -> None:
+        """A push program on every shim. Batched: which ones are right is asked with one batch of filter
+        gets (no dump per shim); a wrong one is looked at with one fast dump; where nothing foreign is on
+        the hook, the clsact qdisc and the filter are written in batches; the rest (and whatever a batch
+        could not do) goes through `vlan_shim.ensure_push`, which handles every case."""
+        todo: list[_Program] = []
+        for a, shim, port, new in pushes:
+            p = _Program(what=f"attachment {a.port} vlan {a.vlan}", ifindex=shim,
+                         name=vlan_shim.expected_push_name(a.vlan, port),
+                         record=None if new else ("changed", f"tc push {a.shim} vlan {a.vlan} -> {a.port}"),
+                         build=functools.partial(vlan_shim.push_program, a.vlan, port), prog_name="psw_push",
+                         slow=functools.partial(vlan_shim.ensure_push, sw.ipr, shim, a.vlan, port))  # fmt: skip
+            todo.append(p)
+        self._programs(sw, todo, slots)
+
+    def _trunk_programs(
+        self, sw: Namespace, trunks: dict[str, dict[int, int]], links: dict[str, Link], slots: dict[int, str]
+    ) -> None:
+        todo: list[_Program] = []
+        for port_name, vlans in trunks.items():
+            port = links.get(port_name)
+            if port is None:
+                continue
+            what = f"tc pop {port_name} vlans {sorted(vlans)}"
+            try:
+                name = vlan_shim.expected_trunk_name(vlans)
+            except ValueError as e:
+                self.error(f"trunk {port_name}", e)
+                continue
+            vmap = dict(vlans)
+            slow = functools.partial(vlan_shim.ensure_trunk, sw.ipr, port.index, vmap)
+            todo.append(_Program(what=f"trunk {port_name}", ifindex=port.index, name=name,
+                                 record=("changed", what), dump=True, slow=slow, prog_name="psw_pop",
+                                 build=functools.partial(vlan_shim.pop_program, vmap)))  # fmt: skip
+        self._programs(sw, todo, slots)
+
+    def _programs(self, sw: Namespace, todo: list[_Program], slots: dict[int, str]) -> None:
+        slow: list[_Program] = []
+        fast: list[tuple[_Program, bool]] = []  # (program, the clsact qdisc is still to be added)
+        if not sw.batch:
+            slow = todo
+        else:
+            quick = {p.ifindex: p.name for p in todo if not p.dump and slots.get(p.ifindex) == "clsact"}
+            right = vlan_shim.check_named(sw.rt, quick) if quick else set()
+            for p in todo:
+                if p.ifindex in right:
+                    continue
+                kind = slots.get(p.ifindex)
+                if kind is None:
+                    fast.append((p, True))  # no qdisc: nothing on the hook
+                    continue
+                if kind != "clsact":
+                    slow.append(p)  # e.g. an old `ingress` qdisc in clsact's slot
+                    continue
+                hook = vlan_shim.read_hook(sw.rt, p.ifindex)
+                if hook.right(p.name):
+                    continue
+                if hook.foreign:
+                    slow.append(p)
+                else:
+                    fast.append((p, False))
+        for i in range(0, len(fast), PROGRAM_BATCH):
+            chunk = fast[i : i + PROGRAM_BATCH]
+            fds: list[int] = []
+            writes: list[Write] = []
+            try:
+                for p, qdisc in chunk:
+                    try:
+                        fd = vlan_shim.load_program(p.build(), p.prog_name)
+                    except Exception as e:
+                        self.error(p.what, e)
+                        continue
+                    fds.append(fd)
+                    writes += vlan_shim.attach_writes(p.ifindex, fd, p.name, qdisc=qdisc, what=p.what, key=id(p),
+                                                      record=p.record)  # fmt: skip
+                failed = self._submit(sw, writes, report=False)
+            finally:
+                for fd in fds:
+                    os.close(fd)  # a filter holds its own reference to its program
+            slow += [p for p, _ in chunk if id(p) in failed]
+        for p in slow:
+            with self.guard(p.what):
+                if p.slow() and p.record is not None:
+                    getattr(self.result, p.record[0]).append(p.record[1])
 
     # -- router slices
 
@@ -585,38 +851,43 @@ class _Run:
                 inside[s.name].add(lk.ifname)
                 inside[lk.peer_slice].add(lk.peer_ifname)
         addrs: dict[str, dict[str, list[str]]] = defaultdict(dict)
+        legs: list[_VethSpec] = []  # gateway legs: r<vni> in the segment bridge <-> g<vni> in the slice
+        links: list[_VethSpec] = []  # slice <-> slice
         for s in d.slices:
             h = spaces.get(s.name)
             if h is None:
                 continue
             for i in s.interfaces:
-                with self.guard(f"slice {s.name} interface {i.ifname}"):
+                what = f"slice {s.name} interface {i.ifname}"
+                with self.guard(what):
                     b = self.bridge_by_name.get(i.bridge)
                     br = sw.link(i.bridge)
                     if b is None or br is None:
                         raise LookupError(f"bridge {i.bridge} is not a desired/existing segment bridge")
-                    outer, inner, new = self._veth_pair(sw, i.peer, h, i.ifname, peer_owned=True)
-                    self._ensure_link_attrs(sw, outer, i.peer, master=br.index, alias=OWNER_ALIAS, created=new)
-                    self._ensure_link_attrs(h, inner, i.ifname, address=i.mac, alias=OWNER_ALIAS, created=new)
+                    legs.append(_VethSpec(i, what, sw, i.peer, h, i.ifname, peer_owned=True,
+                                          attrs={"master": br.index, "alias": OWNER_ALIAS},
+                                          peer_attrs={"address": i.mac, "alias": OWNER_ALIAS}))  # fmt: skip
                 addrs[s.name][i.ifname] = list(i.addresses)
             for lk in s.links:
-                with self.guard(f"slice {s.name} link {lk.ifname} -> {lk.peer_slice}"):
+                what = f"slice {s.name} link {lk.ifname} -> {lk.peer_slice}"
+                with self.guard(what):
                     other = spaces.get(lk.peer_slice)
                     if other is None:
                         raise LookupError(f"peer slice {lk.peer_slice} is not desired or could not be made")
-                    here, there, new = self._veth_pair(h, lk.ifname, other, lk.peer_ifname, peer_owned=True)
-                    self._ensure_link_attrs(h, here, lk.ifname, alias=OWNER_ALIAS, created=new)
-                    self._ensure_link_attrs(other, there, lk.peer_ifname, alias=OWNER_ALIAS, created=new)
+                    links.append(_VethSpec(lk, what, h, lk.ifname, other, lk.peer_ifname, peer_owned=True,
+                                           attrs={"alias": OWNER_ALIAS},
+                                           peer_attrs={"alias": OWNER_ALIAS}))  # fmt: skip
                 addrs[s.name][lk.ifname] = [lk.address]
                 addrs[lk.peer_slice].setdefault(lk.peer_ifname, []).append(lk.peer_address)
+        self._veths(legs)
+        self._veths(links)
         for s in d.slices:
             h = spaces.get(s.name)
             if h is None:
                 continue
             with self.guard(f"slice {s.name} stale links"):
-                for link in list(h.links().values()):
-                    if owned(link) and link.name not in inside[s.name] and h.link(link.name) is not None:
-                        self._delete_link(h, link, "no longer desired")
+                stale = [link for link in h.links().values() if owned(link) and link.name not in inside[s.name]]
+                self._delete_links(h, stale, "no longer desired")
             with self.guard(f"slice {s.name} addresses"):
                 self._sync_addresses(h, addrs.get(s.name, {}))
             with self.guard(f"slice {s.name} neighbours"):
@@ -750,7 +1021,12 @@ class _Run:
 
         have_master: dict[tuple[int, str], netlink.Neigh] = {}
         have_self: dict[tuple[int, str], list[netlink.Neigh]] = defaultdict(list)
-        for e in sw.rt.neighbours(AF_BRIDGE):
+        # A device's own (NTF_SELF) entries matter only on our VXLAN devices: the others are every device's
+        # multicast addresses, thousands of them.
+        def keep(ifindex: int, state: int, flags: int) -> bool:
+            return not flags & NTF_SELF or ifindex in vx_names
+
+        for e in sw.rt.neighbours(AF_BRIDGE, keep=keep):
             if e.lladdr is None or e.vlan:
                 continue
             if e.flags & NTF_SELF:
@@ -822,6 +1098,65 @@ class _Run:
         for f in ns.rt.execute(ops):
             detail = f": {f.message}" if f.message else ""
             self.error(f.op.what, f"{os.strerror(f.errno)} (errno {f.errno}){detail}")
+
+
+PROGRAM_BATCH = 256  # BPF programs loaded (fds open) at a time for one batch of tc writes
+
+
+@dataclass(eq=False, slots=True)
+class _LinkSpec:
+    """A device `name` of `kind` for `_ensure_links`; `make(what=, key=, record=)` gives its create request."""
+
+    key: Any
+    label: str
+    name: str
+    kind: str
+    fits: Callable[[Link], bool] | None
+    make: Callable[..., Write]
+
+
+@dataclass(eq=False, slots=True)
+class _VethSpec:
+    """A veth pair for `_veths`: `name` in `ns` with `attrs`, `peer_name` in `peer_ns` with `peer_attrs`
+    (keyword arguments of `_Run._attrs_write`). `new`, `link`, `peer` are filled in by `_veths`."""
+
+    key: Any
+    label: str
+    ns: Namespace
+    name: str
+    peer_ns: Namespace
+    peer_name: str
+    peer_owned: bool = False
+    attrs: dict[str, Any] = field(default_factory=dict)
+    peer_attrs: dict[str, Any] = field(default_factory=dict)
+    new: bool = False
+    link: Link | None = None
+    peer: Link | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Program:
+    """A tc BPF program `name` for the ingress of `ifindex`: `build()` assembles it, `slow()` is the
+    one-device `vlan_shim.ensure_*` (True iff it wrote). `dump`: check with a dump of the hook, not a get."""
+
+    what: str
+    ifindex: int
+    name: str
+    record: tuple[str, str] | None
+    build: Callable[[], bytes]
+    prog_name: str
+    slow: Callable[[], bool]
+    dump: bool = False
+
+
+def _paired(a: Link | None, b: Link | None, same: bool) -> bool:
+    """`a` and `b` are the two ends of one veth; `same`: both in one namespace."""
+    if a is None or b is None or a.kind != "veth" or b.kind != "veth":
+        return False
+    if a.link != b.index or b.link != a.index:
+        return False
+    # In one namespace the ends show no netns id; across namespaces both do.
+    return (a.link_netnsid is None) == same and (b.link_netnsid is None) == same
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,18 @@ attach goes through the handle.
 Names are limited to 255 bytes by the kernel (CLS_BPF_NAME_LEN); a trunk map too long to spell out is
 named by digest (`psw1:pop#<sha256/128>`), which still answers "is it right" but not "what is it".
 
+Many devices at once (the agent's reconcile of thousands of attachments): `expected_push_name` /
+`expected_trunk_name` say what the filter must be called, `check_named` asks the kernel for the pref-1
+filter of many devices in one send() through `netlink.RtSocket.get_filters` (RTM_GETTFILTER gets, not
+dumps: the kernel has no filter dump per namespace), `read_hook` reads one device's whole hook with the fast
+parser, and `attach_writes` gives the clsact/filter requests for `kernel.Namespace.submit` to batch. A get
+sees only our own slot (pref 1, protocol all, handle 1); a foreign filter elsewhere on a hook whose own
+filter is right is found by `read_hook`/`ensure_*` (a dump), which the reconcile uses on trunk ports and on
+any device whose filter is not right.
+
 Cost (measured, 2-core VM, 1,000 shims in one namespace): BPF_PROG_LOAD of a push program ~70 us; a first
 ensure_push ~1.8 ms, a replace ~1.7 ms, a no-op ~0.6 ms, almost all of it pyroute2 netlink round trips.
+Through the fast socket: a `read_hook` dump ~40 us, a `check_named` get ~15-25 us per device.
 Loading is ~4 % of an attach, so programs are not shared between attachments (a shared program would need
 a map keyed by the shim's ifindex, i.e. map updates and map lifetime per namespace, to save ~70 us). A
 4,094-VLAN trunk program (~14k instructions) loads in ~0.15 s.
@@ -51,13 +61,19 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 __all__ = [
     "BpfError",
+    "Hook",
     "ShimState",
+    "attach_writes",
+    "check_named",
     "ensure_push",
     "ensure_trunk",
+    "expected_push_name",
+    "expected_trunk_name",
     "load_program",
     "pop_program",
     "push_program",
     "read",
+    "read_hook",
     "remove",
 ]
 
@@ -67,6 +83,7 @@ VERSION = "psw1"
 
 # tc attachment point. clsact ingress is TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS).
 CLSACT_HANDLE = 0xFFFF0000
+CLSACT_PARENT = 0xFFFFFFF1  # TC_H_CLSACT (= TC_H_INGRESS): the qdisc slot clsact and ingress share
 INGRESS_PARENT = 0xFFFFFFF2
 EGRESS_PARENT = 0xFFFFFFF3
 PREF = 1
@@ -368,6 +385,21 @@ class ShimState:
     name: str
 
 
+def expected_trunk_name(vlans: Mapping[int, int]) -> str:
+    """The name `ensure_trunk(ipr, port, vlans)` gives its filter: equal names, equal programs."""
+    for vlan, ifindex in vlans.items():
+        _check_vlan(vlan)
+        _check_ifindex(ifindex)
+    return _pop_name(vlans)
+
+
+def expected_push_name(vlan: int, port_ifindex: int) -> str:
+    """The name `ensure_push(ipr, shim, vlan, port_ifindex)` gives its filter."""
+    _check_vlan(vlan)
+    _check_ifindex(port_ifindex)
+    return _push_name(vlan, port_ifindex)
+
+
 def _pop_name(vlans: Mapping[int, int]) -> str:
     name = f"{VERSION}:pop:" + ",".join(f"{v}={i}" for v, i in sorted(vlans.items()))
     if len(name) > _NAME_MAX:
@@ -404,45 +436,103 @@ def _parse_name(name: str) -> ShimState | None:
 
 
 @dataclass
-class _Hook:
+class Hook:
+    """What is on a device's ingress hook."""
+
     ours: str | None  # our filter's name if pref 1 / handle 1 is our direct-action bpf filter
     foreign: list[tuple[int, int]]  # (prio, protocol) of anything else on the ingress hook
 
+    def right(self, name: str) -> bool:
+        return self.ours == name and not self.foreign
 
-def _filter_prio(msg: Any) -> tuple[int, int]:
-    info = msg["info"]
-    return info >> 16, socket.ntohs(info & 0xFFFF)
+    def state(self) -> ShimState | None:
+        return _parse_name(self.ours) if self.ours else None
 
 
-def _read_hook(ipr: Any, ifindex: int) -> _Hook:
-    hook = _Hook(None, [])
-    try:
-        msgs = ipr.get_filters(index=ifindex, parent=INGRESS_PARENT)
-    except NetlinkError as e:  # the device vanished, or (older kernels) no qdisc: nothing attached
-        if e.code in (errno.ENOENT, errno.EINVAL):
-            return hook
-        raise
-    for msg in msgs:
-        prio, proto = _filter_prio(msg)
-        if msg["handle"] == 0:
+_Hook = Hook
+
+
+def _is_ours(prio: int, proto: int, handle: int, kind: str | None, name: str | None, flags: int | None) -> bool:
+    return (
+        kind == "bpf"
+        and prio == PREF
+        and proto == ETH_P_ALL
+        and handle == FILTER_HANDLE
+        and flags is not None
+        and bool(flags & TCA_BPF_FLAG_ACT_DIRECT)
+        and bool(name)
+        and _parse_name(name) is not None  # type: ignore[arg-type]
+    )
+
+
+def _classify(filters: Iterable[tuple[int, int, int, str | None, str | None, int | None]]) -> Hook:
+    """(prio, protocol, handle, kind, bpf name, bpf flags) of each filter of a dump -> Hook."""
+    hook = Hook(None, [])
+    for prio, proto, handle, kind, name, flags in filters:
+        if handle == 0:
             continue  # the per-prio chain head that a dump emits before the filters themselves
-        opts = msg.get_attr("TCA_OPTIONS")
-        name = opts.get_attr("TCA_BPF_NAME") if opts is not None else None
-        flags = opts.get_attr("TCA_BPF_FLAGS") if opts is not None else None
-        if (
-            msg.get_attr("TCA_KIND") == "bpf"
-            and prio == PREF
-            and proto == ETH_P_ALL
-            and msg["handle"] == FILTER_HANDLE
-            and flags is not None
-            and flags & TCA_BPF_FLAG_ACT_DIRECT
-            and name
-            and _parse_name(name) is not None
-        ):
+        if _is_ours(prio, proto, handle, kind, name, flags):
             hook.ours = name
         elif (prio, proto) not in hook.foreign:
             hook.foreign.append((prio, proto))
     return hook
+
+
+def _read_hook(ipr: Any, ifindex: int) -> Hook:
+    try:
+        msgs = ipr.get_filters(index=ifindex, parent=INGRESS_PARENT)
+    except NetlinkError as e:  # the device vanished, or (older kernels) no qdisc: nothing attached
+        if e.code in (errno.ENOENT, errno.EINVAL):
+            return Hook(None, [])
+        raise
+
+    def fields(msg: Any) -> tuple[int, int, int, str | None, str | None, int | None]:
+        info = msg["info"]
+        opts = msg.get_attr("TCA_OPTIONS")
+        name = opts.get_attr("TCA_BPF_NAME") if opts is not None else None
+        flags = opts.get_attr("TCA_BPF_FLAGS") if opts is not None else None
+        return info >> 16, socket.ntohs(info & 0xFFFF), msg["handle"], msg.get_attr("TCA_KIND"), name, flags
+
+    return _classify(fields(m) for m in msgs)
+
+
+def read_hook(rt: Any, ifindex: int) -> Hook:
+    """`ifindex`'s whole ingress hook, read with one dump through a `netlink.RtSocket` (fast)."""
+    return _classify((f.prio, f.protocol, f.handle, f.kind, f.bpf_name, f.bpf_flags)
+                     for f in rt.filters(ifindex, INGRESS_PARENT))  # fmt: skip
+
+
+def check_named(rt: Any, wanted: Mapping[int, str]) -> set[int]:
+    """The devices of `wanted` ({ifindex: expected filter name}) whose pref-1 slot holds our direct-action
+    filter of exactly that name. One RTM_GETTFILTER get per device, many per send(), no dump; see the
+    module docstring for what a get does not see."""
+    order = list(wanted)
+    answers = rt.get_filters([(i, INGRESS_PARENT, PREF, ETH_P_ALL, FILTER_HANDLE) for i in order])
+    right = set()
+    for ifindex, f in zip(order, answers, strict=True):
+        if isinstance(f, int):
+            continue
+        if f.bpf_name == wanted[ifindex] and _is_ours(f.prio, f.protocol, f.handle, f.kind, f.bpf_name, f.bpf_flags):
+            right.add(ifindex)
+    return right
+
+
+def attach_writes(ifindex: int, fd: int, name: str, *, qdisc: bool, what: str, key: Any = None,
+                  record: tuple[str, str] | None = None) -> list[Any]:  # fmt: skip
+    """The requests `ensure_*` makes on a device whose hook holds nothing but (maybe) an older filter of ours:
+    add the clsact qdisc if `qdisc` (there is none yet), then create-or-replace our filter with program `fd`.
+    `kernel.Write`s, to be batched by `kernel.Namespace.submit`; `fd` must stay open until then. `key` goes
+    on both, `record` (what to note in a result on success) on the filter only."""
+    from . import kernel
+
+    writes = []
+    if qdisc:
+        writes.append(kernel.tc_qdisc_add(ifindex, "clsact", handle=CLSACT_HANDLE, parent=CLSACT_PARENT,
+                                          what=f"{what}: clsact", key=key))  # fmt: skip
+    writes.append(kernel.tc_bpf_replace(ifindex, parent=INGRESS_PARENT, prio=PREF, protocol=ETH_P_ALL,
+                                        handle=FILTER_HANDLE, fd=fd, name=name, direct_action=True,
+                                        what=f"{what}: filter", key=key, record=record))  # fmt: skip
+    return writes
 
 
 def _ensure_clsact(ipr: Any, ifindex: int) -> None:
@@ -510,8 +600,7 @@ def ensure_push(ipr: Any, shim_ifindex: int, vlan: int, port_ifindex: int) -> bo
 
 def read(ipr: Any, ifindex: int) -> ShimState | None:
     """Our filter on `ifindex`'s ingress, parsed from its name; None if there is none."""
-    hook = _read_hook(ipr, ifindex)
-    return _parse_name(hook.ours) if hook.ours else None
+    return _read_hook(ipr, ifindex).state()
 
 
 def remove(ipr: Any, ifindex: int) -> bool:
