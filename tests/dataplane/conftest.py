@@ -108,3 +108,29 @@ def apply_and_sync(lab: Lab, text: str, timeout: float = 90.0) -> int:
     revision = lab.apply(text)
     lab.wait_synced(timeout)
     return revision
+
+
+def supervisor_info(lab: Lab) -> str:
+    """Where the lab supervisor is when a wait on it times out: revisions, phase, and what each of its
+    threads waits for in the kernel (wchan)."""
+    lines = []
+    try:
+        state = lab.state()
+        lines.append(f"lab state: phase={state.phase} revision={state.revision} controller={lab.revision()} "
+                     f"supervisor={state.supervisor_pid}")
+        pid = state.supervisor_pid
+        if pid is not None:
+            for task in sorted(os.listdir(f"/proc/{pid}/task")):
+                with open(f"/proc/{pid}/task/{task}/wchan") as w, open(f"/proc/{pid}/task/{task}/stat") as s:
+                    lines.append(f"  thread {task}: state {s.read().rsplit(')', 1)[1].split()[0]} wchan {w.read()}")
+    except Exception as e:  # diagnostics must never hide the failure they explain
+        lines.append(f"(no supervisor info: {e!r})")
+    return "\n".join(lines) + "\n" + lab.diagnostics()
+
+
+def wait_lab(lab: Lab, predicate: Any, what: str, timeout: float = 60.0) -> Any:
+    """Bounded wait on something the lab supervisor does; on timeout, says where the supervisor is."""
+    try:
+        return wait_for(predicate, timeout, what=what)
+    except pytest.fail.Exception as e:
+        raise pytest.fail.Exception(f"{e}\n{supervisor_info(lab)}") from None
