@@ -554,3 +554,29 @@ def test_ownership_marks(lab: dict[str, Result]) -> None:
         assert links["up1"].alias is None and links[FOREIGN_BR].alias is None
         lo_addrs = [a for a in rt.addrs() if a.index == links["lo"].index and a.address == LO["l1"]]
         assert [a.proto for a in lo_addrs] == [PROTO]
+
+
+def test_gateway_moving_within_its_subnet_keeps_a_gateway(lab: dict[str, Result]) -> None:
+    """10.66.16.1/24 -> 10.66.16.254/24: the new address is added before the old one goes, and the kernel
+    must keep it when the old primary is deleted (promote_secondaries in the slice)."""
+    l1 = NS["l1"]
+    st = states()["l1"]
+
+    def with_gateway(address: str) -> SwitchState:
+        moved = []
+        for s in st.slices:
+            ifaces = tuple(i.model_copy(update={"addresses": (address,)}) if i.ifname == "g10300" else i
+                           for i in s.interfaces)
+            moved.append(s.model_copy(update={"interfaces": ifaces}))
+        return st.model_copy(update={"slices": tuple(moved)})
+
+    try:
+        res = reconcile(with_gateway("10.66.16.254/24"), l1)
+        assert res.errors == []
+        have = sh(f"{l1}-t1", "ip", "-4", "-br", "addr", "show", "dev", "g10300").stdout
+        assert "10.66.16.254/24" in have and "10.66.16.1/" not in have, have
+        _wait_ping(NS["h1"], "10.66.16.254")
+    finally:
+        assert reconcile(st, l1).errors == []
+    have = sh(f"{l1}-t1", "ip", "-4", "-br", "addr", "show", "dev", "g10300").stdout
+    assert "10.66.16.1/24" in have and "10.66.16.254" not in have, have

@@ -86,6 +86,11 @@ SLICE_SYSCTLS = {
     "net/ipv4/ip_forward": "1",
     "net/ipv4/conf/all/rp_filter": "0",
     "net/ipv4/conf/default/rp_filter": "0",
+    # A gateway address that moves within its subnet is added (as a secondary) before the old primary is
+    # removed, so the segment never goes without a gateway; without promotion the kernel would delete the
+    # new secondary together with the old primary.
+    "net/ipv4/conf/all/promote_secondaries": "1",
+    "net/ipv4/conf/default/promote_secondaries": "1",
 }
 
 
