@@ -72,14 +72,10 @@ def never_reaches(lab: Lab, src: str, dst: str, count: int = 3) -> Ping:
 
 
 def wait_reaches(lab: Lab, src: str, dst: str, timeout: float = 60.0) -> None:
-    """After a change: bounded wait until one probe gets through (the agents may still be applying it)."""
+    """Bounded wait until one probe gets through: for set-up and clean-up only. A check after a change
+    runs `reaches` right after `wait_synced`: once the agents report it applied, it must work."""
     wait_for(lambda: ping(lab, src, dst, count=1).received == 1, timeout,
              what=f"{src} to reach {dst}\n{lab.diagnostics()}")
-
-
-def wait_blocked(lab: Lab, src: str, dst: str, timeout: float = 60.0) -> None:
-    wait_for(lambda: ping(lab, src, dst, count=1).received == 0, timeout,
-             what=f"{src} to stop reaching {dst}")
 
 
 def icmp_counters(lab: Lab, name: str) -> dict[str, int]:

@@ -191,7 +191,7 @@ def test_a_change_on_the_flows_own_router_and_port_is_hitless(lab: Lab) -> None:
         with flows(lab):
             apply_and_sync(lab, DEMO + extra)
             lab.wait_endpoint("hnew-a")
-            wait_reaches(lab, "hnew-a", "10.66.61.12")
+            reaches(lab, "hnew-a", "10.66.61.12")
             assert switch_status(lab, "leaf1")["status"]["writes"] > 0
         reaches(lab, "hnew-a", "10.66.60.12")
         with flows(lab):
@@ -210,7 +210,7 @@ def test_a_change_elsewhere_is_hitless_for_unrelated_flows(lab: Lab) -> None:
         with flows(lab):
             apply_and_sync(lab, CONFIG + OTHER)
             lab.wait_endpoint("oth-c")
-            wait_reaches(lab, "oth-c", "192.0.2.2")
+            reaches(lab, "oth-c", "192.0.2.2")
             status = switch_status(lab, "leaf1")["status"]
             assert status["writes"] > 0 and status["errors"] == []  # leaf1 really reconciled, mid-flow
             assert switch_status(lab, "leaf1")["etag"] != etag1
