@@ -306,7 +306,7 @@ def test_expected_names_are_the_names_ensure_gives() -> None:
         vlan_shim.expected_trunk_name({300: 0})
 
 
-# ---- 500 attachments: zero writes, O(1) tc reads -------------------------------------------------
+# ---- 500 attachments: zero writes, tc reads that do not grow with the attachments -----------------
 
 
 PORTS, VLANS = 20, 25  # 500 attachments
@@ -369,13 +369,13 @@ def test_rereconcile_of_500_attachments_writes_nothing(big: tuple[str, SwitchSta
             assert res.errors == [] and res.writes == 0, (res.summary(), res.changed[:5], res.created[:5])
             assert (res.created, res.changed, res.removed) == ([], [], [])
             assert opener.batched_writes() == []
-            assert [c for c in opener.pyroute2 if c[0] != "get_filters"] == []
+            assert opener.pyroute2 == []  # not even a read
 
 
 @pytest.mark.netns
 def test_tc_reads_do_not_grow_with_the_attachments(big: tuple[str, SwitchState, Result]) -> None:
     """500 shims: one batch of filter gets (a couple of send()s), a dump per trunk port and none per shim;
-    pyroute2 is not asked about tc at all. The same with a tenth of the VLANs per port."""
+    pyroute2 is not asked about tc at all. With 3 VLANs per port instead of 25: the same requests."""
     leaf, st, _ = big
     opener = CountingOpener()
     with Reconciler(leaf, opener=opener) as rec:
