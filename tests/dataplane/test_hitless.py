@@ -1,6 +1,7 @@
-"""Hitless operation: while `ping -i 0.01` runs between endpoints on different leaves, restarting agents,
-restarting the controller, re-applying the same running-config and changing an unrelated part of the
-fabric lose no probe at all.
+"""Hitless operation: while `ping -i 0.01` runs between endpoints on different leaves, restarting agents
+(SIGTERM, SIGKILL; the lab supervisor starts new ones), restarting the controller, re-applying the same
+running-config, changing an unrelated part of the fabric, and even adding a segment to the flows' own
+router and server port lose no probe at all.
 
 Three flows, all starting behind leaf1: bridged (hit/web leaf1 -> leaf2), routed (hit/web leaf1 -> hit/db
 leaf2) and through tenant system to the outside world (demo endpoint leaf1 -> world behind leaf4). Every
