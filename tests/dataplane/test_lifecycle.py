@@ -169,14 +169,6 @@ def test_moved_endpoint_is_reachable_at_its_new_place(lab: Lab) -> None:
     wait_for(lambda: gone not in lab.namespaces(), 30, what=f"{gone} to be removed")
 
 
-REPLUG_BUG = ("lab bug: an endpoint plugged into a server's VLAN bridge neither announces itself nor is pinned "
-              "there, so the server bridge keeps the MAC it learnt on the trunk port (eth0.<vlan>) while the "
-              "endpoint lived elsewhere: every frame for it, from the trunk or from a neighbour on the server, "
-              "is dropped (sent back where it came from) until the endpoint itself sends a frame (~30 s of ARP "
-              "re-probing)")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=REPLUG_BUG)
 def test_endpoint_moved_back_onto_a_server_it_was_seen_from_is_reachable_at_once(lab: Lab) -> None:
     """mover is away on compute-c and talks to peer-a and peer-b there (so compute-a's VLAN 600 bridge
     sees its MAC arrive over the trunk, and both peers know its MAC); then it moves back onto compute-a VLAN

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ndmsg import NTF_MASTER, NUD_NOARP
 
 from ..agent import vlan_shim
 from ..agent.netlink import Link
@@ -253,8 +254,13 @@ class Builder:
                 peer["address"] = spec.mac
             port = endpoint_port(short)
             srv.ipr.link("add", ifname=port, kind="veth", peer=peer)
-            srv.ipr.link("set", index=srv.index(port), master=br, state="up")
+            port_index = srv.index(port)
+            srv.ipr.link("set", index=port_index, master=br, state="up")
             eth = ep.index(TRUNK)
+            # Like a hypervisor plugging a VM in: the server's bridge must send the endpoint's frames to its
+            # port at once, not to where it last learned the MAC (the trunk, when the endpoint was elsewhere).
+            mac = spec.mac or ep.ipr.get_links(eth)[0].get_attr("IFLA_ADDRESS")
+            srv.ipr.fdb("replace", ifindex=port_index, lladdr=mac, master=br, state=NUD_NOARP, flags=NTF_MASTER)
             for cidr in spec.addresses:
                 iface = ipaddress.ip_interface(cidr)
                 ep.ipr.addr("add", index=eth, address=str(iface.ip), prefixlen=iface.network.prefixlen)
@@ -266,7 +272,7 @@ class Builder:
                 except NetlinkError as e:
                     if e.code != errno.EEXIST:
                         raise
-            self.writes += 4 + len(spec.addresses) + len(spec.gateways)
+            self.writes += 5 + len(spec.addresses) + len(spec.gateways)
         finally:
             ep.close()
 
