@@ -152,12 +152,17 @@ def _set_name(name: str) -> None:
         ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
+AGENT_STABLE_AFTER = 60.0  # seconds an agent must run before a crash no longer counts as "keeps dying"
+
+
 @dataclass
 class Agent:
     switch: str
     netns: str
     proc: subprocess.Popen[bytes] | Forked | None = None
     restarts: int = 0
+    failures: int = 0  # consecutive quick exits: what the restart backoff grows with
+    started_at: float = 0.0
     next_start: float = 0.0
     log_path: Path | None = None
 
@@ -420,6 +425,7 @@ class Supervisor:
                 agent.proc = subprocess.Popen([*self.agent_cmd, *args], stdin=subprocess.DEVNULL, stdout=out,
                                               stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent,
                                               close_fds=True)
+        agent.started_at = self.clock()
         entry = self.state.switches.setdefault(name, {"netns": agent.netns})
         entry.update(agent_pid=agent.proc.pid, log=str(agent.log_path), restarts=agent.restarts)
         log.info("agent %s started (pid %d, netns %s)", name, agent.proc.pid, agent.netns)
@@ -437,7 +443,10 @@ class Supervisor:
         for name, agent in self.agents.items():
             if agent.proc is not None and agent.proc.poll() is not None:
                 agent.restarts += 1
-                delay = min(30.0, 2.0 ** min(agent.restarts, 5))
+                # An agent that ran for a while and then died starts over with a short delay; one that keeps
+                # dying right away waits longer each time.
+                agent.failures = 1 if now - agent.started_at > AGENT_STABLE_AFTER else agent.failures + 1
+                delay = min(30.0, 2.0 ** min(agent.failures, 5))
                 log.warning("agent %s exited with %s; restart %d in %.0fs (log: %s)", name,
                             agent.proc.returncode, agent.restarts, delay, agent.log_path)
                 agent.proc = None
