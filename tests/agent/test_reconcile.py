@@ -11,14 +11,13 @@ cables and configures the hosts with `ip`; everything on the switches is made by
 
 from __future__ import annotations
 
-import contextlib
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.agent.conftest import PREFIX, delete_namespaces, require_root, sh
 
 from podswitch.agent import netlink, vlan_shim
 from podswitch.agent.kernel import OWNER_ALIAS, PROTO
@@ -42,32 +41,8 @@ from podswitch.fabric.state import (
 
 pytestmark = pytest.mark.netns
 
-PREFIX = f"psr{os.getpid()}"  # the same prefix conftest's session cleanup deletes
 CountingOpener = Any  # conftest.CountingOpener, handed out by the `counting_opener` fixture
 
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: builds network namespaces, veths, bridges and tc BPF filters")
-
-
-def delete_namespaces(prefix: str) -> None:
-    from pyroute2 import netns
-
-    for name in netns.listnetns():
-        if name.startswith(prefix):
-            with contextlib.suppress(OSError):
-                netns.remove(name)
-
-
-def sh(ns: str, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """A command inside namespace `ns` (the harness only: the agent itself never runs ip/bridge)."""
-    proc = subprocess.run(
-        ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{ns}: {' '.join(argv)} -> rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 NS = {name: f"{PREFIX}{name}" for name in ("s1", "l1", "l2", "h1", "h2")}
 LO = {"l1": "10.255.0.1", "l2": "10.255.0.2", "s1": "10.255.0.100"}

@@ -19,13 +19,13 @@ import datetime as dt
 import logging
 import os
 import random
-import signal
 import threading
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, Protocol
 
 from .. import __version__
+from ..daemon import setup_logging, stop_on_signals
 from ..fabric.state import DesiredState, SwitchState
 from .client import Backoff, ControllerClient, ControllerError
 from .reconcile import Reconciler, Result
@@ -183,19 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resync", type=float, default=30.0, help="seconds between local drift repairs")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)  # fmt: skip
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    setup_logging(args.log_level)
+    stop = stop_on_signals(log)
     run(args.switch, args.netns, args.controllers, token=args.token, interval=args.interval,
         resync=args.resync, stop=stop)  # fmt: skip
     return 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from ..daemon import setup_logging, stop_on_signals
 from .main import app
 
 
@@ -28,15 +27,6 @@ def agent(
     """Run the agent of one switch until SIGTERM/SIGINT; the kernel is left as programmed."""
     from ..agent.main import run
 
-    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # else one line per poll
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        logging.getLogger("podswitch.agent").info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    setup_logging(log_level)
+    stop = stop_on_signals(logging.getLogger("podswitch.agent"))
     run(switch, netns, controller, token=token, interval=interval, resync=resync, stop=stop)

@@ -57,8 +57,9 @@ def run(
 
     from ..api.app import create_app
     from ..api.auth import TOKEN_FILE, load_or_create_token
+    from ..daemon import setup_logging
     from . import lab as lab_cli
-    from .serve import open_store, setup_logging
+    from .serve import open_store
 
     if os.geteuid() != 0:
         failure("`podswitch run` builds the lab POD in network namespaces and needs root")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..daemon import setup_logging
 from .client import DEFAULT_PORT, data_dir
 from .main import app
 from .output import console
@@ -17,11 +17,6 @@ if TYPE_CHECKING:
 
 DataDir = Annotated[str | None, typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR",
                                              help="where the embedded store and the admin token live")]
-
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..daemon import setup_logging, stop_on_signals
 from . import netns
 from . import state as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
@@ -504,17 +505,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="exec `podswitch agent` for every switch instead of forking agents from the supervisor")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    setup_logging(args.log_level)
+    stop = stop_on_signals(log)
     sup = Supervisor(st.lab_dir(args.data_dir), args.url, os.environ.get(TOKEN_ENV), args.prefix,
                      Shape(args.spines, args.leaves, tuple(args.servers)), agent_interval=args.agent_interval,
                      agent_cmd=[sys.executable, "-m", "podswitch", "agent"] if args.agent_exec else None)
