@@ -24,10 +24,6 @@ class Underlay:
     routes: dict[str, list[Obj]] = field(default_factory=dict)  # UnderlayRoute
     vtep_rank: dict[str, int] = field(default_factory=dict)  # loopback -> sort position (address order)
 
-    @property
-    def leaves(self) -> list[str]:
-        return sorted(s for s, r in self.roles.items() if r == Role.LEAF)
-
     def vtep_order(self, vteps: Iterable[str]) -> list[str]:
         """VTEPs in address order (a loopback is the pool base + its switch's index)."""
         return sorted(vteps, key=self.vtep_rank.__getitem__)

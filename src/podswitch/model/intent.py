@@ -31,7 +31,6 @@ class Kind(StrEnum):
     ENDPOINT = "endpoint"
 
 
-KIND_ORDER = {kind: i for i, kind in enumerate(Kind)}
 MODEL_OF: dict[Kind, type[Model]] = {
     Kind.SWITCH: Switch,
     Kind.INTERFACE_GROUP: InterfaceGroup,
@@ -142,10 +141,6 @@ class Intent(Model):
         return self.topology == other.topology and self.tenants == other.tenants
 
     __hash__ = None  # type: ignore[assignment]
-
-    @classmethod
-    def empty(cls) -> Intent:
-        return cls()
 
     # ---- lookups -------------------------------------------------------------------------------
 
