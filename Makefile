@@ -7,14 +7,16 @@ INSTALLED := $(VENV)/.installed
 DATA_DIR ?= var/podswitch
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint fmt system-deps services clean lab-down
+.PHONY: run test bench lint fmt system-deps services clean lab-down constraints
 
 $(PY): | system-deps
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED): pyproject.toml | $(PY)
+# constraints.txt pins the versions the suite last passed with, so an upstream release cannot break a fresh
+# clone; refresh it with `make constraints` after testing newer ones.
+$(INSTALLED): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
 system-deps:
@@ -44,6 +46,9 @@ fmt: $(INSTALLED)
 
 lab-down: $(INSTALLED)
 	$(VENV)/bin/podswitch lab down
+
+constraints: $(INSTALLED)
+	$(PY) -m pip freeze --exclude-editable | grep -v '^podswitch' > constraints.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
