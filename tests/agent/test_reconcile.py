@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.agent.conftest import PREFIX, delete_namespaces, require_root, sh
 
 from podswitch.agent import netlink, vlan_shim
 from podswitch.agent.kernel import OWNER_ALIAS, PROTO
@@ -38,6 +37,7 @@ from podswitch.fabric.state import (
     UnderlayRoute,
     VlanAttachment,
 )
+from tests.agent.conftest import PREFIX, delete_namespaces, require_root, sh
 
 pytestmark = pytest.mark.netns
 
