@@ -48,8 +48,6 @@ from pathlib import Path
 
 from benchmarks.common import Result, emit
 from benchmarks.dataplane_support import (
-    PODSWITCH,
-    Controller,
     Segment,
     endpoint_id,
     endpoint_ip,
@@ -65,8 +63,8 @@ from benchmarks.dataplane_support import (
     segments,
     server_name,
     start_controller,
-    tail,
 )
+from podswitch.lab.process import PODSWITCH, ControllerProcess, tail
 
 PREFIX = f"psb{os.getpid()}-"
 LAB_PREFIX = PREFIX + "l-"
@@ -99,7 +97,7 @@ class Placed:
     kind: str = "config"  # "same leaf" | "new on leaf"
 
 
-def lab_figures(ctl: Controller) -> None:
+def lab_figures(ctl: ControllerProcess) -> None:
     from podswitch.lab import state as lab_state
 
     segs = segments(TENANTS, SEGMENTS_PER_TENANT)

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import select
-import signal
 import socket
 import struct
 import subprocess
@@ -22,13 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from podswitch.agent import netns as agent_netns
 from podswitch.lab import netns as lab_netns
+from podswitch.lab.process import ControllerProcess
+from podswitch.lab.process import start_controller as start_controller_process
 
 TOKEN = "bench-dataplane-admin-token"
-PODSWITCH = [sys.executable, "-m", "podswitch"]
 
 
 def log(msg: str) -> None:
@@ -59,67 +57,8 @@ def run(argv: list[str], *, timeout: float = 60.0, input: str | None = None) -> 
 # ---- the controller ------------------------------------------------------------------------------
 
 
-@dataclass
-class Controller:
-    """`podswitch serve` on 127.0.0.1 with SQLite in its own data dir."""
-
-    url: str
-    data_dir: Path
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "PODSWITCH_ADMIN_TOKEN": TOKEN, "PODSWITCH_URL": self.url,
-                "PODSWITCH_DATA_DIR": str(self.data_dir)}
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30.0)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-
-
-def start_controller(data_dir: Path, timeout: float = 60.0) -> Controller:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    log_path = data_dir / "controller.log"
-    env = {**os.environ, "PODSWITCH_ADMIN_TOKEN": TOKEN}
-    env.pop("PODSWITCH_DATABASE_URL", None)  # SQLite in data_dir, whatever the environment says
-    with open(log_path, "ab") as out:
-        proc = subprocess.Popen([*PODSWITCH, "serve", "--data-dir", str(data_dir), "--port", str(port),
-                                 "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL)
-    ctl = Controller(f"http://127.0.0.1:{port}", data_dir, proc, log_path)
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"podswitch serve exited with {proc.returncode}:\n{tail(log_path)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{ctl.url}/healthz", timeout=2.0).status_code == 200:
-                    return ctl
-            if time.monotonic() >= deadline:
-                raise RuntimeError(f"the controller did not answer within {timeout:.0f}s:\n{tail(log_path)}")
-            time.sleep(0.2)
-    except BaseException:
-        ctl.stop()
-        raise
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+def start_controller(data_dir: Path, timeout: float = 60.0) -> ControllerProcess:
+    return start_controller_process(data_dir, TOKEN, timeout)
 
 
 # ---- the lab's intent ----------------------------------------------------------------------------

@@ -7,11 +7,6 @@ the whole new one — never a part — and the controller serves exactly that.""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,52 +16,15 @@ import httpx
 import pytest
 
 from podswitch.config import render
+from podswitch.lab.process import ControllerProcess
 from tests.strategies import large_intent
 
 TOKEN = "crash-test-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PODSWITCH_ADMIN_TOKEN": TOKEN}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "podswitch", "serve", "--data-dir", str(self.data), "--port",
-             str(self.port), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL,
-            stderr=open(self.data / "serve.log", "ab"))  # noqa: SIM115
-        for _ in range(300):
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("controller did not start: " + (self.data / "serve.log").read_text()[-2000:])
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path)
+def server(tmp_path: Path) -> Iterator[ControllerProcess]:
+    srv = ControllerProcess(tmp_path, TOKEN)
     yield srv
     srv.stop()
 
@@ -89,13 +47,13 @@ def _put_in_background(url: str, text: str) -> threading.Thread:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_at_wal_bytes", [64 * 1024, 4 * 1024 * 1024])
-def test_kill_9_during_a_large_put_keeps_all_or_nothing(server: Server, big_text: str,
+def test_kill_9_during_a_large_put_keeps_all_or_nothing(server: ControllerProcess, big_text: str,
                                                         kill_at_wal_bytes: int) -> None:
     server.start()
     small = "tenant before\n  origination test\n"
     assert httpx.put(f"{server.url}/v1/running-config", content=small.encode(),
                      headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
-    wal = server.data / "podswitch.db-wal"
+    wal = server.data_dir / "podswitch.db-wal"
     start_size = wal.stat().st_size if wal.exists() else 0
     thread = _put_in_background(server.url, big_text)
     deadline = time.monotonic() + 120

@@ -10,21 +10,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from podswitch.lab.process import ControllerStartError
 from tests.lab.conftest import (
-    PODSWITCH,
     STARTUP_TIMEOUT,
-    TOKEN,
-    ControllerProc,
     Lab,
-    _tail,
     require_root,
     start_controller,
     start_lab,
@@ -53,24 +48,10 @@ def running_lab(tmp_path_factory: pytest.TempPathFactory, config: str, name: str
 def restart_controller(lab: Lab) -> None:
     """Stop the lab's controller (SIGTERM) and start it again on the same port and data dir: the
     supervisor and the agents know its URL."""
-    ctl: ControllerProc = lab.controller
-    ctl.stop()
-    port = ctl.url.rsplit(":", 1)[1]
-    env = {**os.environ, "PODSWITCH_ADMIN_TOKEN": TOKEN}
-    env.pop("PODSWITCH_DATABASE_URL", None)
-    with open(ctl.log, "ab") as out:
-        ctl.proc = subprocess.Popen([*PODSWITCH, "serve", "--data-dir", str(ctl.data_dir), "--port", port,
-                                     "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    stdin=subprocess.DEVNULL)
-
-    def up() -> bool:
-        if ctl.proc.poll() is not None:
-            pytest.fail(f"podswitch serve exited with {ctl.proc.returncode}:\n{_tail(ctl.log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{ctl.url}/healthz", timeout=2.0).status_code == 200
-        return False
-
-    wait_for(up, STARTUP_TIMEOUT, what=f"the restarted controller on {ctl.url}")
+    try:
+        lab.controller.restart(STARTUP_TIMEOUT)
+    except ControllerStartError as exc:
+        pytest.fail(str(exc))
 
 
 def agent_pid(lab: Lab, switch: str) -> int | None:

@@ -21,8 +21,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +35,10 @@ import pytest
 from podswitch.config import parse, render
 from podswitch.lab import control, netns
 from podswitch.lab import state as lab_state
+from podswitch.lab.process import ControllerProcess as ControllerProc
+from podswitch.lab.process import ControllerStartError
+from podswitch.lab.process import start_controller as start_controller_process
+from podswitch.lab.process import tail as _tail
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_CONFIG = (REPO / "examples" / "seed-running-config.txt").read_text()
@@ -67,72 +69,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
         time.sleep(interval)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@dataclass
-class ControllerProc:
-    """A `podswitch serve` on 127.0.0.1 with its own data dir; the admin token comes from the environment."""
-
-    url: str
-    data_dir: Path
-    proc: subprocess.Popen[bytes]
-    log: Path
-    token: str = TOKEN
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "PODSWITCH_ADMIN_TOKEN": self.token, "PODSWITCH_URL": self.url,
-                "PODSWITCH_DATA_DIR": str(self.data_dir)}
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30.0)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-
-
 def start_controller(data_dir: Path) -> ControllerProc:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    log = data_dir / "controller.log"
-    env = {**os.environ, "PODSWITCH_ADMIN_TOKEN": TOKEN}
-    env.pop("PODSWITCH_DATABASE_URL", None)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([*PODSWITCH, "serve", "--data-dir", str(data_dir), "--port", str(port),
-                                 "--log-level", "warning"], stdout=out, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL)
-    ctl = ControllerProc(f"http://127.0.0.1:{port}", data_dir, proc, log)
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"podswitch serve exited with {proc.returncode}:\n{_tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{ctl.url}/healthz", timeout=2.0).status_code == 200
-        return False
-
+    """`podswitch serve` on a free port with SQLite in data_dir; the admin token comes from the environment."""
     try:
-        wait_for(up, STARTUP_TIMEOUT, what=f"the controller on {ctl.url}")
-    except BaseException:
-        ctl.stop()
-        raise
-    return ctl
+        return start_controller_process(data_dir, TOKEN, STARTUP_TIMEOUT)
+    except ControllerStartError as exc:
+        pytest.fail(str(exc))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from . import netns
 from . import state as st
 from .controller import Controller, ControllerError
 from .plan import Resolution, Shape, resolve
+from .process import tail
 from .supervisor import TOKEN_ENV
 
 SUPERVISOR_MODULE = "podswitch.lab.supervisor"
@@ -167,13 +168,6 @@ def wait_ready(lab: Path, url: str, token: str | None, pid: int, *, timeout: flo
             sleep(0.25)
     finally:
         ctl.close()
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 @dataclass
