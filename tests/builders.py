@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from podswitch.model import (
     Attachment,
     Endpoint,
@@ -22,6 +24,8 @@ from podswitch.model import (
     put,
 )
 
+# The seed's running-config, as copied byte for byte from ../shared/fixtures into the project.
+SEED_PATH = Path(__file__).resolve().parents[1] / "examples" / "seed-running-config.txt"
 DEMO = "demo.openstack"
 SEED_ENDPOINT = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
 

@@ -9,10 +9,11 @@ from fastapi.testclient import TestClient
 
 from podswitch.api.app import create_app
 from podswitch.store import Store
+from tests.builders import SEED_PATH
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SEED = Path(__file__).resolve().parents[2] / "examples" / "seed-running-config.txt"
+SEED = SEED_PATH
 
 
 @pytest.fixture

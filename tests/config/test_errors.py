@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from podswitch.config import ConfigError, parse
 from podswitch.config.parse import MAX_ERRORS
+from tests.builders import SEED_PATH
 
-SEED = Path("/work/shared/fixtures/seed-running-config.txt").read_text()
+SEED = SEED_PATH.read_text()
 PORT = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
 
 

@@ -3,14 +3,13 @@ ConfigError that points inside the text. Nothing else escapes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from podswitch.config import ConfigError, parse, render
+from tests.builders import SEED_PATH
 
-SEED_LINES = Path("/work/shared/fixtures/seed-running-config.txt").read_text().splitlines()
+SEED_LINES = SEED_PATH.read_text().splitlines()
 WORDS = sorted({tok for line in SEED_LINES for tok in line.split()} | {
     "switch", "fabric-role", "leaf", "spine", "management-address", "interface-group", "member", "link", "tenant",
     "system", "logical-router", "route", "next-hop", "ip", "interface", "policy-list", "apply", "permit", "deny",

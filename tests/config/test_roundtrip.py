@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 
@@ -24,9 +23,10 @@ from podswitch.model import (
     Tenant,
     validate,
 )
+from tests.builders import SEED_PATH
 from tests.strategies import intents
 
-SEED = Path("/work/shared/fixtures/seed-running-config.txt")
+SEED = SEED_PATH
 SEED_TEXT = SEED.read_text()
 DEMO = "demo.openstack"
 NET = "net_demo"
