@@ -77,3 +77,14 @@ def test_concurrent_writers_on_two_controllers_lose_nothing(two_controllers: tup
     assert {f"a{i}" for i in range(15)} | {f"b{i}" for i in range(15)} <= names
     history = a.get("/v1/history", params={"limit": 100}).json()
     assert len(history) == 30 and [h["revision"] for h in history] == list(range(30, 0, -1))
+
+
+def test_if_match_holds_across_controllers(two_controllers: tuple[TestClient, TestClient]) -> None:
+    a, b = two_controllers
+    text = POD + "!\n" + SEED.read_text()
+    a.put("/v1/running-config", content=text.encode())
+    read = a.get("/v1/running-config")
+    assert b.put("/v1/tenants/t2", json={"name": "t2"}).status_code == 201  # on the other controller
+    r = a.put("/v1/running-config", content=read.text.encode(), headers={"If-Match": read.headers["etag"]})
+    assert r.status_code == 412 and r.json()["error"]["revision"] == 2
+    assert b.get("/v1/tenants/t2").status_code == 200

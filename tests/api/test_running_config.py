@@ -75,3 +75,40 @@ def test_non_utf8_text_is_a_clear_error(client: TestClient) -> None:
     assert r.status_code == 200
     r = client.put("/v1/running-config", content=b"tenant \xff\n", headers={"Content-Type": "text/plain"})
     assert r.status_code == 422 and "UTF-8" in r.json()["error"]["message"]
+
+
+def test_if_match_applies_only_onto_the_revision_that_was_read(client: TestClient, seed_text: str) -> None:
+    put_config(client, seed_text)
+    read = client.get("/v1/running-config")
+    assert read.headers["etag"] == '"1"'
+    # Someone else writes between our read and our write ...
+    other = client.put("/v1/tenants/other", json={"name": "other"}, headers=AUTH)
+    assert other.status_code == 201
+    edited = read.text.replace("vlan 300", "vlan 301")
+    for params in ({}, {"dry_run": "true"}):
+        r = client.put("/v1/running-config", content=edited.encode(), params=params,
+                       headers={"Content-Type": "text/plain", "If-Match": read.headers["etag"], **AUTH})
+        # ... so our replace (which would silently delete tenant other) is refused and changes nothing.
+        assert r.status_code == 412, r.text
+        error = r.json()["error"]
+        assert error["field"] == "If-Match" and (error["expected_revision"], error["revision"]) == (1, 2)
+        assert r.headers["etag"] == '"2"'
+    assert client.get("/v1/tenants/other").status_code == 200
+    assert "vlan 300" in client.get("/v1/running-config").text
+    # On the current revision it applies; unquoted and `*` are accepted too.
+    current = client.get("/v1/running-config")
+    r = client.put("/v1/running-config", content=edited.encode(),
+                   headers={"Content-Type": "text/plain", "If-Match": current.headers["etag"], **AUTH})
+    assert r.status_code == 200 and r.json()["revision"] == 3 and r.headers["etag"] == '"3"'
+    for tag in ("3", "*"):
+        r = client.put("/v1/running-config", content=edited.encode(),
+                       headers={"Content-Type": "text/plain", "If-Match": tag, **AUTH})
+        assert r.status_code == 200 and not r.json()["changed"]
+
+
+def test_a_malformed_if_match_is_a_clear_error(client: TestClient, seed_text: str) -> None:
+    for tag in ('W/"1"', '"abc"', '"1", "2"', "-1"):
+        r = client.put("/v1/running-config", content=seed_text.encode(),
+                       headers={"Content-Type": "text/plain", "If-Match": tag, **AUTH})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "If-Match", (tag, r.text)
+    assert client.get("/v1/history").json() == []

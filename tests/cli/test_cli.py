@@ -116,3 +116,30 @@ def test_writes_without_the_token_say_how_to_fix_it(server: str) -> None:
 def test_an_unreachable_controller_is_a_clear_error() -> None:
     result = cli("show", "tenants", env={"PODSWITCH_URL": "http://127.0.0.1:9"})
     assert result.exit_code == 1 and "cannot reach the controller" in result.output
+
+
+def test_apply_applies_exactly_the_plan_it_showed(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"PODSWITCH_URL": server, "PODSWITCH_ADMIN_TOKEN": TOKEN, "COLUMNS": "200"}
+    assert cli("apply", "-f", str(SEED), env=env).exit_code == 0
+    stale = cli("apply", "-f", str(SEED), "--if-revision", "0", env=env)
+    assert stale.exit_code == 1 and "not 0" in stale.output
+
+    # Another writer gets in between the plan and the apply: the apply must not wipe what it wrote.
+    from podswitch.cli.client import Client
+    real = Client.request
+
+    def racing(self: Client, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
+        response = real(self, method, path, **kwargs)
+        if (kwargs.get("params") or {}).get("dry_run") == "true":
+            httpx.put(f"{server}/v1/tenants/neutron.created", json={"name": "neutron.created"},
+                      headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
+        return response
+
+    monkeypatch.setattr(Client, "request", racing)
+    changed = SEED.read_text().replace("vlan 300", "vlan 301")
+    result = runner.invoke(app, ["apply", "-f", "-"], env=env, input=changed)
+    assert result.exit_code == 1, result.output
+    assert "changed while the plan was shown" in result.output and "nothing was applied" in result.output
+    monkeypatch.setattr(Client, "request", real)
+    text = cli("show", "running-config", env=env).stdout
+    assert "tenant neutron.created" in text and "vlan 301" not in text

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import ConfigError
 from ..model import IntentError, InUse, NotFound
+from .service import RevisionMismatch
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,12 @@ def install(app: FastAPI) -> None:
                     for p in (getattr(exc, "problems", None) or [exc])[:100]]
         return error(422, {"message": str(exc), "field": "running-config", "object": None, "line": exc.line,
                            "column": exc.column, "problems": problems})
+
+    @app.exception_handler(RevisionMismatch)
+    async def _mismatch(_: Request, exc: RevisionMismatch) -> JSONResponse:
+        return error(412, {"message": str(exc), "object": None, "field": "If-Match",
+                           "expected_revision": exc.expected, "revision": exc.current},
+                     headers={"ETag": f'"{exc.current}"'})
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -43,6 +43,17 @@ log = logging.getLogger(__name__)
 _ALLOCATING = {Kind.SWITCH, Kind.LINK, Kind.TENANT, Kind.SEGMENT}
 
 
+class RevisionMismatch(Exception):
+    """The write was conditional on a revision (`If-Match`) that is no longer the current one: someone
+    changed the intent since the client read or planned it, and nothing was written."""
+
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(f"the intent is at revision {current}, not {expected}: it changed since you read or "
+                         f"planned it; nothing was changed (read it again and re-plan)")
+        self.expected = expected
+        self.current = current
+
+
 @dataclass(frozen=True)
 class Snapshot:
     revision: int
@@ -123,11 +134,15 @@ class Controller:
     # ---- writing --------------------------------------------------------------------------------
 
     def commit(self, change: Callable[[Intent], Intent], *, actor: str, operation: str, summary: str = "",
-               full_validation: bool = False, validated: bool = False, dry_run: bool = False) -> Outcome:
-        """Apply `change` to the current intent, validate, and store it as one new revision."""
+               full_validation: bool = False, validated: bool = False, dry_run: bool = False,
+               if_revision: int | None = None) -> Outcome:
+        """Apply `change` to the current intent, validate, and store it as one new revision. With
+        `if_revision`, only if the intent is still at that revision (optimistic concurrency)."""
         for attempt in range(5):
             with self._write, gc_paused():
                 base = self._snap
+                if if_revision is not None and base.revision != if_revision:
+                    raise RevisionMismatch(if_revision, base.revision)
                 new = change(base.intent)
                 changes = diff(base.intent, new)
                 if not validated:
@@ -187,11 +202,11 @@ class Controller:
 
         return self.commit(change, actor=actor, operation="delete", summary=str(key))
 
-    def replace(self, text: str, *, actor: str, dry_run: bool = False) -> Outcome:
+    def replace(self, text: str, *, actor: str, dry_run: bool = False, if_revision: int | None = None) -> Outcome:
         """Replace the whole intent with running-config text, all or nothing."""
         new = parse(text)  # ConfigError (line:column) before anything is touched
         return self.commit(lambda _: new, actor=actor, operation="replace",
-                           validated=True, dry_run=dry_run)
+                           validated=True, dry_run=dry_run, if_revision=if_revision)
 
     def revert(self, revision: int, *, actor: str, dry_run: bool = False) -> Outcome:
         """Undo what `revision` changed, as a new revision. Refused (409) when an object it changed has

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -85,23 +85,40 @@ def config_fmt(file: Path) -> None:
 
 @app.command("apply")
 def apply(file: Annotated[Path, typer.Option("-f", "--file", help="running-config text ('-' = stdin)")],
-          dry_run: DryRun = False, url: Url = None, token: Token = None) -> None:
-    """Replace all intent with FILE, atomically; shows the plan."""
+          dry_run: DryRun = False,
+          if_revision: Annotated[int | None, typer.Option(
+              "--if-revision", min=0, help="apply only if the intent is still at this revision (the one a "
+                                           "--dry-run showed); otherwise change nothing and fail")] = None,
+          url: Url = None, token: Token = None) -> None:
+    """Replace all intent with FILE, atomically; shows the plan. What is applied is exactly the plan shown:
+    if anyone changes the intent in between, nothing is applied and the command fails."""
     text = _read(file)
     client = _client(url, token)
 
+    def put(dry: bool, revision: int | None) -> dict[str, Any]:
+        headers = {"Content-Type": "text/plain"}
+        if revision is not None:
+            headers["If-Match"] = f'"{revision}"'
+        return client.request("PUT", "/v1/running-config", params={"dry_run": "true"} if dry else None,
+                              content=text.encode(), headers=headers).json()  # type: ignore[no-any-return]
+
     def go() -> None:
-        plan = client.request("PUT", "/v1/running-config", params={"dry_run": "true"}, content=text.encode(),
-                              headers={"Content-Type": "text/plain"}).json()
+        plan = put(True, if_revision)
         if plan["empty"]:
             console.print(f"no changes (revision {plan['revision']})")
             return
         diff(plan["diff"])
-        console.print(f"[bold]plan:[/bold] {counts(plan['counts'])}")
+        console.print(f"[bold]plan:[/bold] {counts(plan['counts'])} (onto revision {plan['revision']})")
         if dry_run:
             return
-        result = client.request("PUT", "/v1/running-config", content=text.encode(),
-                                headers={"Content-Type": "text/plain"}).json()
+        try:
+            result = put(False, plan["revision"])
+        except ApiFailure as exc:
+            if exc.status == 412:
+                exc.args = (f"the intent changed while the plan was shown (revision {plan['revision']} -> "
+                            f"{exc.body.get('revision')}); nothing was applied — run apply again to see the "
+                            f"new plan",)
+            raise
         console.print(f"[green]applied[/green]: revision {result['revision']} ({result['summary']})")
 
     _run(go)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 
 from ...model import Change, Key, Model
 from ..auth import require_admin
@@ -20,6 +20,29 @@ Actor = Annotated[str, Depends(require_admin)]
 Limit = Annotated[int, Query(ge=1, le=10000, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 MissingOk = Annotated[bool, Query(description="answer 204 when it is already gone (idempotent delete)")]
+
+
+def if_match(if_match: Annotated[str | None, Header(
+        description='only if the intent is still at this revision: the ETag of GET /v1/running-config or '
+                    'the revision of a dry-run plan, e.g. `"42"`; otherwise 412 and nothing changes')] = None,
+             ) -> int | None:
+    """The revision a conditional write expects (`*` or no header: unconditional)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip()
+    if tag.startswith('"') and tag.endswith('"') and len(tag) >= 2:
+        tag = tag[1:-1]
+    if not tag.isascii() or not tag.isdigit() or len(tag) > 18:
+        raise ApiError(422, f"If-Match must be one revision as an ETag, e.g. '\"42\"', not '{if_match[:40]}'",
+                       field="If-Match")
+    return int(tag)
+
+
+IfMatch = Annotated[int | None, Depends(if_match)]
+
+
+def etag(revision: int) -> str:
+    return f'"{revision}"'
 
 
 def controller(request: Request) -> Controller:

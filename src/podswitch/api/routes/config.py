@@ -10,7 +10,7 @@ from ...config import render
 from ...model import unresolved
 from ..errors import ApiError
 from ..schemas import PlanOut, Unresolved, WriteResult
-from .common import REVISION_HEADER, Actor, Ctl, counts, written
+from .common import REVISION_HEADER, Actor, Ctl, IfMatch, counts, etag, written
 
 router = APIRouter(tags=["running-config"])
 
@@ -22,14 +22,19 @@ TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schem
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 def get_running_config(ctl: Ctl) -> PlainTextResponse:
     snap = ctl.snapshot()
-    return PlainTextResponse(render(snap.intent), headers={REVISION_HEADER: str(snap.revision)})
+    return PlainTextResponse(render(snap.intent), headers={REVISION_HEADER: str(snap.revision),
+                                                           "ETag": etag(snap.revision)})
 
 
-@router.put("/v1/running-config", response_model=WriteResult | PlanOut, openapi_extra=TEXT_BODY)
-async def put_running_config(request: Request, ctl: Ctl, actor: Actor, response: Response,
+@router.put("/v1/running-config", response_model=WriteResult | PlanOut, openapi_extra=TEXT_BODY, responses={
+    412: {"description": "If-Match names a revision that is no longer current; nothing changed"}})
+async def put_running_config(request: Request, ctl: Ctl, actor: Actor, response: Response, if_revision: IfMatch,
                              dry_run: bool = Query(False, description="only return the plan")) -> WriteResult | PlanOut:
     """Replace ALL intent with the text, atomically: every object is validated first and either the whole
-    text becomes the new revision or nothing changes. Errors give `line:column`."""
+    text becomes the new revision or nothing changes. Errors give `line:column`.
+
+    With `If-Match: "<revision>"` (the ETag of a GET, or the revision of a dry-run plan) the text is applied
+    only if nobody changed the intent since — what you planned is exactly what is applied; otherwise 412."""
     raw = await request.body()
     if len(raw) > MAX_CONFIG_BYTES:
         raise ApiError(413, f"running-config larger than {MAX_CONFIG_BYTES} bytes", field="running-config")
@@ -37,11 +42,12 @@ async def put_running_config(request: Request, ctl: Ctl, actor: Actor, response:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(422, f"running-config is not UTF-8 text (byte {exc.start})", field="running-config") from None
-    outcome = await run_in_threadpool(ctl.replace, text, actor=actor, dry_run=dry_run)
+    outcome = await run_in_threadpool(ctl.replace, text, actor=actor, dry_run=dry_run, if_revision=if_revision)
     if dry_run:
         assert outcome.plan is not None
         return PlanOut(revision=outcome.revision, empty=outcome.plan.is_empty, counts=counts(outcome.changes),
                        diff=outcome.plan.text_diff)
+    response.headers["ETag"] = etag(outcome.revision)
     return written(outcome, response)
 
 
