@@ -24,7 +24,7 @@ from podswitch import __version__
 from podswitch.agent.client import Backoff, ControllerClient, parse_retry_after
 from podswitch.agent.main import run
 from podswitch.agent.reconcile import Reconciler, Result
-from podswitch.fabric.state import DesiredState, FabricPort, SegmentBridge, SwitchState
+from podswitch.fabric.state import FORMAT, FORMAT_HEADER, DesiredState, FabricPort, SegmentBridge, SwitchState
 
 SWITCH = "l1"
 
@@ -82,7 +82,7 @@ class FakeController:
                 h.send_header("etag", tag)
                 h.end_headers()
                 return
-            body = desired.model_dump_json().encode()
+            body = self.body(desired)
             h.send_response(200)
             h.send_header("etag", tag)
             h.send_header("content-type", "application/json")
@@ -97,6 +97,9 @@ class FakeController:
         h.send_response(404)
         h.send_header("content-length", "0")
         h.end_headers()
+
+    def body(self, desired: DesiredState) -> bytes:
+        return desired.model_dump_json().encode()
 
     def requests(self, method: str | None = None) -> list[Seen]:
         with self.lock:
@@ -212,10 +215,50 @@ def test_etag_304_and_status_report() -> None:
     assert body["applied_revision"] == 7 and body["etag"] == "etag-7-10300"
     assert body["errors"] == [] and body["writes"] == 3
     assert body["links"] == {"up1": "up", "swp1": "down"}
-    assert body["agent"] == {"version": __version__, "pid": os.getpid()}
+    assert body["agent"] == {"version": __version__, "pid": os.getpid(), "state_format": FORMAT}
+    assert all(g.headers.get(FORMAT_HEADER.lower()) == str(FORMAT) for g in gets)
     assert body["reconciled_at"].endswith("Z") and "T" in body["reconciled_at"]
     # First poll at a random point of the first interval, then every interval.
     assert 0 <= t.delays[0] <= 2.0 and t.delays[1:] == [2.0] * 4
+
+
+@dataclass
+class UpgradingController(FakeController):
+    """Serves, once `upgraded`, a desired-state format this agent does not know."""
+
+    upgraded: bool = False
+
+    def body(self, desired: DesiredState) -> bytes:
+        if not self.upgraded:
+            return super().body(desired)
+        document = json.loads(desired.model_dump_json())
+        document["format"] = FORMAT + 1
+        document["state"]["anycast_vteps"] = ["10.255.9.9"]
+        return json.dumps(document).encode()
+
+
+def test_a_newer_state_format_is_refused_reported_and_forwarding_kept() -> None:
+    fake = UpgradingController(desired=make_state(1))
+    stop = threading.Event()
+    t = FakeTime(stop, limit=8)
+    rec = FakeReconciler()
+
+    def upgrade() -> None:
+        fake.upgraded = True
+        fake.desired = make_state(2, vni=10400)
+
+    t.hooks[2] = upgrade
+    with serve(fake) as url:
+        drive([url], t, rec, rng=MaxRng())
+    # Revision 1 was applied; nothing of the unreadable revision 2 reaches the kernel.
+    assert [c.bridges[0].vni for c in rec.calls] == [10300]
+    reports = [p.body for p in fake.requests("PUT")]
+    assert reports[0]["applied_revision"] == 1 and reports[0]["errors"] == []
+    refused = reports[1:]
+    assert refused and all(r["applied_revision"] == 1 and f"format {FORMAT + 1}" in r["errors"][0]
+                           and "upgrade the agent" in r["errors"][0] for r in refused)
+    # It does not ask harder than for any failure: the delays back off.
+    assert t.delays[2:5] == [0.5, 1.0, 2.0]
 
 
 def test_new_revision_is_applied_and_resync_repairs_from_cache() -> None:

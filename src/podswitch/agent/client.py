@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pydantic
 
-from ..fabric.state import DesiredState
+from .. import __version__
+from ..fabric.state import FORMAT, FORMAT_HEADER, DesiredState
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,25 @@ class ControllerError(Exception):
     def retryable(self) -> bool:
         """False for a client error the same request will always get (400, 401, 404, 422 ...)."""
         return self.status is None or self.status in RETRY_STATUSES or self.status >= 500
+
+
+class UnreadableState(ControllerError):
+    """The controller answered with a desired state this agent cannot use (a newer format, or not a
+    valid document). Asking again will not help until one side is upgraded or fixed; the agent reports
+    it and keeps forwarding as last programmed."""
+
+
+def _unreadable(url: str, content: bytes, error: pydantic.ValidationError) -> UnreadableState:
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        document = None
+    served = document.get("format") if isinstance(document, dict) else None
+    if isinstance(served, int) and served != FORMAT:
+        return UnreadableState(f"GET {url}: the controller serves desired-state format {served}; this agent "
+                               f"(podswitch {__version__}) reads format {FORMAT} only: upgrade the agent. "
+                               f"Forwarding stays as last programmed.", url=url)
+    return UnreadableState(f"GET {url}: bad desired state: {error.error_count()} errors: {error}", url=url)
 
 
 @dataclass(frozen=True)
@@ -121,7 +142,8 @@ class ControllerClient:
         self.controllers = [c.rstrip("/") for c in controllers]
         self.switch = switch
         self.index = 0
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        headers = {"User-Agent": f"{USER_AGENT}/{__version__}", "Accept": "application/json",
+                   FORMAT_HEADER: str(FORMAT)}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(
@@ -170,7 +192,10 @@ class ControllerClient:
         try:
             desired = DesiredState.model_validate_json(resp.content)
         except pydantic.ValidationError as e:
-            raise ControllerError(f"GET {url}: bad desired state: {e.error_count()} errors: {e}", url=url) from e
+            raise _unreadable(url, resp.content, e) from e
+        if desired.format != FORMAT:
+            raise UnreadableState(f"GET {url}: desired-state format {desired.format}, this agent reads "
+                                  f"{FORMAT}", url=url)
         if desired.state.switch != self.switch:
             raise ControllerError(f"GET {url}: state is for switch {desired.state.switch!r}", url=url)
         # Send back exactly what the server sent (quotes, weak prefix and all); else the body's own etag.

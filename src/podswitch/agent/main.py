@@ -15,19 +15,20 @@ right and changes nothing (hitless restart)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
 from .. import __version__
 from ..daemon import setup_logging, stop_on_signals
-from ..fabric.state import DesiredState, SwitchState
-from .client import Backoff, ControllerClient, ControllerError
+from ..fabric.state import FORMAT, DesiredState, SwitchState
+from .client import Backoff, ControllerClient, ControllerError, UnreadableState
 from .reconcile import Reconciler, Result
 
 log = logging.getLogger("podswitch.agent")
@@ -51,18 +52,22 @@ class SwitchLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 MAX_REPORTED_ERRORS = 100  # the controller bounds the list (1000); a broken kernel can produce thousands
 
 
-def status_document(desired: DesiredState, result: Result) -> dict[str, Any]:
-    errors = list(result.errors[:MAX_REPORTED_ERRORS])
-    if len(result.errors) > MAX_REPORTED_ERRORS:
-        errors.append(f"... and {len(result.errors) - MAX_REPORTED_ERRORS} more errors (see the agent's log)")
+def status_document(desired: DesiredState | None, result: Result | None,
+                    problems: Sequence[str] = ()) -> dict[str, Any]:
+    """The status report: what is applied (None before the first apply), its errors and link states, and
+    `problems` that stop the agent from applying anything newer."""
+    all_errors = [*problems, *(result.errors if result else [])]
+    errors = all_errors[:MAX_REPORTED_ERRORS]
+    if len(all_errors) > MAX_REPORTED_ERRORS:
+        errors.append(f"... and {len(all_errors) - MAX_REPORTED_ERRORS} more errors (see the agent's log)")
     return {
-        "applied_revision": desired.revision,
-        "etag": desired.etag,
+        "applied_revision": desired.revision if desired else None,
+        "etag": desired.etag if desired else None,
         "errors": errors,
-        "links": dict(result.links),
-        "writes": result.writes,
+        "links": dict(result.links) if result else {},
+        "writes": result.writes if result else 0,
         "reconciled_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "agent": {"version": __version__, "pid": os.getpid()},
+        "agent": {"version": __version__, "pid": os.getpid(), "state_format": FORMAT},
     }
 
 
@@ -153,6 +158,11 @@ def run(
                     backoff.reset()
                     next_poll = clock() + interval
                 except ControllerError as e:
+                    if isinstance(e, UnreadableState):
+                        # Tell the operator (show switches) why this switch stays on its old state.
+                        slog.error("%s", e)
+                        with contextlib.suppress(ControllerError):
+                            cli.report(status_document(applied, last, [str(e)]))
                     delay = backoff.next(e.retry_after)
                     slog.warning("controller %s failed (attempt %d): %s; next try in %.2fs on %s",
                                  cli.current, backoff.attempts, e, delay,

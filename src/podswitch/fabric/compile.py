@@ -36,7 +36,7 @@ import orjson
 from ..model import SYSTEM, Intent, LogicalRouter, Role, TenantNode, Topology
 from . import names, policy
 from .allocate import SEGMENT, TENANT, AllocKey, segment_key
-from .state import GATEWAY_MAC, DesiredState, SwitchState
+from .state import FORMAT, GATEWAY_MAC, DesiredState, SwitchState
 from .underlay import Underlay
 from .underlay import build as build_underlay
 
@@ -119,7 +119,7 @@ class Compiled:
         entry = self.switches.get(switch)
         if entry is None:
             return None
-        return (b'{"revision":%d,"etag":"%s","state":' % (self.revision, entry.etag.encode())
+        return (b'{"format":%d,"revision":%d,"etag":"%s","state":' % (FORMAT, self.revision, entry.etag.encode())
                 + entry.document + b"}")
 
     def desired(self, switch: str) -> DesiredState | None:

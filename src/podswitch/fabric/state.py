@@ -17,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # One MAC for every router slice interface on every leaf: the anycast gateway. Locally administered.
 GATEWAY_MAC = "02:70:73:00:00:01"
+# The desired-state document's format. Any change to the document's fields bumps it: an agent that gets a
+# format it was not built for refuses it (reporting why) and keeps forwarding as last programmed, rather
+# than half-understanding it. Agents send theirs in FORMAT_HEADER so a controller can serve older agents
+# during a rolling upgrade.
+FORMAT = 1
+FORMAT_HEADER = "X-Podswitch-State-Format"
 VXLAN_PORT = 4789
 UNDERLAY_MTU = 9000
 OVERLAY_MTU = 1500
@@ -150,6 +156,7 @@ class SwitchState(State):
 class DesiredState(State):
     """What `GET /v1/switches/{name}/desired-state` returns."""
 
+    format: int = Field(default=FORMAT, ge=1, description="the document's format (see FORMAT)")
     revision: int = Field(description="intent revision this state was compiled from")
     etag: str = Field(description="hash of `state`; changes only when this switch's state changes")
     state: SwitchState
