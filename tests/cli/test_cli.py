@@ -143,3 +143,22 @@ def test_apply_applies_exactly_the_plan_it_showed(server: str, monkeypatch: pyte
     monkeypatch.setattr(Client, "request", real)
     text = cli("show", "running-config", env=env).stdout
     assert "tenant neutron.created" in text and "vlan 301" not in text
+
+
+def test_create_never_overwrites_unless_told(server: str) -> None:
+    env = {"PODSWITCH_URL": server, "PODSWITCH_ADMIN_TOKEN": TOKEN, "COLUMNS": "200"}
+    assert cli("apply", "-f", str(SEED), env=env).exit_code == 0
+    before = cli("show", "running-config", env=env).stdout
+    # A `create` of what exists (a typo, a script run twice) must not wipe Neutron's ids and origination.
+    for args in (("tenant", "create", "demo.openstack"), ("segment", "create", "demo.openstack", "net_demo"),
+                 ("endpoint", "create", "demo.openstack", "net_demo", "0485e7a0-198f-4b88-a877-ca79d3e882bc",
+                  "-g", "osvdev0099", "--vlan", "300", "--ip", "10.66.16.2", "--mac", "fa:16:3e:ef:4f:f4")):
+        result = cli(*args, env=env)
+        assert result.exit_code == 1 and "already exists" in result.output and "--replace" in result.output
+    assert cli("show", "running-config", env=env).stdout == before
+    # --replace is the deliberate overwrite (here: an endpoint moving to another server).
+    moved = cli("endpoint", "create", "demo.openstack", "net_demo", "0485e7a0-198f-4b88-a877-ca79d3e882bc",
+                "-g", "osvdev0099", "--vlan", "300", "--ip", "10.66.16.2", "--mac", "fa:16:3e:ef:4f:f4",
+                "--replace", env=env)
+    assert moved.exit_code == 0
+    assert "attachment-point interface-group osvdev0099 vlan 300" in cli("show", "running-config", env=env).stdout

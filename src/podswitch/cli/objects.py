@@ -6,13 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from .client import ApiFailure
+from .client import ApiFailure, Client
 from .main import Token, Url, _client, _run, endpoint_app, router_app, segment_app, tenant_app
 from .output import console
 
 Id = Annotated[str | None, typer.Option("--id", help="the orchestrator's id")]
 Origination = Annotated[str | None, typer.Option("--origination", help="who owns it, e.g. openstack")]
 MissingOk = Annotated[bool, typer.Option("--missing-ok", help="succeed if it is already gone")]
+Replace = Annotated[bool, typer.Option("--replace", help="overwrite it if it exists (its attributes become "
+                                                         "exactly these; without it, an existing one is an error)")]
 
 
 def _done(what: str) -> None:
@@ -23,11 +25,28 @@ def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
+def _create(client: Client, collection: str, name: str, body: dict[str, Any], replace: bool) -> None:
+    """POST (create only: 409 if it exists, so a typo cannot wipe an object's id or origination), or with
+    --replace an idempotent PUT of the whole object."""
+    def go() -> None:
+        if replace:
+            client.put(f"{collection}/{name}", body)
+            return
+        try:
+            client.post(collection, body)
+        except ApiFailure as exc:
+            if exc.status == 409 and "already exists" in str(exc):
+                raise ApiFailure(exc.status, f"{exc} (use --replace to overwrite it)", exc.body) from None
+            raise
+
+    _run(go)
+
+
 @tenant_app.command("create")
-def tenant_create(name: str, id: Id = None, origination: Origination = None, url: Url = None,
-                  token: Token = None) -> None:
+def tenant_create(name: str, id: Id = None, origination: Origination = None, replace: Replace = False,
+                  url: Url = None, token: Token = None) -> None:
     client = _client(url, token)
-    _run(lambda: client.put(f"/v1/tenants/{name}", _drop_none({"name": name, "id": id, "origination": origination})))
+    _create(client, "/v1/tenants", name, _drop_none({"name": name, "id": id, "origination": origination}), replace)
     _done(f"tenant {name}")
 
 
@@ -40,11 +59,11 @@ def tenant_delete(name: str, missing_ok: MissingOk = False, url: Url = None, tok
 
 
 @segment_app.command("create")
-def segment_create(tenant: str, name: str, id: Id = None, origination: Origination = None, url: Url = None,
-                   token: Token = None) -> None:
+def segment_create(tenant: str, name: str, id: Id = None, origination: Origination = None,
+                   replace: Replace = False, url: Url = None, token: Token = None) -> None:
     client = _client(url, token)
     body = _drop_none({"name": name, "id": id, "origination": origination})
-    _run(lambda: client.put(f"/v1/tenants/{tenant}/segments/{name}", body))
+    _create(client, f"/v1/tenants/{tenant}/segments", name, body, replace)
     _done(f"tenant {tenant} segment {name}")
 
 
@@ -82,16 +101,17 @@ def endpoint_create(
     vlan: Annotated[int | None, typer.Option("--vlan")] = None,
     ip: Annotated[list[str] | None, typer.Option("--ip", help="repeat for several")] = None,
     mac: Annotated[str | None, typer.Option("--mac")] = None,
-    origination: Origination = None, url: Url = None, token: Token = None,
+    origination: Origination = None, replace: Replace = False, url: Url = None, token: Token = None,
 ) -> None:
-    """Create or replace an endpoint (a Neutron port): where it attaches, its IPs and MAC."""
+    """Create an endpoint (a Neutron port): where it attaches, its IPs and MAC. --replace changes an existing
+    one (e.g. moves it to another interface-group)."""
     if (interface_group is None) != (vlan is None):
         raise typer.BadParameter("--interface-group and --vlan go together")
     body = _drop_none({"id": id, "ips": ip or [], "mac": mac, "origination": origination,
                        "attachment_point": {"interface_group": interface_group, "vlan": vlan}
                        if interface_group else None})
     client = _client(url, token)
-    _run(lambda: client.put(f"/v1/tenants/{tenant}/segments/{segment}/endpoints/{id}", body))
+    _create(client, f"/v1/tenants/{tenant}/segments/{segment}/endpoints", id, body, replace)
     _done(f"endpoint {id}")
 
 
