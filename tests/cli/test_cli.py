@@ -162,3 +162,16 @@ def test_create_never_overwrites_unless_told(server: str) -> None:
                 "--replace", env=env)
     assert moved.exit_code == 0
     assert "attachment-point interface-group osvdev0099 vlan 300" in cli("show", "running-config", env=env).stdout
+
+
+def test_show_switches_says_what_is_wrong(server: str) -> None:
+    env = {"PODSWITCH_URL": server, "PODSWITCH_ADMIN_TOKEN": TOKEN, "COLUMNS": "250"}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for name in ("leaf1", "leaf2"):
+        httpx.put(f"{server}/v1/switches/{name}", json={"name": name, "role": "leaf"}, headers=auth).raise_for_status()
+    problem = "GET /v1/switches/leaf1/desired-state: desired-state format 2; upgrade the agent"
+    httpx.put(f"{server}/v1/switches/leaf1/status", json={"applied_revision": 1, "errors": [problem]},
+              headers=auth).raise_for_status()
+    out = cli("show", "switches", env=env).stdout
+    assert "1 error: GET /v1/switches/leaf1/desired-state" in out and "upgrade the agent" in out
+    assert "no agent yet" in out  # leaf2

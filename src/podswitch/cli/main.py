@@ -197,7 +197,7 @@ def show_endpoints(tenant: Annotated[str | None, typer.Argument()] = None,
 def show_history(limit: int = 20, url: Url = None) -> None:
     items = _run(lambda: _client(url).get("/v1/history", limit=limit))
     table("history", ["revision", "time", "actor", "operation", "changes", "summary"],
-          ([r["revision"], r["created_at"][:19], r["actor"], r["operation"], r["change_count"], r["summary"]]
+          ([r["revision"], _when(r["created_at"]), r["actor"], r["operation"], r["change_count"], r["summary"]]
            for r in items))
 
 
@@ -211,12 +211,18 @@ def show_switches(url: Url = None) -> None:
         if not st:
             return "[yellow]no agent yet[/yellow]"
         if st["errors"]:
-            return f"[red]{len(st['errors'])} errors[/red]"
+            n = len(st["errors"])
+            return f"[red]{n} error{'s' if n > 1 else ''}: {st['errors'][0][:120]}[/red]"
         return "[green]in sync[/green]" if s["in_sync"] else "[yellow]behind[/yellow]"
 
     table("switches", ["name", "role", "loopback", "state", "applied revision", "last seen"],
           ([s["name"], s["role"], s["loopback"], state(s), (s.get("status") or {}).get("applied_revision"),
-            (s.get("last_seen") or "")[:19]] for s in items))
+            _when(s.get("last_seen"))] for s in items))
+
+
+def _when(timestamp: str | None) -> str:
+    """ISO time as `2026-11-25 20:40:25` (UTC, to the second): fits a narrow terminal."""
+    return (timestamp or "")[:19].replace("T", " ")
 
 
 @show_app.command("unresolved")

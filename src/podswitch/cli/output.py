@@ -48,5 +48,7 @@ def failure(message: str, body: dict[str, Any] | None = None) -> None:
         if problem.get("line"):
             where = f"{problem['line']}:{problem['column']}"
         err.print(Text(f"  {where}: {problem.get('message')}", style="red"))
-    for ref in (body or {}).get("referenced_by", [])[:20]:
-        err.print(Text(f"  referenced by {ref}", style="yellow"))
+    refs = (body or {}).get("referenced_by", [])
+    if len(refs) > 1 or (refs and refs[0] not in message):  # the message names the first ten already
+        for ref in refs[:20]:
+            err.print(Text(f"  referenced by {ref}", style="yellow"))
