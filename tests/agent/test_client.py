@@ -535,3 +535,10 @@ def test_agent_process_restart_is_hitless(netns_prefix: str) -> None:
         assert kernel_snapshot(ns) == programmed
     finally:
         netns.remove(ns)
+
+
+def test_the_format_message_says_which_side_to_upgrade() -> None:
+    from podswitch.agent.client import _other_format
+
+    assert "upgrade the agent" in str(_other_format("u", FORMAT + 1))
+    assert "upgrade the controller" in str(_other_format("u", FORMAT - 1))

@@ -63,10 +63,17 @@ def _unreadable(url: str, content: bytes, error: pydantic.ValidationError) -> Un
         document = None
     served = document.get("format") if isinstance(document, dict) else None
     if isinstance(served, int) and served != FORMAT:
-        return UnreadableState(f"GET {url}: the controller serves desired-state format {served}; this agent "
-                               f"(podswitch {__version__}) reads format {FORMAT} only: upgrade the agent. "
-                               f"Forwarding stays as last programmed.", url=url)
-    return UnreadableState(f"GET {url}: bad desired state: {error.error_count()} errors: {error}", url=url)
+        return _other_format(url, served)
+    # Reported to the controller as a status error: keep it short however many fields are wrong.
+    return UnreadableState(f"GET {url}: bad desired state: {error.error_count()} errors: {str(error)[:1000]}",
+                           url=url)
+
+
+def _other_format(url: str, served: int) -> UnreadableState:
+    fix = "upgrade the agent" if served > FORMAT else "upgrade the controller"
+    return UnreadableState(f"GET {url}: the controller serves desired-state format {served}; this agent "
+                           f"(podswitch {__version__}) reads format {FORMAT} only: {fix}. "
+                           f"Forwarding stays as last programmed.", url=url)
 
 
 @dataclass(frozen=True)
@@ -194,8 +201,7 @@ class ControllerClient:
         except pydantic.ValidationError as e:
             raise _unreadable(url, resp.content, e) from e
         if desired.format != FORMAT:
-            raise UnreadableState(f"GET {url}: desired-state format {desired.format}, this agent reads "
-                                  f"{FORMAT}", url=url)
+            raise _other_format(url, desired.format)
         if desired.state.switch != self.switch:
             raise ControllerError(f"GET {url}: state is for switch {desired.state.switch!r}", url=url)
         # Send back exactly what the server sent (quotes, weak prefix and all); else the body's own etag.
