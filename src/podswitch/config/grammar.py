@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from podswitch.model import Action
 
@@ -94,24 +94,28 @@ def _setter(keyword: str, attr: str, value: str = "TOKEN") -> Handler:
     return handler
 
 
+_D = TypeVar("_D", bound=Draft)
+
+
+def _define(table: dict[str, _D], name: str, draft: _D, what: str, tok: int, where: str = "") -> _D:
+    """Open a named block; a second block of the same name is an error at token `tok`."""
+    prior = table.get(name)
+    if prior is not None:
+        raise Syntax(tok, f"{what} {name} is already defined at line {prior.line}{where}")
+    table[name] = draft
+    return draft
+
+
 # ---- top level ---------------------------------------------------------------------------------------
 
 def _switch(doc: Document, toks: list[str], line: int, _: None) -> Opened:
     arity(toks, 2, "switch NAME")
-    prior = doc.switches.get(toks[1])
-    if prior is not None:
-        raise Syntax(1, f"switch {toks[1]} is already defined at line {prior.line}")
-    draft = doc.switches[toks[1]] = SwitchDraft(line, toks[1])
-    return SWITCH, draft
+    return SWITCH, _define(doc.switches, toks[1], SwitchDraft(line, toks[1]), "switch", 1)
 
 
 def _interface_group(doc: Document, toks: list[str], line: int, _: None) -> Opened:
     arity(toks, 2, "interface-group NAME")
-    prior = doc.groups.get(toks[1])
-    if prior is not None:
-        raise Syntax(1, f"interface-group {toks[1]} is already defined at line {prior.line}")
-    draft = doc.groups[toks[1]] = GroupDraft(line, toks[1])
-    return GROUP, draft
+    return GROUP, _define(doc.groups, toks[1], GroupDraft(line, toks[1]), "interface-group", 1)
 
 
 def _link(doc: Document, toks: list[str], line: int, _: None) -> None:
@@ -121,11 +125,7 @@ def _link(doc: Document, toks: list[str], line: int, _: None) -> None:
 
 def _tenant(doc: Document, toks: list[str], line: int, _: None) -> Opened:
     arity(toks, 2, "tenant NAME")
-    prior = doc.tenants.get(toks[1])
-    if prior is not None:
-        raise Syntax(1, f"tenant {toks[1]} is already defined at line {prior.line}")
-    draft = doc.tenants[toks[1]] = TenantDraft(line, toks[1])
-    return TENANT, draft
+    return TENANT, _define(doc.tenants, toks[1], TenantDraft(line, toks[1]), "tenant", 1)
 
 
 def _group_member(doc: Document, toks: list[str], line: int, group: GroupDraft) -> None:
@@ -149,11 +149,7 @@ def _logical_router(doc: Document, toks: list[str], line: int, tenant: TenantDra
 
 def _segment(doc: Document, toks: list[str], line: int, tenant: TenantDraft) -> Opened:
     arity(toks, 2, "segment NAME")
-    prior = tenant.segments.get(toks[1])
-    if prior is not None:
-        raise Syntax(1, f"segment {toks[1]} is already defined at line {prior.line} in this tenant")
-    draft = tenant.segments[toks[1]] = SegmentDraft(line, toks[1])
-    return SEGMENT, draft
+    return SEGMENT, _define(tenant.segments, toks[1], SegmentDraft(line, toks[1]), "segment", 1, " in this tenant")
 
 
 _ROUTE_USAGE = "route PREFIX next-hop tenant NAME` or `route PREFIX next-hop ip IP"
@@ -183,20 +179,12 @@ def _interface(doc: Document, toks: list[str], line: int, router: RouterDraft) -
             raise Syntax(2, f"interface tenant {name} is already defined at line {prior}")
         router.peers[name] = line
         return None
-    prior_iface = router.interfaces.get(name)
-    if prior_iface is not None:
-        raise Syntax(2, f"interface segment {name} is already defined at line {prior_iface.line}")
-    draft = router.interfaces[name] = InterfaceDraft(line, name)
-    return INTERFACE, draft
+    return INTERFACE, _define(router.interfaces, name, InterfaceDraft(line, name), "interface segment", 2)
 
 
 def _policy_list(doc: Document, toks: list[str], line: int, router: RouterDraft) -> Opened:
     arity(toks, 2, "policy-list NAME")
-    prior = router.policies.get(toks[1])
-    if prior is not None:
-        raise Syntax(1, f"policy-list {toks[1]} is already defined at line {prior.line}")
-    draft = router.policies[toks[1]] = PolicyDraft(line, toks[1])
-    return POLICY, draft
+    return POLICY, _define(router.policies, toks[1], PolicyDraft(line, toks[1]), "policy-list", 1)
 
 
 def _apply(doc: Document, toks: list[str], line: int, router: RouterDraft) -> None:
