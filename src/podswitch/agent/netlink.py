@@ -28,7 +28,7 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -903,11 +903,7 @@ class RtSocket:
         self.sock.send(_HDR.pack(_HDR.size + len(body), RTM_GETLINK, NLM_F_REQUEST, seq, 0) + body)
         while True:
             data = self._recv()
-            pos, n = 0, len(data)
-            while pos + _HDR.size <= n:
-                length, mtype, _, mseq, _ = _HDR.unpack_from(data, pos)
-                if length < _HDR.size:
-                    break
+            for pos, length, mtype, _, mseq in _messages(data):
                 if mseq == seq:
                     if mtype == NLMSG_ERROR:
                         err = -_ERR.unpack_from(data, pos + _HDR.size)[0]
@@ -916,7 +912,6 @@ class RtSocket:
                         raise NetlinkError(err, os.strerror(err))
                     if mtype == RTM_NEWLINK:
                         return parse_link(data, pos + _HDR.size, pos + length)
-                pos += _pad(length)
 
     def qdiscs(self, parent: int | None = None) -> list[tuple[int, int, str]]:
         """(ifindex, parent, kind) of every qdisc, or of those at `parent` (every device has a root qdisc,
@@ -973,14 +968,10 @@ class RtSocket:
             parts.append(body)
         self.sock.send(b"".join(parts))
         answers: list[Filter | int | None] = [None] * len(keys)
-        try:
+        with _answers_lost():
             while seqs:
                 data = bytes(self._recv())
-                pos, n = 0, len(data)
-                while pos + _HDR.size <= n:
-                    length, mtype, _, mseq, _ = _HDR.unpack_from(data, pos)
-                    if length < _HDR.size:
-                        break
+                for pos, length, mtype, _, mseq in _messages(data):
                     i = seqs.pop(mseq, None) if mtype in (NLMSG_ERROR, RTM_NEWTFILTER) else None
                     if i is not None:
                         if mtype == NLMSG_ERROR:
@@ -988,11 +979,6 @@ class RtSocket:
                             answers[i] = -_ERR.unpack_from(data, pos + _HDR.size)[0] or errno.ENOENT
                         else:
                             answers[i] = parse_filter(data, pos + _HDR.size, pos + length)
-                    pos += _pad(length)
-        except OSError as e:
-            if e.errno == errno.ENOBUFS:
-                raise NetlinkError(errno.ENOBUFS, "netlink answers lost") from e
-            raise
         return answers  # type: ignore[return-value]
 
     # -- batched writes
@@ -1036,25 +1022,39 @@ class RtSocket:
         self.sock.send(b"".join(parts))
         pending = set(seqs) if ack_all else {self._seq}
         failures: list[Failure] = []
-        try:
+        with _answers_lost():
             while pending:
                 data = self._recv()
-                pos, n = 0, len(data)
-                while pos + _HDR.size <= n:
-                    length, mtype, mflags, mseq, _ = _HDR.unpack_from(data, pos)
-                    if length < _HDR.size:
-                        break
+                for pos, length, mtype, mflags, mseq in _messages(data):
                     if mtype == NLMSG_ERROR and mseq in seqs:
                         err = -_ERR.unpack_from(data, pos + _HDR.size)[0]
                         if err and err not in seqs[mseq].ok:
                             failures.append(Failure(seqs[mseq], err, _ext_ack_msg(data, pos, length, mflags)))
                         pending.discard(mseq)
-                    pos += _pad(length)
-        except OSError as e:
-            if e.errno == errno.ENOBUFS:
-                raise NetlinkError(errno.ENOBUFS, "netlink answers lost") from e
-            raise
         return failures
+
+
+def _messages(data: bytes | memoryview) -> Iterator[tuple[int, int, int, int, int]]:
+    """(offset, length, type, flags, seq) of each netlink message in one received datagram. (`dump` walks
+    its own: tens of thousands of messages per dump, where a generator's cost shows.)"""
+    pos, n = 0, len(data)
+    while pos + _HDR.size <= n:
+        length, mtype, mflags, mseq, _ = _HDR.unpack_from(data, pos)
+        if length < _HDR.size:
+            return
+        yield pos, length, mtype, mflags, mseq
+        pos += _pad(length)
+
+
+@contextlib.contextmanager
+def _answers_lost() -> Iterator[None]:
+    """The receive queue overflowed (ENOBUFS): answers were dropped, so nobody knows which requests failed."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno == errno.ENOBUFS:
+            raise NetlinkError(errno.ENOBUFS, "netlink answers lost") from e
+        raise
 
 
 def _ext_ack_msg(data: memoryview, pos: int, length: int, flags: int) -> str:
