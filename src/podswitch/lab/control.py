@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -204,18 +203,7 @@ def down(data_dir: str | os.PathLike[str] | None, prefix: str | None = None) -> 
 
 
 def _stop(pids: list[int]) -> list[int]:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE
-    left = list(pids)
-    while left and time.monotonic() < deadline:
-        left = [p for p in left if _alive(p)]
-        if left:
-            time.sleep(0.05)
-    for pid in left:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    netns.terminate(pids, STOP_GRACE)
     return pids
 
 

@@ -200,18 +200,7 @@ def remove_all(prefix: str, *, kill: bool = True, grace: float = 2.0) -> list[st
     if kill:
         inodes = {i for n in victims if (i := inode(n)) is not None}
         me = os.getpid()
-        pids = [p for p in pids_inside(inodes) if p != me] if inodes else []
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if _alive(p)]
-            if pids:
-                time.sleep(0.05)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        terminate([p for p in pids_inside(inodes) if p != me] if inodes else [], grace)
     removed = []
     for name in victims:
         try:
@@ -221,6 +210,22 @@ def remove_all(prefix: str, *, kill: bool = True, grace: float = 2.0) -> list[st
             if e.errno != errno.ENOENT:
                 raise
     return removed
+
+
+def terminate(pids: list[int], grace: float) -> None:
+    """SIGTERM each process, then SIGKILL those still alive after `grace` seconds."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    left = list(pids)
+    while left and time.monotonic() < deadline:
+        left = [p for p in left if _alive(p)]
+        if left:
+            time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
