@@ -420,24 +420,31 @@ def kernel_snapshot(ns: str) -> dict[str, str]:
     }
 
 
+def uplinked_switch(ns: str) -> SwitchState:
+    """Cable an uplink (a veth, its peer up) into the switch namespace `ns`; the state of one segment on it."""
+    from pyroute2 import IPRoute
+
+    with IPRoute(netns=ns, flags=0) as ipr:
+        ipr.link("add", ifname="up1", kind="veth", peer="up1p")
+        ipr.link("set", index=ipr.link_lookup(ifname="up1p")[0], state="up")
+    return SwitchState(
+        switch=SWITCH, role="leaf", loopback="10.255.0.1",
+        fabric_ports=(FabricPort(ifname="up1", address="10.254.0.1/31", peer="10.254.0.0"),),
+        bridges=(SegmentBridge(vni=10300, tenant="t", segment="s", bridge="br10300", vxlan="vx10300",
+                               flood=("10.255.0.1", "10.255.0.2")),),
+    )  # fmt: skip
+
+
 @pytest.mark.netns
 def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_opener: Any) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: builds a network namespace")
-    from pyroute2 import IPRoute, netns
+    from pyroute2 import netns
 
     ns = f"{netns_prefix}cl"
     netns.create(ns)
     try:
-        with IPRoute(netns=ns, flags=0) as ipr:
-            ipr.link("add", ifname="up1", kind="veth", peer="up1p")
-            ipr.link("set", index=ipr.link_lookup(ifname="up1p")[0], state="up")
-        st = SwitchState(
-            switch=SWITCH, role="leaf", loopback="10.255.0.1",
-            fabric_ports=(FabricPort(ifname="up1", address="10.254.0.1/31", peer="10.254.0.0"),),
-            bridges=(SegmentBridge(vni=10300, tenant="t", segment="s", bridge="br10300", vxlan="vx10300",
-                                   flood=("10.255.0.1", "10.255.0.2")),),
-        )  # fmt: skip
+        st = uplinked_switch(ns)
         fake = FakeController(desired=DesiredState(revision=9, etag="e9", state=st))
         stop = threading.Event()
         resyncs_after_death: list[Result] = []
@@ -492,20 +499,12 @@ def test_agent_process_restart_is_hitless(netns_prefix: str) -> None:
     import sys
     import time
 
-    from pyroute2 import IPRoute, netns
+    from pyroute2 import netns
 
     ns = f"{netns_prefix}rs"
     netns.create(ns)
     try:
-        with IPRoute(netns=ns, flags=0) as ipr:
-            ipr.link("add", ifname="up1", kind="veth", peer="up1p")
-            ipr.link("set", index=ipr.link_lookup(ifname="up1p")[0], state="up")
-        st = SwitchState(
-            switch=SWITCH, role="leaf", loopback="10.255.0.1",
-            fabric_ports=(FabricPort(ifname="up1", address="10.254.0.1/31", peer="10.254.0.0"),),
-            bridges=(SegmentBridge(vni=10300, tenant="t", segment="s", bridge="br10300", vxlan="vx10300",
-                                   flood=("10.255.0.1", "10.255.0.2")),),
-        )  # fmt: skip
+        st = uplinked_switch(ns)
         fake = FakeController(desired=DesiredState(revision=11, etag="e11", state=st))
 
         def agent_run(url: str, nth_put: int) -> dict[str, Any]:
