@@ -7,42 +7,19 @@ assume). Tests that change the intent put the module's config back before they e
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from podswitch.lab.process import ControllerStartError
-from tests.lab.conftest import (
-    STARTUP_TIMEOUT,
-    Lab,
-    require_root,
-    start_controller,
-    start_lab,
-    stop_lab,
-    wait_for,
-)
+from tests.builders import SEED_ENDPOINT
+from tests.lab.conftest import DEMO_CONFIG, STARTUP_TIMEOUT, Lab, wait_for
+from tests.lab.conftest import running_lab as running_lab  # the data-plane modules take it from here
 
-DEMO = (Path(__file__).resolve().parents[2] / "examples" / "demo-running-config.txt").read_text()
-SEED_EP = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
-
-
-@contextlib.contextmanager
-def running_lab(tmp_path_factory: pytest.TempPathFactory, config: str, name: str, **shape: Any) -> Iterator[Lab]:
-    require_root()
-    ctl = start_controller(tmp_path_factory.mktemp(name) / "data")
-    try:
-        lab = start_lab(ctl, config, **shape)
-        try:
-            yield lab
-        finally:
-            stop_lab(lab)
-    finally:
-        ctl.stop()
+DEMO = DEMO_CONFIG
+SEED_EP = SEED_ENDPOINT
 
 
 def restart_controller(lab: Lab) -> None:

@@ -255,10 +255,17 @@ def lab_factory(controller: ControllerProc) -> Iterator[Callable[..., Lab]]:
 @pytest.fixture(scope="module")
 def seed_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """One lab with the demo config (seed tenant + the outside world) for a whole module."""
+    with running_lab(tmp_path_factory, DEMO_CONFIG, "seed-lab") as lab:
+        yield lab
+
+
+@contextlib.contextmanager
+def running_lab(tmp_path_factory: pytest.TempPathFactory, config: str, name: str, **shape: Any) -> Iterator[Lab]:
+    """A controller of its own with `config`, and a lab up on it (`shape`: spines, leaves, ...)."""
     require_root()
-    ctl = start_controller(tmp_path_factory.mktemp("seed-lab") / "data")
+    ctl = start_controller(tmp_path_factory.mktemp(name) / "data")
     try:
-        lab = start_lab(ctl, DEMO_CONFIG)
+        lab = start_lab(ctl, config, **shape)
         try:
             yield lab
         finally:
