@@ -31,7 +31,7 @@ def main() -> int:
         proc = subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], capture_output=True, text=True)
         for line in proc.stdout.splitlines():
             if line.startswith(RESULT_PREFIX):
-                rows.append(json.loads(line[len(RESULT_PREFIX):]))
+                rows.append(json.loads(line[len(RESULT_PREFIX) :]))
                 r = rows[-1]
                 console.print(f"  {r['name']}: {r['value']:.3g} {r['unit']}")
         if proc.returncode != 0:

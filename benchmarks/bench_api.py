@@ -25,13 +25,25 @@ def _floor(url: str, rows: int) -> float:
     """Insert `rows` object rows and `rows` change rows of realistic size in one transaction."""
     engine = create_engine(url)
     meta = MetaData()
-    obj = Table("floor_object", meta, Column("kind", String(20), primary_key=True),
-                Column("name", String(200), primary_key=True), Column("body", Text))
-    chg = Table("floor_change", meta, Column("id", Integer, primary_key=True), Column("name", String(200)),
-                Column("after", Text))
+    obj = Table(
+        "floor_object",
+        meta,
+        Column("kind", String(20), primary_key=True),
+        Column("name", String(200), primary_key=True),
+        Column("body", Text),
+    )
+    chg = Table(
+        "floor_change",
+        meta,
+        Column("id", Integer, primary_key=True),
+        Column("name", String(200)),
+        Column("after", Text),
+    )
     meta.create_all(engine)
-    body = '{"id":"00000000-0000-4b88-a877-ca79d3e882bc","attachment_point":{"interface_group":"osvdev0001",' \
-           '"vlan":100},"ips":["10.0.0.2"],"mac":"fa:16:3e:00:00:00","origination":"openstack"}'
+    body = (
+        '{"id":"00000000-0000-4b88-a877-ca79d3e882bc","attachment_point":{"interface_group":"osvdev0001",'
+        '"vlan":100},"ips":["10.0.0.2"],"mac":"fa:16:3e:00:00:00","origination":"openstack"}'
+    )
     objects = [{"kind": "endpoint", "name": f"e{i}", "body": body} for i in range(rows)]
     changes = [{"name": f"e{i}", "after": body} for i in range(rows)]
 
@@ -70,8 +82,17 @@ def main() -> None:
         url = Store.default_url(Path(tmp) / "store")
         seconds, peak, _ = _apply(url, text)
         floor = _floor(f"sqlite:///{tmp}/floor.db", rows)
-        emit(Result("PUT running-config 100k endpoints, SQLite", seconds, "s", "<= 10 s", "bare executemany floor",
-                    floor, seconds <= 10))
+        emit(
+            Result(
+                "PUT running-config 100k endpoints, SQLite",
+                seconds,
+                "s",
+                "<= 10 s",
+                "bare executemany floor",
+                floor,
+                seconds <= 10,
+            )
+        )
         emit(Result("  peak memory during that PUT", peak, "MiB", "<= 1024 MiB", ok=peak <= 1024))
 
     pg = _pg_database()
@@ -83,8 +104,7 @@ def main() -> None:
         with quiet_logs():
             seconds, peak, _ = _apply(url, text)
             floor = _floor(url, rows)
-        emit(Result("PUT running-config 100k endpoints, PostgreSQL", seconds, "s", "", "bare executemany floor",
-                    floor))
+        emit(Result("PUT running-config 100k endpoints, PostgreSQL", seconds, "s", "", "bare executemany floor", floor))
         emit(Result("  peak memory during that PUT", peak, "MiB", "<= 1024 MiB", ok=peak <= 1024))
     finally:
         drop()

@@ -16,12 +16,21 @@ def main() -> None:
     assert rendered == text
     dump_s, blob = timed(lambda: intent.model_dump_json(), repeat=2)
     load_s, _ = timed(lambda: Intent.model_validate_json(blob))
-    emit(Result("config: render 100k endpoints", render_s, "s", "<= 1 s", "pydantic model_dump_json", dump_s,
-                render_s <= 1.0))
-    emit(Result("config: parse + validate 100k endpoints", parse_s, "s", "", "pydantic model_validate_json",
-                load_s))
-    emit(Result("config: parse without cross-object checks", parse_nv_s, "s", "", "pydantic model_validate_json",
-                load_s))
+    emit(
+        Result(
+            "config: render 100k endpoints",
+            render_s,
+            "s",
+            "<= 1 s",
+            "pydantic model_dump_json",
+            dump_s,
+            render_s <= 1.0,
+        )
+    )
+    emit(Result("config: parse + validate 100k endpoints", parse_s, "s", "", "pydantic model_validate_json", load_s))
+    emit(
+        Result("config: parse without cross-object checks", parse_nv_s, "s", "", "pydantic model_validate_json", load_s)
+    )
 
 
 if __name__ == "__main__":

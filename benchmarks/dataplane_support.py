@@ -119,10 +119,14 @@ def running_config(segs: list[Segment], placed: Iterable[tuple[int, str, Segment
         for s in mine:
             lines += [f"  segment {s.name}", "    origination bench", "    !"]
             for n, server, host in by_segment[s.index]:
-                lines += [f"    endpoint {endpoint_id(n)}",
-                          f"      attachment-point interface-group {server} vlan {s.vlan}",
-                          f"      ip {endpoint_ip(s, host)}", f"      mac {endpoint_mac(n)}",
-                          "      origination bench", "    !"]
+                lines += [
+                    f"    endpoint {endpoint_id(n)}",
+                    f"      attachment-point interface-group {server} vlan {s.vlan}",
+                    f"      ip {endpoint_ip(s, host)}",
+                    f"      mac {endpoint_mac(n)}",
+                    "      origination bench",
+                    "    !",
+                ]
         lines.append("!")
     return "\n".join(lines) + "\n"
 
@@ -143,13 +147,15 @@ class Inventory:
     up: dict[str, list[str]] = field(default_factory=dict)  # ns -> devices that are admin-up (lo included)
 
     def counts(self) -> dict[str, int]:
-        return {"namespaces": len(self.namespaces),
-                "veth pairs": len(self.veths),
-                "cross-namespace veth pairs": sum(1 for a, b in self.veths if a[0] != b[0]),
-                "bridges": sum(map(len, self.bridges.values())),
-                "vxlans": sum(map(len, self.vxlans.values())),
-                "bridge ports": sum(map(len, self.masters.values())),
-                "devices up": sum(map(len, self.up.values()))}
+        return {
+            "namespaces": len(self.namespaces),
+            "veth pairs": len(self.veths),
+            "cross-namespace veth pairs": sum(1 for a, b in self.veths if a[0] != b[0]),
+            "bridges": sum(map(len, self.bridges.values())),
+            "vxlans": sum(map(len, self.vxlans.values())),
+            "bridge ports": sum(map(len, self.masters.values())),
+            "devices up": sum(map(len, self.up.values())),
+        }
 
 
 def _ip_json(ns: str, *args: str) -> list[dict]:
@@ -196,15 +202,16 @@ def inventory(prefix: str) -> Inventory:
     return inv
 
 
-def replica_batches(inv: Inventory, src_prefix: str, dst_prefix: str,
-                    workdir: Path) -> tuple[Path, list[tuple[str, Path]]]:
+def replica_batches(
+    inv: Inventory, src_prefix: str, dst_prefix: str, workdir: Path
+) -> tuple[Path, list[tuple[str, Path]]]:
     """Batch files that make `inv`'s objects under `dst_prefix`: one `ip -batch` with every `netns add`,
     then one `ip -n NS -batch` per namespace, in namespace order. A veth pair is made by the batch of the
     earlier of its two namespaces (so the later one finds its end there and can enslave it / set it up)."""
 
     def rename(ns: str) -> str:
         assert ns.startswith(src_prefix)
-        return dst_prefix + ns[len(src_prefix):]
+        return dst_prefix + ns[len(src_prefix) :]
 
     order = {ns: i for i, ns in enumerate(inv.namespaces)}
     creates: dict[str, list[str]] = defaultdict(list)
@@ -219,8 +226,11 @@ def replica_batches(inv: Inventory, src_prefix: str, dst_prefix: str,
     for ns in inv.namespaces:
         lines = [f"link add {br} type bridge" for br in inv.bridges.get(ns, ())]
         for name, vni, local in inv.vxlans.get(ns, ()):
-            lines.append(f"link add {name} type vxlan id {vni}" + (f" local {local}" if local else "")
-                         + " dstport 4789 nolearning")
+            lines.append(
+                f"link add {name} type vxlan id {vni}"
+                + (f" local {local}" if local else "")
+                + " dstport 4789 nolearning"
+            )
         lines += creates.get(ns, [])
         lines += [f"link set {port} master {br}" for port, br in inv.masters.get(ns, ())]
         lines += [f"link set {dev} up" for dev in inv.up.get(ns, ())]
@@ -278,8 +288,9 @@ def _set_arp_retrans(ns: str, ms: int) -> bool:
     return not errors
 
 
-def ping_until(ns: str, dst: str, deadline: float, interval: float = 0.02, arp_retrans_ms: int | None = None
-               ) -> float | None:
+def ping_until(
+    ns: str, dst: str, deadline: float, interval: float = 0.02, arp_retrans_ms: int | None = None
+) -> float | None:
     """Send ICMP echo requests from namespace `ns` to `dst` every `interval` seconds until the first reply
     (returns time.monotonic() of its arrival) or `deadline` (None). Waits for the namespace to appear.
     A raw socket opened inside the namespace: no process per try."""
@@ -294,8 +305,9 @@ def ping_until(ns: str, dst: str, deadline: float, interval: float = 0.02, arp_r
                     time.sleep(0.005)
                     continue
                 try:
-                    sock = agent_netns.run_in(ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW,
-                                                                         socket.IPPROTO_ICMP))
+                    sock = agent_netns.run_in(
+                        ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+                    )
                 except OSError:
                     time.sleep(0.005)
                     continue

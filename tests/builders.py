@@ -30,8 +30,9 @@ DEMO = "demo.openstack"
 SEED_ENDPOINT = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
 
 
-def pod(intent: Intent | None = None, spines: int = 2, leaves: int = 4,
-        servers: dict[str, str] | None = None) -> Intent:
+def pod(
+    intent: Intent | None = None, spines: int = 2, leaves: int = 4, servers: dict[str, str] | None = None
+) -> Intent:
     """spine1..N, leaf1..M, leaf{l}:swp{48+s} <-> spine{s}:swp{l}; servers: interface-group -> leaf."""
     intent = intent or Intent()
     for s in range(1, spines + 1):
@@ -39,8 +40,10 @@ def pod(intent: Intent | None = None, spines: int = 2, leaves: int = 4,
     for leaf in range(1, leaves + 1):
         intent = put(intent, Key(Kind.SWITCH, name=f"leaf{leaf}"), Switch(name=f"leaf{leaf}", role="leaf"))
         for s in range(1, spines + 1):
-            link = Link(a=Port(switch=f"leaf{leaf}", interface=f"swp{48 + s}"),
-                        b=Port(switch=f"spine{s}", interface=f"swp{leaf}"))
+            link = Link(
+                a=Port(switch=f"leaf{leaf}", interface=f"swp{48 + s}"),
+                b=Port(switch=f"spine{s}", interface=f"swp{leaf}"),
+            )
             intent = put(intent, Key(Kind.LINK, name=link.key), link)
     ports: dict[str, int] = {}
     for group, leaf in (servers or {}).items():
@@ -53,19 +56,41 @@ def pod(intent: Intent | None = None, spines: int = 2, leaves: int = 4,
 def demo_tenant(intent: Intent | None = None) -> Intent:
     """The seed's running-config example, object by object."""
     intent = intent or Intent()
-    intent = put(intent, Key(Kind.TENANT, DEMO),
-                 Tenant(name=DEMO, id="1a2cf63967ca4f26ae5356bb2e6c818c", origination="openstack"))
-    intent = put(intent, Key(Kind.SEGMENT, DEMO, "net_demo"),
-                 Segment(name="net_demo", id="5310d836-c170-4fda-882c-8a61324d90c6", origination="openstack"))
-    intent = put(intent, Key(Kind.LOGICAL_ROUTER, DEMO), LogicalRouter(
-        routes=[Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant="system"))],
-        interfaces=[SegmentInterface(segment="net_demo", ip_addresses=["10.66.16.1/24"])],
-        tenant_interfaces=["system"]))
-    intent = put(intent, Key(Kind.ENDPOINT, DEMO, "net_demo", SEED_ENDPOINT), Endpoint(
-        id=SEED_ENDPOINT, attachment_point=Attachment(interface_group="osvdev0013", vlan=300),
-        ips=["10.66.16.2"], mac="fa:16:3e:ef:4f:f4", origination="openstack"))
-    intent = put(intent, Key(Kind.MEMBER, DEMO, "net_demo", "osvdev0013:300"),
-                 Member(interface_group="osvdev0013", vlan=300, origination="openstackdev"))
+    intent = put(
+        intent,
+        Key(Kind.TENANT, DEMO),
+        Tenant(name=DEMO, id="1a2cf63967ca4f26ae5356bb2e6c818c", origination="openstack"),
+    )
+    intent = put(
+        intent,
+        Key(Kind.SEGMENT, DEMO, "net_demo"),
+        Segment(name="net_demo", id="5310d836-c170-4fda-882c-8a61324d90c6", origination="openstack"),
+    )
+    intent = put(
+        intent,
+        Key(Kind.LOGICAL_ROUTER, DEMO),
+        LogicalRouter(
+            routes=[Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant="system"))],
+            interfaces=[SegmentInterface(segment="net_demo", ip_addresses=["10.66.16.1/24"])],
+            tenant_interfaces=["system"],
+        ),
+    )
+    intent = put(
+        intent,
+        Key(Kind.ENDPOINT, DEMO, "net_demo", SEED_ENDPOINT),
+        Endpoint(
+            id=SEED_ENDPOINT,
+            attachment_point=Attachment(interface_group="osvdev0013", vlan=300),
+            ips=["10.66.16.2"],
+            mac="fa:16:3e:ef:4f:f4",
+            origination="openstack",
+        ),
+    )
+    intent = put(
+        intent,
+        Key(Kind.MEMBER, DEMO, "net_demo", "osvdev0013:300"),
+        Member(interface_group="osvdev0013", vlan=300, origination="openstackdev"),
+    )
     return intent
 
 

@@ -53,9 +53,11 @@ ifnames = st.builds(operator.add, st.sampled_from(_ALNUM), st.text(_ALNUM + "-._
 tokens = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=128)
 """`id` / `origination` values: printable ASCII without blanks."""
 vlans = st.integers(1, 4094)
-macs = st.tuples(st.integers(0, 127).map(lambda b: b * 2), st.binary(min_size=5, max_size=5)).filter(
-    lambda t: t[0] or any(t[1])
-).map(lambda t: ":".join(f"{b:02x}" for b in (t[0], *t[1])))
+macs = (
+    st.tuples(st.integers(0, 127).map(lambda b: b * 2), st.binary(min_size=5, max_size=5))
+    .filter(lambda t: t[0] or any(t[1]))
+    .map(lambda t: ":".join(f"{b:02x}" for b in (t[0], *t[1])))
+)
 """Unicast, non-zero MAC addresses in canonical form."""
 seqs = st.integers(1, 65535)
 ports = st.integers(1, 65535)
@@ -91,9 +93,9 @@ def _shuffled(draw: st.DrawFn, items: list[Any]) -> tuple[Any, ...]:
 
 # ---- topology ------------------------------------------------------------------------------------
 
+
 @st.composite
-def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2,
-               max_groups: int = 4) -> list[tuple[Key, Any]]:
+def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2, max_groups: int = 4) -> list[tuple[Key, Any]]:
     """(key, object) pairs of a valid topology: switches, leaf-spine links, interface-groups on leaves."""
     leaves = draw(st.integers(0, max_leaves))
     spines = draw(st.integers(0, max_spines))
@@ -118,12 +120,14 @@ def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2,
         pick_leaves = st.lists(st.sampled_from(leaf_names), min_size=1, max_size=2, unique=True)
         for group in group_names:
             members = [Port(switch=leaf, interface=f"swp{next(free)}") for leaf in draw(pick_leaves)]
-            objects.append((Key(Kind.INTERFACE_GROUP, name=group),
-                            InterfaceGroup(name=group, members=_shuffled(draw, members))))
+            objects.append(
+                (Key(Kind.INTERFACE_GROUP, name=group), InterfaceGroup(name=group, members=_shuffled(draw, members)))
+            )
     return objects
 
 
 # ---- tenants -------------------------------------------------------------------------------------
+
 
 class _Pool:
     """Fabric-wide allocations that keep a drawn intent valid: subnets never overlap (they all may meet in
@@ -140,8 +144,7 @@ class _Pool:
     def subnet(self) -> tuple[ipaddress.IPv4Network, ipaddress.IPv6Network]:
         n = self.subnets
         self.subnets += 1
-        return (ipaddress.IPv4Network(f"10.{n // 256}.{n % 256}.0/24"),
-                ipaddress.IPv6Network(f"fd00:0:{n:x}::/64"))
+        return (ipaddress.IPv4Network(f"10.{n // 256}.{n % 256}.0/24"), ipaddress.IPv6Network(f"fd00:0:{n:x}::/64"))
 
     def endpoint_id(self, name: str) -> str:
         if name in self.endpoint_ids:
@@ -162,15 +165,20 @@ def _rule(draw: st.DrawFn, seq: int, segments: st.SearchStrategy[str] | None) ->
     protocol = draw(_protocols)
     l4 = protocol in (Protocol.TCP, Protocol.UDP)
     return PolicyRule(
-        seq=seq, action=draw(_actions), protocol=protocol, src=match(), dst=match(),
+        seq=seq,
+        action=draw(_actions),
+        protocol=protocol,
+        src=match(),
+        dst=match(),
         src_port=draw(_maybe_ports) if l4 else None,
         dst_port=draw(_maybe_ports) if l4 else None,
     )
 
 
 @st.composite
-def _tenant(draw: st.DrawFn, name: str, pool: _Pool, peers: list[str],
-            max_segments: int, max_endpoints: int) -> list[tuple[Key, Any]]:
+def _tenant(
+    draw: st.DrawFn, name: str, pool: _Pool, peers: list[str], max_segments: int, max_endpoints: int
+) -> list[tuple[Key, Any]]:
     objects: list[tuple[Key, Any]] = [
         (Key(Kind.TENANT, name), Tenant(name=name, id=draw(_maybe_token), origination=draw(_maybe_token)))
     ]
@@ -187,8 +195,9 @@ def _tenant(draw: st.DrawFn, name: str, pool: _Pool, peers: list[str],
                 addrs.append(ipaddress.IPv6Interface(f"{v6[1]}/64"))
             interfaces.append(SegmentInterface(segment=sname, ip_addresses=_shuffled(draw, addrs)))
             gateways.append(v4[1])
-        objects.append((Key(Kind.SEGMENT, name, sname),
-                        Segment(name=sname, id=draw(_maybe_token), origination=draw(_maybe_token))))
+        objects.append(
+            (Key(Kind.SEGMENT, name, sname), Segment(name=sname, id=draw(_maybe_token), origination=draw(_maybe_token)))
+        )
         pool.vlan += 1
         vlan = pool.vlan
         for group in draw(pool.member_groups):
@@ -206,22 +215,33 @@ def _tenant(draw: st.DrawFn, name: str, pool: _Pool, peers: list[str],
                 ips.append(v6[host])
             group = draw(pool.maybe_group)
             endpoint = Endpoint(
-                id=eid, attachment_point=None if group is None else Attachment(interface_group=group, vlan=vlan),
-                ips=_shuffled(draw, ips), mac=mac if draw(_flip) else None, origination=draw(_maybe_token))
+                id=eid,
+                attachment_point=None if group is None else Attachment(interface_group=group, vlan=vlan),
+                ips=_shuffled(draw, ips),
+                mac=mac if draw(_flip) else None,
+                origination=draw(_maybe_token),
+            )
             objects.append((Key(Kind.ENDPOINT, name, sname, eid), endpoint))
     if not has_router:
         return objects
     tenant_interfaces = list(draw(st.lists(st.sampled_from(peers), unique=True))) if peers else []
     routes = []
     if tenant_interfaces and draw(_flip):
-        routes.append(Route(prefix=ipaddress.IPv4Network("0.0.0.0/0"),
-                            next_hop=NextHop(tenant=draw(st.sampled_from(tenant_interfaces)))))
+        routes.append(
+            Route(
+                prefix=ipaddress.IPv4Network("0.0.0.0/0"),
+                next_hop=NextHop(tenant=draw(st.sampled_from(tenant_interfaces))),
+            )
+        )
     if tenant_interfaces and draw(_flip):
         routes.append(Route(prefix=ipaddress.IPv6Network("::/0"), next_hop=NextHop(tenant=tenant_interfaces[0])))
     if gateways and draw(_flip):
         gateway = draw(st.sampled_from(gateways))
-        routes.append(Route(prefix=ipaddress.IPv4Network(f"192.168.{pool.subnets % 256}.0/24"),
-                            next_hop=NextHop(ip=gateway + 253)))
+        routes.append(
+            Route(
+                prefix=ipaddress.IPv4Network(f"192.168.{pool.subnets % 256}.0/24"), next_hop=NextHop(ip=gateway + 253)
+            )
+        )
     policy_names = draw(st.lists(names, max_size=2, unique=True))
     segments = st.sampled_from(segment_names) if segment_names else None
     policies = []
@@ -240,8 +260,9 @@ def _tenant(draw: st.DrawFn, name: str, pool: _Pool, peers: list[str],
 
 
 @st.composite
-def intents(draw: st.DrawFn, max_tenants: int = 3, max_segments: int = 3, max_endpoints: int = 3,
-            topology: bool = True) -> Intent:
+def intents(
+    draw: st.DrawFn, max_tenants: int = 3, max_segments: int = 3, max_endpoints: int = 3, topology: bool = True
+) -> Intent:
     """A valid intent. Tenant `system` is configured in some draws (its router links to other tenants)."""
     objects: list[tuple[Key, Any]] = draw(topologies()) if topology else []
     groups = [key.name for key, _ in objects if key.kind == Kind.INTERFACE_GROUP]
@@ -258,8 +279,15 @@ def intents(draw: st.DrawFn, max_tenants: int = 3, max_segments: int = 3, max_en
 
 # ---- a large, deterministic intent for benchmarks -------------------------------------------------
 
-def large_intent(tenants: int = 1000, segments_per_tenant: int = 10, endpoints_per_segment: int = 10,
-                 leaves: int = 64, spines: int = 4, groups: int = 1000) -> Intent:
+
+def large_intent(
+    tenants: int = 1000,
+    segments_per_tenant: int = 10,
+    endpoints_per_segment: int = 10,
+    leaves: int = 64,
+    spines: int = 4,
+    groups: int = 1000,
+) -> Intent:
     """The scale podswitch is sized for: by default 1,000 tenants, 10,000 segments, 100,000 endpoints
     (about 700,000 lines of running-config). Every tenant routes to the outside through tenant system,
     like the seed's demo tenant; every segment has its own /24, VLAN claim and member."""
@@ -271,8 +299,9 @@ def large_intent(tenants: int = 1000, segments_per_tenant: int = 10, endpoints_p
     for name in leaf_names:
         objects.append((Key(Kind.SWITCH, name=name), Switch(name=name, role=Role.LEAF)))
     for i, name in enumerate(spine_names):
-        objects.append((Key(Kind.SWITCH, name=name),
-                        Switch(name=name, role=Role.SPINE, management_address=f"192.0.2.{i + 1}")))
+        objects.append(
+            (Key(Kind.SWITCH, name=name), Switch(name=name, role=Role.SPINE, management_address=f"192.0.2.{i + 1}"))
+        )
     for li, leaf in enumerate(leaf_names):
         for si, spine in enumerate(spine_names):
             link = Link(a=Port(switch=leaf, interface=f"swp{49 + si}"), b=Port(switch=spine, interface=f"swp{li + 1}"))
@@ -294,8 +323,12 @@ def large_intent(tenants: int = 1000, segments_per_tenant: int = 10, endpoints_p
             n += 1
             prefix = f"10.{net // 256}.{net % 256}"
             interfaces.append(SegmentInterface(segment=sname, ip_addresses=(f"{prefix}.1/24",)))
-            objects.append((Key(Kind.SEGMENT, tname, sname),
-                            Segment(name=sname, id=f"{net:08x}-0000-4000-8000-000000000000", origination="openstack")))
+            objects.append(
+                (
+                    Key(Kind.SEGMENT, tname, sname),
+                    Segment(name=sname, id=f"{net:08x}-0000-4000-8000-000000000000", origination="openstack"),
+                )
+            )
             group = group_names[net % groups]
             vlan = 100 + net // groups
             member = Member(interface_group=group, vlan=vlan, origination="openstackdev")
@@ -304,11 +337,13 @@ def large_intent(tenants: int = 1000, segments_per_tenant: int = 10, endpoints_p
             for e in range(endpoints_per_segment):
                 eid = f"{net:08x}-{e:04x}-4b88-a877-ca79d3e882bc"
                 mac = f"fa:16:3e:{net >> 8 & 255:02x}:{net & 255:02x}:{e:02x}"
-                endpoint = Endpoint(id=eid, attachment_point=attachment, ips=(f"{prefix}.{e + 2}",), mac=mac,
-                                    origination="openstack")
+                endpoint = Endpoint(
+                    id=eid, attachment_point=attachment, ips=(f"{prefix}.{e + 2}",), mac=mac, origination="openstack"
+                )
                 objects.append((Key(Kind.ENDPOINT, tname, sname, eid), endpoint))
         router = LogicalRouter(
-            interfaces=tuple(interfaces), tenant_interfaces=(SYSTEM,),
+            interfaces=tuple(interfaces),
+            tenant_interfaces=(SYSTEM,),
             routes=(Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant=SYSTEM)),),
         )
         objects.append((Key(Kind.LOGICAL_ROUTER, tname), router))

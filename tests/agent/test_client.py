@@ -30,8 +30,12 @@ SWITCH = "l1"
 
 
 def make_state(revision: int, vni: int = 10300) -> DesiredState:
-    st = SwitchState(switch=SWITCH, role="leaf", loopback="10.255.0.1",
-                     bridges=(SegmentBridge(vni=vni, tenant="t", segment="s", bridge=f"br{vni}", vxlan=f"vx{vni}"),))
+    st = SwitchState(
+        switch=SWITCH,
+        role="leaf",
+        loopback="10.255.0.1",
+        bridges=(SegmentBridge(vni=vni, tenant="t", segment="s", bridge=f"br{vni}", vxlan=f"vx{vni}"),),
+    )
     return DesiredState(revision=revision, etag=f"etag-{revision}-{vni}", state=st)  # fmt: skip
 
 
@@ -255,8 +259,12 @@ def test_a_newer_state_format_is_refused_reported_and_forwarding_kept() -> None:
     reports = [p.body for p in fake.requests("PUT")]
     assert reports[0]["applied_revision"] == 1 and reports[0]["errors"] == []
     refused = reports[1:]
-    assert refused and all(r["applied_revision"] == 1 and f"format {FORMAT + 1}" in r["errors"][0]
-                           and "upgrade the agent" in r["errors"][0] for r in refused)
+    assert refused and all(
+        r["applied_revision"] == 1
+        and f"format {FORMAT + 1}" in r["errors"][0]
+        and "upgrade the agent" in r["errors"][0]
+        for r in refused
+    )
     # It does not ask harder than for any failure: the delays back off.
     assert t.delays[2:5] == [0.5, 1.0, 2.0]
 
@@ -465,6 +473,7 @@ def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_op
             before.update(kernel_snapshot(ns))
 
         t.hooks[2] = remember
+
         class Watched(Reconciler):
             def reconcile(self, desired: SwitchState) -> Result:
                 res = super().reconcile(desired)

@@ -79,12 +79,15 @@ def bridges() -> tuple[SegmentBridge, ...]:
 
 def slices() -> tuple[Slice, ...]:
     t1 = Slice(
-        name="t1", tenant="t1",
+        name="t1",
+        tenant="t1",
         interfaces=(
-            SliceInterface(ifname="g10300", peer="r10300", bridge="br10300", mac=GATEWAY_MAC,
-                           addresses=("10.66.16.1/24",)),
-            SliceInterface(ifname="g10301", peer="r10301", bridge="br10301", mac=GATEWAY_MAC,
-                           addresses=("10.66.17.1/24",)),
+            SliceInterface(
+                ifname="g10300", peer="r10300", bridge="br10300", mac=GATEWAY_MAC, addresses=("10.66.16.1/24",)
+            ),
+            SliceInterface(
+                ifname="g10301", peer="r10301", bridge="br10301", mac=GATEWAY_MAC, addresses=("10.66.17.1/24",)
+            ),
         ),
         neighbours=(
             Neighbour(ip=H1_IP, mac=H1_MAC, dev="g10300"),
@@ -108,9 +111,7 @@ def slices() -> tuple[Slice, ...]:
 
 
 def leaf_state(leaf: str) -> SwitchState:
-    ports = tuple(
-        FabricPort(ifname=lp, address=f"{p2p(i)[1]}/31", peer=p2p(i)[0]) for lp, _, i in CABLES[leaf]
-    )
+    ports = tuple(FabricPort(ifname=lp, address=f"{p2p(i)[1]}/31", peer=p2p(i)[0]) for lp, _, i in CABLES[leaf])
     hops = tuple(UnderlayNextHop(via=p2p(i)[0], dev=lp) for lp, _, i in CABLES[leaf])
     if leaf == "l1":
         attachments = (VlanAttachment(port="swp1", vlan=300, vni=10300, subif="swp1.300", shim="swp1~300"),)
@@ -418,8 +419,13 @@ def test_stale_slice_namespace_is_removed(lab: dict[str, Result]) -> None:
     st = states()["l1"]
     from pyroute2 import netns
 
-    without_sys = st.model_copy(update={"slices": tuple(
-        s.model_copy(update={"routes": ()}) if s.name == "t1" else s for s in st.slices if s.name != "sys")})
+    without_sys = st.model_copy(
+        update={
+            "slices": tuple(
+                s.model_copy(update={"routes": ()}) if s.name == "t1" else s for s in st.slices if s.name != "sys"
+            )
+        }
+    )
     res = reconcile(without_sys, l1)
     assert res.errors == []
     assert f"{l1}-sys" not in netns.listnetns() and f"{l1}-t1" in netns.listnetns()
@@ -435,8 +441,11 @@ def test_stale_routes_are_removed_and_foreign_ones_kept(
     l1, sys_ns = NS["l1"], f"{NS['l1']}-sys"
     st = states()["l1"]
     sh(sys_ns, "ip", "route", "add", "203.0.113.0/24", "via", "169.254.0.1", "proto", "static")
-    fewer = st.model_copy(update={"slices": tuple(
-        s.model_copy(update={"routes": s.routes[:1]}) if s.name == "sys" else s for s in st.slices)})
+    fewer = st.model_copy(
+        update={
+            "slices": tuple(s.model_copy(update={"routes": s.routes[:1]}) if s.name == "sys" else s for s in st.slices)
+        }
+    )
     res = reconcile(fewer, l1, opener=counting_opener)
     assert res.errors == []
     assert sorted(res.removed) == [f"route 10.66.17.0/24@{sys_ns}", f"route 10.99.0.0/16@{sys_ns}"]
@@ -540,8 +549,9 @@ def test_gateway_moving_within_its_subnet_keeps_a_gateway(lab: dict[str, Result]
     def with_gateway(address: str) -> SwitchState:
         moved = []
         for s in st.slices:
-            ifaces = tuple(i.model_copy(update={"addresses": (address,)}) if i.ifname == "g10300" else i
-                           for i in s.interfaces)
+            ifaces = tuple(
+                i.model_copy(update={"addresses": (address,)}) if i.ifname == "g10300" else i for i in s.interfaces
+            )
             moved.append(s.model_copy(update={"interfaces": ifaces}))
         return st.model_copy(update={"slices": tuple(moved)})
 

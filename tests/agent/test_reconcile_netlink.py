@@ -133,8 +133,19 @@ def test_lost_answers_are_resent_with_an_ack_each(ns: str) -> None:
 
     with Lossy(ns) as rt:
         vx = _index(rt, "vx1")
-        ops = [neigh_op("append", family=AF_BRIDGE, ifindex=vx, state=NUD_PERMANENT, flags=NTF_SELF,
-                        lladdr="00:00:00:00:00:00", dst=f"10.255.0.{i}", what=f"flood {i}") for i in range(2, 200)]
+        ops = [
+            neigh_op(
+                "append",
+                family=AF_BRIDGE,
+                ifindex=vx,
+                state=NUD_PERMANENT,
+                flags=NTF_SELF,
+                lladdr="00:00:00:00:00:00",
+                dst=f"10.255.0.{i}",
+                what=f"flood {i}",
+            )
+            for i in range(2, 200)
+        ]
         ops.append(neigh_op("replace", family=AF_BRIDGE, ifindex=999_999, state=NUD_PERMANENT, flags=NTF_SELF,
                             lladdr="02:99:00:00:00:01", dst="10.255.0.2", what="bad"))  # fmt: skip
         failures = rt.execute(ops)

@@ -37,8 +37,12 @@ def big_text() -> str:
 def _put_in_background(url: str, text: str) -> threading.Thread:
     def go() -> None:
         with contextlib.suppress(httpx.TransportError):  # the server is killed under us: that is the point
-            httpx.put(f"{url}/v1/running-config", content=text.encode(), timeout=300,
-                      headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"})
+            httpx.put(
+                f"{url}/v1/running-config",
+                content=text.encode(),
+                timeout=300,
+                headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "text/plain"},
+            )
 
     thread = threading.Thread(target=go, daemon=True)
     thread.start()
@@ -47,12 +51,17 @@ def _put_in_background(url: str, text: str) -> threading.Thread:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_at_wal_bytes", [64 * 1024, 4 * 1024 * 1024])
-def test_kill_9_during_a_large_put_keeps_all_or_nothing(server: ControllerProcess, big_text: str,
-                                                        kill_at_wal_bytes: int) -> None:
+def test_kill_9_during_a_large_put_keeps_all_or_nothing(
+    server: ControllerProcess, big_text: str, kill_at_wal_bytes: int
+) -> None:
     server.start()
     small = "tenant before\n  origination test\n"
-    assert httpx.put(f"{server.url}/v1/running-config", content=small.encode(),
-                     headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert (
+        httpx.put(
+            f"{server.url}/v1/running-config", content=small.encode(), headers={"Authorization": f"Bearer {TOKEN}"}
+        ).status_code
+        == 200
+    )
     wal = server.data_dir / "podswitch.db-wal"
     start_size = wal.stat().st_size if wal.exists() else 0
     thread = _put_in_background(server.url, big_text)

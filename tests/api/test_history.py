@@ -9,12 +9,17 @@ from tests.api.test_running_config import put_config
 
 def test_revisions_record_actor_operation_and_before_after(client: TestClient, seed_text: str) -> None:
     put_config(client, seed_text)
-    r = client.put("/v1/tenants/demo.openstack", json={"name": "demo.openstack", "origination": "cli"},
-                   headers={"X-Podswitch-Actor": "alice"})
+    r = client.put(
+        "/v1/tenants/demo.openstack",
+        json={"name": "demo.openstack", "origination": "cli"},
+        headers={"X-Podswitch-Actor": "alice"},
+    )
     assert r.status_code == 200
     history = client.get("/v1/history").json()
-    assert [(h["revision"], h["operation"], h["actor"]) for h in history] == [(2, "put", "alice"),
-                                                                              (1, "replace", "admin")]
+    assert [(h["revision"], h["operation"], h["actor"]) for h in history] == [
+        (2, "put", "alice"),
+        (1, "replace", "admin"),
+    ]
     change = client.get("/v1/history/2").json()["changes"]["items"][0]
     assert change["object"] == "tenant demo.openstack" and change["operation"] == "update"
     assert change["before"]["origination"] == "openstack" and change["after"]["origination"] == "cli"

@@ -9,18 +9,31 @@ EP = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
 
 
 def build_seed(client: TestClient) -> None:
-    assert client.post("/v1/tenants", json={"name": "demo.openstack", "id": "1a2c",
-                                            "origination": "openstack"}).status_code == 201
+    assert (
+        client.post(
+            "/v1/tenants", json={"name": "demo.openstack", "id": "1a2c", "origination": "openstack"}
+        ).status_code
+        == 201
+    )
     assert client.put(SEG, json={"name": "net_demo", "origination": "openstack"}).status_code == 201
-    router = {"interfaces": [{"segment": "net_demo", "ip_addresses": ["10.66.16.1/24"]}],
-              "tenant_interfaces": ["system"],
-              "routes": [{"prefix": "0.0.0.0/0", "next_hop": {"tenant": "system"}}]}
+    router = {
+        "interfaces": [{"segment": "net_demo", "ip_addresses": ["10.66.16.1/24"]}],
+        "tenant_interfaces": ["system"],
+        "routes": [{"prefix": "0.0.0.0/0", "next_hop": {"tenant": "system"}}],
+    }
     assert client.put("/v1/tenants/demo.openstack/logical-router", json=router).status_code == 201
-    ep = {"id": EP, "attachment_point": {"interface_group": "osvdev0013", "vlan": 300}, "ips": ["10.66.16.2"],
-          "mac": "fa:16:3e:ef:4f:f4", "origination": "openstack"}
+    ep = {
+        "id": EP,
+        "attachment_point": {"interface_group": "osvdev0013", "vlan": 300},
+        "ips": ["10.66.16.2"],
+        "mac": "fa:16:3e:ef:4f:f4",
+        "origination": "openstack",
+    }
     assert client.put(f"{SEG}/endpoints/{EP}", json=ep).status_code == 201
-    assert client.put(f"{SEG}/members/osvdev0013/300",
-                      json={"interface_group": "osvdev0013", "vlan": 300}).status_code == 201
+    assert (
+        client.put(f"{SEG}/members/osvdev0013/300", json={"interface_group": "osvdev0013", "vlan": 300}).status_code
+        == 201
+    )
 
 
 def test_create_the_seed_object_by_object(client: TestClient) -> None:
@@ -37,8 +50,9 @@ def test_create_the_seed_object_by_object(client: TestClient) -> None:
 def test_put_is_an_idempotent_upsert(client: TestClient) -> None:
     build_seed(client)
     head = len(client.get("/v1/history").json())
-    r = client.put("/v1/tenants/demo.openstack", json={"name": "demo.openstack", "id": "1a2c",
-                                                       "origination": "openstack"})
+    r = client.put(
+        "/v1/tenants/demo.openstack", json={"name": "demo.openstack", "id": "1a2c", "origination": "openstack"}
+    )
     assert r.status_code == 200 and int(r.headers["x-podswitch-revision"]) == head
     assert len(client.get("/v1/history").json()) == head
     assert client.post("/v1/tenants", json={"name": "demo.openstack"}).status_code == 409
@@ -47,8 +61,7 @@ def test_put_is_an_idempotent_upsert(client: TestClient) -> None:
 def test_bad_input_names_the_field_and_changes_nothing(client: TestClient) -> None:
     build_seed(client)
     before = client.get("/v1/running-config").text
-    r = client.put(f"{SEG}/endpoints/e2", json={"id": "e2", "attachment_point": {"interface_group": "g",
-                                                                                "vlan": 5000}})
+    r = client.put(f"{SEG}/endpoints/e2", json={"id": "e2", "attachment_point": {"interface_group": "g", "vlan": 5000}})
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "attachment_point.vlan"
     r = client.put(f"{SEG}/endpoints/e2", json={"id": "e3"})

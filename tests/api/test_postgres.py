@@ -40,8 +40,7 @@ def test_running_config_round_trip_on_postgresql(two_controllers: tuple[TestClie
     assert a.get("/v1/history").json()[0]["change_count"] == 12  # 3 switches, 2 groups, 2 links, 5 seed objects
 
 
-def test_a_second_controller_serves_what_the_first_committed(two_controllers: tuple[TestClient, TestClient]
-                                                             ) -> None:
+def test_a_second_controller_serves_what_the_first_committed(two_controllers: tuple[TestClient, TestClient]) -> None:
     a, b = two_controllers
     a.put("/v1/running-config", content=(POD + "!\n" + SEED.read_text()).encode())
     # Agents may ask either controller: b catches up before answering.
@@ -55,8 +54,7 @@ def test_a_second_controller_serves_what_the_first_committed(two_controllers: tu
     assert a.get("/v1/running-config").headers["x-podswitch-revision"] == "2"
 
 
-def test_concurrent_writers_on_two_controllers_lose_nothing(two_controllers: tuple[TestClient, TestClient]
-                                                            ) -> None:
+def test_concurrent_writers_on_two_controllers_lose_nothing(two_controllers: tuple[TestClient, TestClient]) -> None:
     a, b = two_controllers
     errors: list[str] = []
 
@@ -73,7 +71,8 @@ def test_concurrent_writers_on_two_controllers_lose_nothing(two_controllers: tup
         t.join()
     assert errors == []
     names = {t["name"] for t in a.get("/v1/tenants", params={"limit": 100}).json()["items"]} | {
-        t["name"] for t in b.get("/v1/tenants", params={"limit": 100}).json()["items"]}
+        t["name"] for t in b.get("/v1/tenants", params={"limit": 100}).json()["items"]
+    }
     assert {f"a{i}" for i in range(15)} | {f"b{i}" for i in range(15)} <= names
     history = a.get("/v1/history", params={"limit": 100}).json()
     assert len(history) == 30 and [h["revision"] for h in history] == list(range(30, 0, -1))

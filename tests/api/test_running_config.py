@@ -8,8 +8,9 @@ from tests.api.conftest import AUTH
 
 
 def put_config(client: TestClient, text: str, **params: str):  # type: ignore[no-untyped-def]
-    return client.put("/v1/running-config", content=text.encode(), params=params,
-                      headers={"Content-Type": "text/plain", **AUTH})
+    return client.put(
+        "/v1/running-config", content=text.encode(), params=params, headers={"Content-Type": "text/plain", **AUTH}
+    )
 
 
 def test_put_then_get_returns_the_same_text(client: TestClient, seed_text: str) -> None:
@@ -18,12 +19,15 @@ def test_put_then_get_returns_the_same_text(client: TestClient, seed_text: str) 
     assert r.json()["revision"] == 1 and r.json()["changed"]
     got = client.get("/v1/running-config")
     assert got.text == seed_text and got.headers["x-podswitch-revision"] == "1"
-    assert put_config(client, seed_text).json() == {"revision": 1, "changed": False, "summary": "no change",
-                                                    "counts": {}}
+    assert put_config(client, seed_text).json() == {
+        "revision": 1,
+        "changed": False,
+        "summary": "no change",
+        "counts": {},
+    }
 
 
-def test_a_bad_config_is_rejected_with_line_and_column_and_changes_nothing(client: TestClient,
-                                                                           seed_text: str) -> None:
+def test_a_bad_config_is_rejected_with_line_and_column_and_changes_nothing(client: TestClient, seed_text: str) -> None:
     put_config(client, seed_text)
     bad = seed_text.replace("vlan 300\n      ip", "vlan 5000\n      ip") + "tenant second\n  id 2\n"
     r = put_config(client, bad)
@@ -86,8 +90,12 @@ def test_if_match_applies_only_onto_the_revision_that_was_read(client: TestClien
     assert other.status_code == 201
     edited = read.text.replace("vlan 300", "vlan 301")
     for params in ({}, {"dry_run": "true"}):
-        r = client.put("/v1/running-config", content=edited.encode(), params=params,
-                       headers={"Content-Type": "text/plain", "If-Match": read.headers["etag"], **AUTH})
+        r = client.put(
+            "/v1/running-config",
+            content=edited.encode(),
+            params=params,
+            headers={"Content-Type": "text/plain", "If-Match": read.headers["etag"], **AUTH},
+        )
         # ... so our replace (which would silently delete tenant other) is refused and changes nothing.
         assert r.status_code == 412, r.text
         error = r.json()["error"]
@@ -97,18 +105,27 @@ def test_if_match_applies_only_onto_the_revision_that_was_read(client: TestClien
     assert "vlan 300" in client.get("/v1/running-config").text
     # On the current revision it applies; unquoted and `*` are accepted too.
     current = client.get("/v1/running-config")
-    r = client.put("/v1/running-config", content=edited.encode(),
-                   headers={"Content-Type": "text/plain", "If-Match": current.headers["etag"], **AUTH})
+    r = client.put(
+        "/v1/running-config",
+        content=edited.encode(),
+        headers={"Content-Type": "text/plain", "If-Match": current.headers["etag"], **AUTH},
+    )
     assert r.status_code == 200 and r.json()["revision"] == 3 and r.headers["etag"] == '"3"'
     for tag in ("3", "*"):
-        r = client.put("/v1/running-config", content=edited.encode(),
-                       headers={"Content-Type": "text/plain", "If-Match": tag, **AUTH})
+        r = client.put(
+            "/v1/running-config",
+            content=edited.encode(),
+            headers={"Content-Type": "text/plain", "If-Match": tag, **AUTH},
+        )
         assert r.status_code == 200 and not r.json()["changed"]
 
 
 def test_a_malformed_if_match_is_a_clear_error(client: TestClient, seed_text: str) -> None:
     for tag in ('W/"1"', '"abc"', '"1", "2"', "-1"):
-        r = client.put("/v1/running-config", content=seed_text.encode(),
-                       headers={"Content-Type": "text/plain", "If-Match": tag, **AUTH})
+        r = client.put(
+            "/v1/running-config",
+            content=seed_text.encode(),
+            headers={"Content-Type": "text/plain", "If-Match": tag, **AUTH},
+        )
         assert r.status_code == 422 and r.json()["error"]["field"] == "If-Match", (tag, r.text)
     assert client.get("/v1/history").json() == []

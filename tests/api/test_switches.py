@@ -38,8 +38,12 @@ def test_desired_state_etag_changes_only_for_the_switches_that_change(client: Te
     r = client.get("/v1/switches/leaf1/desired-state", headers={"If-None-Match": etags["leaf1"]})
     assert r.status_code == 304 and r.content == b""
     # a second endpoint on leaf1: leaf1 changes, leaf2 and the spine do not
-    ep = {"id": "e2", "attachment_point": {"interface_group": "osvdev0013", "vlan": 300}, "ips": ["10.66.16.3"],
-          "mac": "fa:16:3e:00:00:02"}
+    ep = {
+        "id": "e2",
+        "attachment_point": {"interface_group": "osvdev0013", "vlan": 300},
+        "ips": ["10.66.16.3"],
+        "mac": "fa:16:3e:00:00:02",
+    }
     client.put("/v1/tenants/demo.openstack/segments/net_demo/endpoints/e2", json=ep)
     for switch, etag in etags.items():
         r = client.get(f"/v1/switches/{switch}/desired-state", headers={"If-None-Match": etag})

@@ -90,10 +90,26 @@ def test_apply_show_revert_against_a_controller(server: str, tmp_path: Path) -> 
     assert cli("tenant", "create", "t2", "--origination", "cli", env=env).exit_code == 0
     assert cli("segment", "create", "t2", "web", env=env).exit_code == 0
     assert cli("router", "interface-add", "t2", "web", "--ip", "10.9.0.1/24", env=env).exit_code == 0
-    assert cli("endpoint", "create", "t2", "web", "vm1", "-g", "host1", "--vlan", "10", "--ip", "10.9.0.5",
-               "--mac", "fa:16:3e:00:00:05", env=env).exit_code == 0
-    bad = cli("endpoint", "create", "t2", "web", "vm2", "-g", "host1", "--vlan", "10", "--ip", "10.8.0.5",
-              env=env)
+    assert (
+        cli(
+            "endpoint",
+            "create",
+            "t2",
+            "web",
+            "vm1",
+            "-g",
+            "host1",
+            "--vlan",
+            "10",
+            "--ip",
+            "10.9.0.5",
+            "--mac",
+            "fa:16:3e:00:00:05",
+            env=env,
+        ).exit_code
+        == 0
+    )
+    bad = cli("endpoint", "create", "t2", "web", "vm2", "-g", "host1", "--vlan", "10", "--ip", "10.8.0.5", env=env)
     assert bad.exit_code == 1 and "outside the segment's subnet" in bad.output
     endpoints = cli("show", "endpoints", env={**env, "COLUMNS": "200"})
     assert "vm1" in endpoints.stdout and "10.9.0.5" in endpoints.stdout
@@ -126,13 +142,17 @@ def test_apply_applies_exactly_the_plan_it_showed(server: str, monkeypatch: pyte
 
     # Another writer gets in between the plan and the apply: the apply must not wipe what it wrote.
     from podswitch.cli.client import Client
+
     real = Client.request
 
     def racing(self: Client, method: str, path: str, **kwargs):  # type: ignore[no-untyped-def]
         response = real(self, method, path, **kwargs)
         if (kwargs.get("params") or {}).get("dry_run") == "true":
-            httpx.put(f"{server}/v1/tenants/neutron.created", json={"name": "neutron.created"},
-                      headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
+            httpx.put(
+                f"{server}/v1/tenants/neutron.created",
+                json={"name": "neutron.created"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            ).raise_for_status()
         return response
 
     monkeypatch.setattr(Client, "request", racing)
@@ -150,16 +170,46 @@ def test_create_never_overwrites_unless_told(server: str) -> None:
     assert cli("apply", "-f", str(SEED), env=env).exit_code == 0
     before = cli("show", "running-config", env=env).stdout
     # A `create` of what exists (a typo, a script run twice) must not wipe Neutron's ids and origination.
-    for args in (("tenant", "create", "demo.openstack"), ("segment", "create", "demo.openstack", "net_demo"),
-                 ("endpoint", "create", "demo.openstack", "net_demo", "0485e7a0-198f-4b88-a877-ca79d3e882bc",
-                  "-g", "osvdev0099", "--vlan", "300", "--ip", "10.66.16.2", "--mac", "fa:16:3e:ef:4f:f4")):
+    for args in (
+        ("tenant", "create", "demo.openstack"),
+        ("segment", "create", "demo.openstack", "net_demo"),
+        (
+            "endpoint",
+            "create",
+            "demo.openstack",
+            "net_demo",
+            "0485e7a0-198f-4b88-a877-ca79d3e882bc",
+            "-g",
+            "osvdev0099",
+            "--vlan",
+            "300",
+            "--ip",
+            "10.66.16.2",
+            "--mac",
+            "fa:16:3e:ef:4f:f4",
+        ),
+    ):
         result = cli(*args, env=env)
         assert result.exit_code == 1 and "already exists" in result.output and "--replace" in result.output
     assert cli("show", "running-config", env=env).stdout == before
     # --replace is the deliberate overwrite (here: an endpoint moving to another server).
-    moved = cli("endpoint", "create", "demo.openstack", "net_demo", "0485e7a0-198f-4b88-a877-ca79d3e882bc",
-                "-g", "osvdev0099", "--vlan", "300", "--ip", "10.66.16.2", "--mac", "fa:16:3e:ef:4f:f4",
-                "--replace", env=env)
+    moved = cli(
+        "endpoint",
+        "create",
+        "demo.openstack",
+        "net_demo",
+        "0485e7a0-198f-4b88-a877-ca79d3e882bc",
+        "-g",
+        "osvdev0099",
+        "--vlan",
+        "300",
+        "--ip",
+        "10.66.16.2",
+        "--mac",
+        "fa:16:3e:ef:4f:f4",
+        "--replace",
+        env=env,
+    )
     assert moved.exit_code == 0
     assert "attachment-point interface-group osvdev0099 vlan 300" in cli("show", "running-config", env=env).stdout
 
@@ -170,8 +220,9 @@ def test_show_switches_says_what_is_wrong(server: str) -> None:
     for name in ("leaf1", "leaf2"):
         httpx.put(f"{server}/v1/switches/{name}", json={"name": name, "role": "leaf"}, headers=auth).raise_for_status()
     problem = "GET /v1/switches/leaf1/desired-state: desired-state format 2; upgrade the agent"
-    httpx.put(f"{server}/v1/switches/leaf1/status", json={"applied_revision": 1, "errors": [problem]},
-              headers=auth).raise_for_status()
+    httpx.put(
+        f"{server}/v1/switches/leaf1/status", json={"applied_revision": 1, "errors": [problem]}, headers=auth
+    ).raise_for_status()
     out = cli("show", "switches", env=env).stdout
     assert "1 error: GET /v1/switches/leaf1/desired-state" in out and "upgrade the agent" in out
     assert "no agent yet" in out  # leaf2

@@ -39,6 +39,7 @@ def seed_with(old: str, new: str) -> str:
 
 # ---- the error itself ----------------------------------------------------------------------------------
 
+
 def test_error_says_line_column_and_message() -> None:
     error = ConfigError(3, 7, "something is wrong")
     assert str(error) == "3:7: something is wrong"
@@ -63,12 +64,15 @@ def test_problems_are_capped() -> None:
 
 # ---- keywords --------------------------------------------------------------------------------------------
 
+
 def test_unknown_keyword_says_what_is_allowed_and_suggests() -> None:
     text = seed_with("    origination openstack\n    !\n", "    origin openstack\n    !\n")
     error = error_of(text)
     assert where(error) == (line_no(text, "origin openstack"), 5)
-    assert error.message == ("unknown keyword 'origin' in a segment; did you mean 'origination'?; "
-                             "allowed here: id, origination, endpoint, member")
+    assert error.message == (
+        "unknown keyword 'origin' in a segment; did you mean 'origination'?; "
+        "allowed here: id, origination, endpoint, member"
+    )
 
 
 def test_unknown_top_level_keyword() -> None:
@@ -106,6 +110,7 @@ def test_wrong_fixed_word() -> None:
 
 
 # ---- values (checked by the model, pointed at by the parser) ---------------------------------------------
+
 
 def test_vlan_out_of_range_points_at_the_vlan() -> None:
     text = seed_with("osvdev0013 vlan 300\n      ip", "osvdev0013 vlan 5000\n      ip")
@@ -177,23 +182,27 @@ def test_switch_needs_a_role() -> None:
 
 # ---- policy rules ------------------------------------------------------------------------------------------
 
+
 def policy(rule: str) -> str:
     return f"tenant t\n  logical-router\n    policy-list web\n      {rule}\n"
 
 
-@pytest.mark.parametrize(("rule", "column", "message"), [
-    ("permit src any dst any", 7, "start with a sequence number"),
-    ("10 allow src any dst any", 10, "expected permit or deny after the sequence number"),
-    ("10 permit src host dst any", 21, "src is `any`, `segment NAME` or `cidr PREFIX`, got 'host'"),
-    ("10 permit src any dst any port 80", 33, "did you mean"),
-    ("10 permit proto tcp src any dst any dst-port http", 52, "dst-port is a port number or a range"),
-    ("10 permit src any src any", 25, "src is given twice in this rule"),
-    ("10 permit proto gre src any dst any", 23, "'gre' is not valid here: input should be"),
-    ("10 permit proto tcp src any dst any dst-port 90-80", 52, "port range 90-80 ends before it starts"),
-    ("10 permit proto tcp src any dst any dst-port 70000", 52, "'70000' is not valid here"),
-    ("10 permit proto icmp src any dst any dst-port 80", 7, "ports can only be matched with protocol tcp or udp"),
-    ("10 permit src cidr 10.0.0.1/8 dst any", 26, "host bits set"),
-])
+@pytest.mark.parametrize(
+    ("rule", "column", "message"),
+    [
+        ("permit src any dst any", 7, "start with a sequence number"),
+        ("10 allow src any dst any", 10, "expected permit or deny after the sequence number"),
+        ("10 permit src host dst any", 21, "src is `any`, `segment NAME` or `cidr PREFIX`, got 'host'"),
+        ("10 permit src any dst any port 80", 33, "did you mean"),
+        ("10 permit proto tcp src any dst any dst-port http", 52, "dst-port is a port number or a range"),
+        ("10 permit src any src any", 25, "src is given twice in this rule"),
+        ("10 permit proto gre src any dst any", 23, "'gre' is not valid here: input should be"),
+        ("10 permit proto tcp src any dst any dst-port 90-80", 52, "port range 90-80 ends before it starts"),
+        ("10 permit proto tcp src any dst any dst-port 70000", 52, "'70000' is not valid here"),
+        ("10 permit proto icmp src any dst any dst-port 80", 7, "ports can only be matched with protocol tcp or udp"),
+        ("10 permit src cidr 10.0.0.1/8 dst any", 26, "host bits set"),
+    ],
+)
 def test_policy_rule_errors(rule: str, column: int, message: str) -> None:
     error = error_of(policy(rule))
     assert where(error) == (4, column), error
@@ -208,6 +217,7 @@ def test_duplicate_rule_seq() -> None:
 
 
 # ---- duplicates ------------------------------------------------------------------------------------------
+
 
 def test_duplicate_endpoint_in_a_segment_names_the_first() -> None:
     text = seed_with("    !\n    member", f"    !\n    endpoint {PORT}\n    !\n    member")
@@ -225,8 +235,9 @@ def test_duplicate_endpoint_across_segments() -> None:
 
 
 def test_duplicate_attribute_names_the_first() -> None:
-    text = seed_with("      origination openstack\n    !",
-                     "      mac fa:16:3e:ef:4f:f5\n      origination openstack\n    !")
+    text = seed_with(
+        "      origination openstack\n    !", "      mac fa:16:3e:ef:4f:f5\n      origination openstack\n    !"
+    )
     error = error_of(text)
     assert where(error) == (line_no(text, "mac fa:16:3e:ef:4f:f5"), 7)
     assert error.message == f"mac is already set at line {line_no(text, 'mac fa:16:3e:ef:4f:f4')}; an endpoint has one"
@@ -263,14 +274,17 @@ def test_duplicate_ip_of_an_endpoint() -> None:
 
 
 def test_same_link_written_from_either_end() -> None:
-    text = ("switch leaf1\n  fabric-role leaf\n!\nswitch spine1\n  fabric-role spine\n!\n"
-            "link leaf1 swp49 spine1 swp1\nlink spine1 swp1 leaf1 swp49\n")
+    text = (
+        "switch leaf1\n  fabric-role leaf\n!\nswitch spine1\n  fabric-role spine\n!\n"
+        "link leaf1 swp49 spine1 swp1\nlink spine1 swp1 leaf1 swp49\n"
+    )
     error = error_of(text)
     assert where(error) == (8, 6)
     assert error.message == "this link is already defined at line 7"
 
 
 # ---- indentation -----------------------------------------------------------------------------------------
+
 
 def test_tab_in_indentation() -> None:
     text = seed_with("      mac", "\t  mac")
@@ -289,13 +303,17 @@ def test_line_indented_under_a_plain_line() -> None:
     text = seed_with("      mac fa:16:3e:ef:4f:f4\n", "      mac fa:16:3e:ef:4f:f4\n        ip 10.66.16.3\n")
     error = error_of(text)
     assert where(error) == (line_no(text, "ip 10.66.16.3"), 9)
-    assert error.message == (f"unexpected indentation: line {line_no(text, 'mac fa')} (`mac fa:16:3e:ef:4f:f4`) "
-                             "does not open a block, so nothing can be indented under it")
+    assert error.message == (
+        f"unexpected indentation: line {line_no(text, 'mac fa')} (`mac fa:16:3e:ef:4f:f4`) "
+        "does not open a block, so nothing can be indented under it"
+    )
 
 
 def test_line_indented_under_a_top_level_link() -> None:
-    text = ("switch leaf1\n  fabric-role leaf\n!\nswitch spine1\n  fabric-role spine\n!\n"
-            "link leaf1 swp49 spine1 swp1\n  fabric-role leaf\n")
+    text = (
+        "switch leaf1\n  fabric-role leaf\n!\nswitch spine1\n  fabric-role spine\n!\n"
+        "link leaf1 swp49 spine1 swp1\n  fabric-role leaf\n"
+    )
     error = error_of(text)
     assert where(error) == (8, 3)
     assert "line 7 (`link leaf1 swp49 spine1 swp1`) does not open a block" in error.message
@@ -305,8 +323,10 @@ def test_indentation_between_levels() -> None:
     text = seed_with("      mac fa", "     mac fa")
     error = error_of(text)
     assert where(error) == (line_no(text, "mac fa"), 6)
-    assert error.message == ("indentation matches no enclosing block: this line is indented 5 spaces, "
-                             "the lines of its block 6 (like line 17)")
+    assert error.message == (
+        "indentation matches no enclosing block: this line is indented 5 spaces, "
+        "the lines of its block 6 (like line 17)"
+    )
 
 
 def test_rejected_block_skips_its_children() -> None:
@@ -316,18 +336,23 @@ def test_rejected_block_skips_its_children() -> None:
 
 # ---- rules between objects (model.validate) -------------------------------------------------------------
 
+
 def test_endpoint_ip_outside_the_router_subnet_points_at_the_endpoint() -> None:
     text = seed_with("ip 10.66.16.2", "ip 10.66.17.2")
     error = error_of(text)
     assert where(error) == (line_no(text, f"endpoint {PORT}"), 5)
-    assert error.message == (f"tenant demo.openstack segment net_demo endpoint {PORT} ips: 10.66.17.2 is outside "
-                             "the segment's subnet 10.66.16.0/24")
+    assert error.message == (
+        f"tenant demo.openstack segment net_demo endpoint {PORT} ips: 10.66.17.2 is outside "
+        "the segment's subnet 10.66.16.0/24"
+    )
     parse(text, validate=False)  # the objects themselves are fine
 
 
 def test_overlapping_router_subnets_point_at_the_interface() -> None:
-    text = seed_with("    interface tenant system\n",
-                     "    interface segment net_b\n      ip address 10.66.16.129/25\n    interface tenant system\n")
+    text = seed_with(
+        "    interface tenant system\n",
+        "    interface segment net_b\n      ip address 10.66.16.129/25\n    interface tenant system\n",
+    )
     text += "  !\n  segment net_b\n"
     error = error_of(text)
     assert where(error) == (line_no(text, "interface segment net_demo"), 5)
@@ -338,8 +363,10 @@ def test_route_to_a_tenant_needs_an_interface_to_it() -> None:
     text = seed_with("    interface tenant system\n", "")
     error = error_of(text)
     assert where(error) == (line_no(text, "route 0.0.0.0/0"), 5)
-    assert error.message == ("tenant demo.openstack logical-router route 0.0.0.0/0: next-hop tenant system needs "
-                             "'interface tenant system' on this router")
+    assert error.message == (
+        "tenant demo.openstack logical-router route 0.0.0.0/0: next-hop tenant system needs "
+        "'interface tenant system' on this router"
+    )
 
 
 def test_router_interface_on_a_missing_segment() -> None:
@@ -350,8 +377,10 @@ def test_router_interface_on_a_missing_segment() -> None:
 
 
 def test_next_hop_ip_off_every_subnet() -> None:
-    text = seed_with("    route 0.0.0.0/0 next-hop tenant system\n",
-                     "    route 0.0.0.0/0 next-hop tenant system\n    route 192.168.0.0/16 next-hop ip 10.0.0.1\n")
+    text = seed_with(
+        "    route 0.0.0.0/0 next-hop tenant system\n",
+        "    route 0.0.0.0/0 next-hop tenant system\n    route 192.168.0.0/16 next-hop ip 10.0.0.1\n",
+    )
     error = error_of(text)
     assert where(error) == (line_no(text, "192.168.0.0/16"), 5)
     assert "next-hop 10.0.0.1 is not on a subnet of this router" in error.message
@@ -373,13 +402,17 @@ def test_clashing_claim_points_at_the_second_member() -> None:
     text = SEED + "!\ntenant other\n  segment s\n    member interface-group osvdev0013 vlan 300\n"
     error = error_of(text)
     assert where(error) == (len(text.split("\n")) - 1, 5)
-    assert "interface-group osvdev0013 vlan 300 is already claimed by tenant demo.openstack segment net_demo" \
+    assert (
+        "interface-group osvdev0013 vlan 300 is already claimed by tenant demo.openstack segment net_demo"
         in error.message
+    )
 
 
 def test_clashing_claim_through_an_endpoint_attachment() -> None:
-    text = SEED + ("!\ntenant other\n  segment s\n    endpoint e2\n      ip 10.0.0.2\n"
-                   "      attachment-point interface-group osvdev0013 vlan 300\n")
+    text = SEED + (
+        "!\ntenant other\n  segment s\n    endpoint e2\n      ip 10.0.0.2\n"
+        "      attachment-point interface-group osvdev0013 vlan 300\n"
+    )
     error = error_of(text)
     assert where(error) == (len(text.split("\n")) - 1, 7)
 

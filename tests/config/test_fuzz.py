@@ -10,12 +10,51 @@ from podswitch.config import ConfigError, parse, render
 from tests.builders import SEED_PATH
 
 SEED_LINES = SEED_PATH.read_text().splitlines()
-WORDS = sorted({tok for line in SEED_LINES for tok in line.split()} | {
-    "switch", "fabric-role", "leaf", "spine", "management-address", "interface-group", "member", "link", "tenant",
-    "system", "logical-router", "route", "next-hop", "ip", "interface", "policy-list", "apply", "permit", "deny",
-    "proto", "tcp", "udp", "icmp", "any", "src", "dst", "segment", "cidr", "src-port", "dst-port", "10", "80-90",
-    "leaf1", "swp1", "10.0.0.0/8", "::/0", "!", "5000", "0", "x" * 70,
-})
+WORDS = sorted(
+    {tok for line in SEED_LINES for tok in line.split()}
+    | {
+        "switch",
+        "fabric-role",
+        "leaf",
+        "spine",
+        "management-address",
+        "interface-group",
+        "member",
+        "link",
+        "tenant",
+        "system",
+        "logical-router",
+        "route",
+        "next-hop",
+        "ip",
+        "interface",
+        "policy-list",
+        "apply",
+        "permit",
+        "deny",
+        "proto",
+        "tcp",
+        "udp",
+        "icmp",
+        "any",
+        "src",
+        "dst",
+        "segment",
+        "cidr",
+        "src-port",
+        "dst-port",
+        "10",
+        "80-90",
+        "leaf1",
+        "swp1",
+        "10.0.0.0/8",
+        "::/0",
+        "!",
+        "5000",
+        "0",
+        "x" * 70,
+    }
+)
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -171,7 +171,8 @@ def test_unchanged_tenants_are_counted_not_diffed() -> None:
     new = put(old, Key(Kind.SEGMENT, "t2", "s"), Segment(name="s", id="changed"))
     p = plan(old, new)
     assert [line for line in p.text_diff.splitlines() if line.startswith("@@")] == [
-        "@@ -38,3 +38,3 @@ tenant t2 segment s"]
+        "@@ -38,3 +38,3 @@ tenant t2 segment s"
+    ]
     assert apply_patch(render(old), p.text_diff) == render(new)
 
 

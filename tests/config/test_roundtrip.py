@@ -41,6 +41,7 @@ def objects(intent: Intent) -> dict[Key, object]:
 
 # ---- the seed -------------------------------------------------------------------------------------------
 
+
 def test_seed_round_trips_byte_for_byte() -> None:
     assert SEED_TEXT.endswith("!\n") is False and SEED_TEXT.endswith("\n")
     assert render(parse(SEED_TEXT)) == SEED_TEXT
@@ -55,13 +56,19 @@ def test_seed_parses_to_the_demo_tenant() -> None:
             tenant_interfaces=(SYSTEM,),
             routes=(Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant=SYSTEM)),),
         ),
-        Key(Kind.SEGMENT, DEMO, NET): Segment(name=NET, id="5310d836-c170-4fda-882c-8a61324d90c6",
-                                              origination="openstack"),
+        Key(Kind.SEGMENT, DEMO, NET): Segment(
+            name=NET, id="5310d836-c170-4fda-882c-8a61324d90c6", origination="openstack"
+        ),
         Key(Kind.ENDPOINT, DEMO, NET, PORT): Endpoint(
-            id=PORT, attachment_point=Attachment(interface_group="osvdev0013", vlan=300),
-            ips=(ipaddress.ip_address("10.66.16.2"),), mac="fa:16:3e:ef:4f:f4", origination="openstack"),
-        Key(Kind.MEMBER, DEMO, NET, "osvdev0013:300"): Member(interface_group="osvdev0013", vlan=300,
-                                                              origination="openstackdev"),
+            id=PORT,
+            attachment_point=Attachment(interface_group="osvdev0013", vlan=300),
+            ips=(ipaddress.ip_address("10.66.16.2"),),
+            mac="fa:16:3e:ef:4f:f4",
+            origination="openstack",
+        ),
+        Key(Kind.MEMBER, DEMO, NET, "osvdev0013:300"): Member(
+            interface_group="osvdev0013", vlan=300, origination="openstackdev"
+        ),
         Key(Kind.TENANT, SYSTEM): Tenant(name=SYSTEM),
     }
     assert objects(intent) == expected
@@ -175,10 +182,13 @@ def test_validate_false_accepts_dangling_references() -> None:
 
 # ---- generated intents ------------------------------------------------------------------------------------
 
+
 def loosen(text: str) -> str:
     """The same config written carelessly: deeper indentation, comments and blank lines in between."""
-    return "".join(("! note\n" if i % 3 == 0 else "") + ("\n" if i % 4 == 0 else "") +
-                   line.replace("  ", "   ") + "\n" for i, line in enumerate(text.splitlines()))
+    return "".join(
+        ("! note\n" if i % 3 == 0 else "") + ("\n" if i % 4 == 0 else "") + line.replace("  ", "   ") + "\n"
+        for i, line in enumerate(text.splitlines())
+    )
 
 
 @HYPOTHESIS

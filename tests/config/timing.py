@@ -19,8 +19,7 @@ def timed(label: str, fn, *args, **kwargs):
     # CPU time as well as wall time: on a shared machine the wall clock also measures the neighbours.
     start, cpu = time.perf_counter(), time.process_time()
     result = fn(*args, **kwargs)
-    print(f"{label:<34} {time.perf_counter() - start:7.3f} s wall {time.process_time() - cpu:7.3f} s cpu",
-          flush=True)
+    print(f"{label:<34} {time.perf_counter() - start:7.3f} s wall {time.process_time() - cpu:7.3f} s cpu", flush=True)
     return result
 
 

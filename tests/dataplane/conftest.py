@@ -74,8 +74,10 @@ def supervisor_info(lab: Lab) -> str:
     lines = []
     try:
         state = lab.state()
-        lines.append(f"lab state: phase={state.phase} revision={state.revision} controller={lab.revision()} "
-                     f"supervisor={state.supervisor_pid}")
+        lines.append(
+            f"lab state: phase={state.phase} revision={state.revision} controller={lab.revision()} "
+            f"supervisor={state.supervisor_pid}"
+        )
         pid = state.supervisor_pid
         if pid is not None:
             for task in sorted(os.listdir(f"/proc/{pid}/task")):

@@ -29,6 +29,7 @@ _REPLY = re.compile(r"bytes from ([0-9a-f.:]+): icmp_seq=(\d+) ttl=(\d+)")
 
 # ---- ping ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Ping:
     src: str
@@ -46,8 +47,19 @@ class Ping:
 def ping(lab: Lab, src: str, dst: str, count: int = 3, wait: float = 1.0, interval: float = 0.2) -> Ping:
     """`count` echo requests from `src` (endpoint id, switch, server) to `dst`; every probe waits at most
     `wait` seconds for its reply."""
-    proc = lab.exec(src, "ping", "-n", "-c", str(count), "-i", str(interval), "-W", str(wait), dst,
-                    timeout=count * (interval + wait) + 30)
+    proc = lab.exec(
+        src,
+        "ping",
+        "-n",
+        "-c",
+        str(count),
+        "-i",
+        str(interval),
+        "-W",
+        str(wait),
+        dst,
+        timeout=count * (interval + wait) + 30,
+    )
     m = _SUMMARY.search(proc.stdout)
     transmitted, received = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     ttls = [int(r.group(3)) for r in _REPLY.finditer(proc.stdout)]
@@ -59,8 +71,10 @@ def reaches(lab: Lab, src: str, dst: str, count: int = 3) -> Ping:
     take up to 3 s (a busy 2-core machine), which costs nothing when it comes at once."""
     p = ping(lab, src, dst, count, wait=3.0)
     ok = p.rc == 0 and p.transmitted == count and p.received == count and "duplicates" not in p.output
-    assert ok, f"expected {count}/{count}: {p}\n--- {src}: ip neigh\n{lab.exec(src, 'ip', 'neigh').stdout}\n" \
+    assert ok, (
+        f"expected {count}/{count}: {p}\n--- {src}: ip neigh\n{lab.exec(src, 'ip', 'neigh').stdout}\n"
         + lab.diagnostics()
+    )
     return p
 
 
@@ -74,8 +88,9 @@ def never_reaches(lab: Lab, src: str, dst: str, count: int = 3) -> Ping:
 def wait_reaches(lab: Lab, src: str, dst: str, timeout: float = 60.0) -> None:
     """Bounded wait until one probe gets through: for set-up and clean-up only. A check after a change
     runs `reaches` right after `wait_synced`: once the agents report it applied, it must work."""
-    wait_for(lambda: ping(lab, src, dst, count=1).received == 1, timeout,
-             what=f"{src} to reach {dst}\n{lab.diagnostics()}")
+    wait_for(
+        lambda: ping(lab, src, dst, count=1).received == 1, timeout, what=f"{src} to reach {dst}\n{lab.diagnostics()}"
+    )
 
 
 def icmp_counters(lab: Lab, name: str) -> dict[str, int]:
@@ -99,6 +114,7 @@ def neighbour_mac(lab: Lab, name: str, ip: str) -> str | None:
 
 # ---- a long ping while something happens ----------------------------------------------------------
 
+
 @dataclass
 class FloodResult:
     transmitted: int
@@ -117,8 +133,10 @@ class FloodResult:
 
     def __str__(self) -> str:
         tail = "\n".join(self.output.splitlines()[-4:])
-        return (f"{self.received}/{self.transmitted} received, lost seqs {self.lost[:20]}, "
-                f"{self.duplicates} duplicates, errors {self.errors[:5]}\n{tail}")
+        return (
+            f"{self.received}/{self.transmitted} received, lost seqs {self.lost[:20]}, "
+            f"{self.duplicates} duplicates, errors {self.errors[:5]}\n{tail}"
+        )
 
 
 class Flood:
@@ -131,9 +149,13 @@ class Flood:
         ns = lab.ns(src)
         assert ns is not None, src
         self.name = f"{src} -> {dst}"
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-i", str(interval), "-W", "1",
-                                      "-c", str(count), dst],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "ping", "-n", "-i", str(interval), "-W", "1", "-c", str(count), dst],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         self.lines: list[str] = []
         self.seqs: list[int] = []
         self._lock = threading.Lock()
@@ -200,6 +222,7 @@ def assert_hitless(result: FloodResult, name: str, at_least: int) -> None:
 
 # ---- tcpdump ------------------------------------------------------------------------------------
 
+
 class Capture:
     """A running tcpdump; `lines` are the packets decoded so far, one string per packet (a VXLAN packet's
     inner frame joined to its outer line with ` | `)."""
@@ -240,8 +263,12 @@ class Capture:
     def wait(self, count: int, *words: str, timeout: float = 30.0) -> list[str]:
         """Bounded wait until `count` packets containing all of `words` were seen (tcpdump reads the
         kernel's buffer asynchronously: the last packets may not be decoded yet when the ping returns)."""
-        wait_for(lambda: len(self.matching(*words)) >= count, timeout, interval=0.05,
-                 what=f"{count} packets with {words} in tcpdump\n{self.text}")
+        wait_for(
+            lambda: len(self.matching(*words)) >= count,
+            timeout,
+            interval=0.05,
+            what=f"{count} packets with {words} in tcpdump\n{self.text}",
+        )
         return self.matching(*words)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -256,16 +283,18 @@ class Capture:
 
 
 @contextlib.contextmanager
-def capture(lab: Lab, name: str, iface: str, expr: str, *, link_level: bool = False,
-            timeout: float = 30.0) -> Iterator[Capture]:
+def capture(
+    lab: Lab, name: str, iface: str, expr: str, *, link_level: bool = False, timeout: float = 30.0
+) -> Iterator[Capture]:
     """tcpdump on `iface` in `name`'s namespace, from when it listens until the block ends."""
     ns = lab.ns(name)
     assert ns is not None, name
     argv = ["ip", "netns", "exec", ns, "tcpdump", "-nn", "-l", "-i", iface]
     if link_level:
         argv.append("-e")
-    proc = subprocess.Popen([*argv, *expr.split()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            bufsize=1)
+    proc = subprocess.Popen(
+        [*argv, *expr.split()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+    )
     try:
         _wait_listening(proc, timeout)
         cap = Capture(proc)
@@ -304,6 +333,7 @@ def _wait_listening(proc: subprocess.Popen[str], timeout: float) -> None:
 
 
 # ---- what the controller and the switches say ---------------------------------------------------
+
 
 def desired_state(lab: Lab, switch: str) -> dict[str, Any]:
     resp = lab.api.get(f"/v1/switches/{switch}/desired-state")
@@ -386,8 +416,12 @@ class UdpEcho:
     def __init__(self, lab: Lab, name: str, port: int, idle: float = 120.0) -> None:
         ns = lab.ns(name)
         assert ns is not None, name
-        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", _UDP_SERVER, str(port),
-                                      str(idle)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", _UDP_SERVER, str(port), str(idle)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 30)
         line = self.proc.stdout.readline() if ready else ""

@@ -100,8 +100,12 @@ WARMUP, AFTER = 30, 60  # replies per flow before the event, and after it is ove
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running_lab(tmp_path_factory, CONFIG, "hitless") as lab:
         assert {g: leaf_of(lab, g) for g in ("compute-a", "compute-b", "compute-c", "osvdev0013", "external")} == {
-            "compute-a": "leaf1", "compute-b": "leaf2", "compute-c": "leaf3", "osvdev0013": "leaf1",
-            "external": "leaf4"}
+            "compute-a": "leaf1",
+            "compute-b": "leaf2",
+            "compute-c": "leaf3",
+            "osvdev0013": "leaf1",
+            "external": "leaf4",
+        }
         for src, dst in FLOWS:
             wait_reaches(lab, src, dst)
         yield lab
@@ -155,8 +159,11 @@ def test_restarting_the_controller_is_hitless(lab: Lab) -> None:
     back_before = agent_logs(lab, "reachable again")
     with flows(lab):
         restart_controller(lab)
-        wait_for(lambda: all(n > back_before[s] for s, n in agent_logs(lab, "reachable again").items()), 120,
-                 what=f"every agent to reach the restarted controller\n{lab.diagnostics()}")
+        wait_for(
+            lambda: all(n > back_before[s] for s, n in agent_logs(lab, "reachable again").items()),
+            120,
+            what=f"every agent to reach the restarted controller\n{lab.diagnostics()}",
+        )
         lab.wait_synced()
     assert lab.revision() == revision
     assert {s: agent_pid(lab, s) for s in SWITCHES} == pids  # the agents rode it out, none was restarted
@@ -186,8 +193,14 @@ def test_a_change_on_the_flows_own_router_and_port_is_hitless(lab: Lab) -> None:
     """Tenant hit gets a third routed segment with an endpoint on compute-a, the flows' own server: a new
     gateway leg in hit's slice on every leaf, a new VLAN on leaf1's swp1 (its tag program is replaced) and
     on compute-a's trunk. Then it goes again. The flows through the same slices and port lose nothing."""
-    extra = TENANT.replace("    interface segment web\n", "    interface segment new\n      ip address 10.66.62.1/24\n"
-                           "    interface segment web\n", 1) + NEW_SEGMENT
+    extra = (
+        TENANT.replace(
+            "    interface segment web\n",
+            "    interface segment new\n      ip address 10.66.62.1/24\n    interface segment web\n",
+            1,
+        )
+        + NEW_SEGMENT
+    )
     try:
         with flows(lab):
             apply_and_sync(lab, DEMO + extra)

@@ -124,8 +124,13 @@ def move(lab: Lab, eid: str, group: str, vlan: int, ip: str, mac: str) -> None:
     the change (bounded)."""
     resp = lab.api.put(f"{WEB}/{eid}", json=endpoint(eid, group, vlan, ip, mac))
     assert resp.status_code == 200, resp.text
-    wait_lab(lab, lambda: (lab.state().endpoints.get(eid) or {}).get("server") == group
-             and lab.state().endpoints[eid]["vlan"] == vlan, f"{eid} to be plugged into {group} VLAN {vlan}")
+    wait_lab(
+        lab,
+        lambda: (
+            (lab.state().endpoints.get(eid) or {}).get("server") == group and lab.state().endpoints[eid]["vlan"] == vlan
+        ),
+        f"{eid} to be plugged into {group} VLAN {vlan}",
+    )
     lab.wait_endpoint(eid)
     lab.wait_synced()
 
@@ -136,14 +141,19 @@ def test_moved_endpoint_is_reachable_at_its_new_place(lab: Lab) -> None:
     leaf keeps nothing local of it. Three moves: to another leaf of the tenant (leaf3), to a leaf where the
     tenant had nothing (leaf4, server compute-d cabled there through the topology), and back to its first
     server on another VLAN of the segment."""
-    resp = lab.api.put("/v1/interface-groups/compute-d",
-                       json={"name": "compute-d", "members": [{"switch": "leaf4", "interface": "swp2"}]})
+    resp = lab.api.put(
+        "/v1/interface-groups/compute-d",
+        json={"name": "compute-d", "members": [{"switch": "leaf4", "interface": "swp2"}]},
+    )
     assert resp.status_code in (200, 201), resp.text
     wait_lab(lab, lambda: "compute-d" in lab.state().servers, "the lab to build server compute-d")
     assert leaf_of(lab, "compute-d") == "leaf4"
     assert bridge_of(lab, "leaf4", "web") is None  # tenant life is not on leaf4 yet
-    for old, new, group, vlan in (("leaf1", "leaf3", "compute-c", 600), ("leaf3", "leaf4", "compute-d", 600),
-                                  ("leaf4", "leaf1", "compute-a", 602)):
+    for old, new, group, vlan in (
+        ("leaf1", "leaf3", "compute-c", 600),
+        ("leaf3", "leaf4", "compute-d", 600),
+        ("leaf4", "leaf1", "compute-a", 602),
+    ):
         port = lab.state().servers[group]["port"]
         move(lab, "mover", group, vlan, MOVER_IP, MOVER_MAC)
         reaches(lab, "peer-a", MOVER_IP)  # from leaf1
@@ -226,8 +236,11 @@ def test_gateway_address_changed(lab: Lab) -> None:
     assert new_cfg != old_cfg
     try:
         lab.apply(new_cfg)
-        wait_lab(lab, lambda: lab.state().endpoints["peer-a"]["gateways"] == ["10.66.50.254"],
-                 "the lab to rebuild the endpoints with their new gateway")
+        wait_lab(
+            lab,
+            lambda: lab.state().endpoints["peer-a"]["gateways"] == ["10.66.50.254"],
+            "the lab to rebuild the endpoints with their new gateway",
+        )
         lab.wait_synced()
         for leaf in ("leaf1", "leaf2", "leaf3"):
             ns = slice_ns(lab, leaf, "life")
@@ -240,8 +253,11 @@ def test_gateway_address_changed(lab: Lab) -> None:
         reaches(lab, "peer-a", "10.66.51.13")  # routed, leaf1 -> leaf3
     finally:
         lab.apply(old_cfg)
-        wait_lab(lab, lambda: lab.state().endpoints["peer-a"]["gateways"] == ["10.66.50.1"],
-                 "the lab to rebuild the endpoints with their old gateway")
+        wait_lab(
+            lab,
+            lambda: lab.state().endpoints["peer-a"]["gateways"] == ["10.66.50.1"],
+            "the lab to rebuild the endpoints with their old gateway",
+        )
         lab.wait_synced()
     reaches(lab, "peer-a", "10.66.50.1")
     reaches(lab, "peer-a", "10.66.51.13")

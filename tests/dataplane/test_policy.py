@@ -144,8 +144,12 @@ def test_deny_icmp_from_a_to_b_blocks_exactly_that_and_permit_lets_it_through(po
 
 def test_an_applied_list_drops_what_no_rule_permits(pol: Lab) -> None:
     lab = pol
-    apply_and_sync(lab, config("10 permit proto icmp src segment sa dst segment sb",
-                               "20 permit proto icmp src segment sb dst segment sa"))
+    apply_and_sync(
+        lab,
+        config(
+            "10 permit proto icmp src segment sa dst segment sb", "20 permit proto icmp src segment sb dst segment sa"
+        ),
+    )
     reaches(lab, "a1", B1)
     reaches(lab, "b1", A1)
     before = in_echos(lab, "c1")
@@ -156,8 +160,14 @@ def test_an_applied_list_drops_what_no_rule_permits(pol: Lab) -> None:
     reaches(lab, "c1", "10.66.42.1")  # its own gateway: not forwarded
 
     # The same list defined but not applied: everything is forwarded again.
-    apply_and_sync(lab, config("10 permit proto icmp src segment sa dst segment sb",
-                               "20 permit proto icmp src segment sb dst segment sa", applied=False))
+    apply_and_sync(
+        lab,
+        config(
+            "10 permit proto icmp src segment sa dst segment sb",
+            "20 permit proto icmp src segment sb dst segment sa",
+            applied=False,
+        ),
+    )
     reaches(lab, "a1", C1)
     assert udp_echoes(lab, "a1", "b1", B1, 5001) == (3, 3)
 
@@ -166,17 +176,23 @@ def test_ports_and_cidrs_match_exactly(pol: Lab) -> None:
     """Deny UDP to b1's address on port 5001 only: another port, another address of the same segment,
     and ICMP to b1 all pass. The first match wins: a permit before the deny overrides it."""
     lab = pol
-    apply_and_sync(lab, config(f"10 deny proto udp src any dst cidr {B1}/32 dst-port 5001",
-                               "20 permit src any dst any"))
+    apply_and_sync(
+        lab, config(f"10 deny proto udp src any dst cidr {B1}/32 dst-port 5001", "20 permit src any dst any")
+    )
     assert udp_echoes(lab, "a1", "b1", B1, 5001) == (0, 0)
     assert udp_echoes(lab, "c1", "b1", B1, 5001) == (0, 0)  # src any
     assert udp_echoes(lab, "a1", "b1", B1, 5002) == (3, 3)
     assert udp_echoes(lab, "a1", "b2", B2, 5001) == (3, 3)
     reaches(lab, "a1", B1)
 
-    apply_and_sync(lab, config("5 permit proto udp src segment sc dst any dst-port 5001",
-                               f"10 deny proto udp src any dst cidr {B1}/32 dst-port 5001",
-                               "20 permit src any dst any"))
+    apply_and_sync(
+        lab,
+        config(
+            "5 permit proto udp src segment sc dst any dst-port 5001",
+            f"10 deny proto udp src any dst cidr {B1}/32 dst-port 5001",
+            "20 permit src any dst any",
+        ),
+    )
     assert udp_echoes(lab, "c1", "b1", B1, 5001) == (3, 3)  # rule 5 first
     assert udp_echoes(lab, "a1", "b1", B1, 5001) == (0, 0)  # still rule 10
 
@@ -187,8 +203,10 @@ def test_a_list_filters_traffic_to_and_from_tenant_system(pol: Lab) -> None:
     and dropped; UDP to the world and the gateway are untouched."""
     lab, seed, world = pol, SEED_EP[:8], "192.0.2.2"
     reaches(lab, seed, world)
-    plist = ("    policy-list out\n      10 deny proto icmp src any dst cidr 192.0.2.0/24\n"
-             "      20 permit src any dst any\n    apply policy-list out\n")
+    plist = (
+        "    policy-list out\n      10 deny proto icmp src any dst cidr 192.0.2.0/24\n"
+        "      20 permit src any dst any\n    apply policy-list out\n"
+    )
     demo = DEMO.replace("    interface tenant system\n", "    interface tenant system\n" + plist, 1)
     assert demo != DEMO
     apply_and_sync(lab, config(demo=demo))

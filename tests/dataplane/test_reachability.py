@@ -128,8 +128,12 @@ SEED = SEED_EP[:8]
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running_lab(tmp_path_factory, CONFIG, "reach") as lab:
         assert {g: leaf_of(lab, g) for g in ("compute-a", "compute-b", "compute-c", "osvdev0013", "external")} == {
-            "compute-a": "leaf1", "compute-b": "leaf2", "compute-c": "leaf3", "osvdev0013": "leaf1",
-            "external": "leaf4"}
+            "compute-a": "leaf1",
+            "compute-b": "leaf2",
+            "compute-c": "leaf3",
+            "osvdev0013": "leaf1",
+            "external": "leaf4",
+        }
         yield lab
 
 
@@ -164,7 +168,8 @@ def test_segment_without_a_router_across_leaves(lab: Lab) -> None:
     assert in_echos(lab, "pl-c") - before == 3
     assert not any(s["tenant"] == "plain" for s in desired_state(lab, "leaf1")["slices"])
     assert [b["flood"] for b in desired_state(lab, "leaf1")["bridges"] if b["tenant"] == "plain"] == [
-        sorted([desired_state(lab, "leaf1")["loopback"], desired_state(lab, "leaf3")["loopback"]])]
+        sorted([desired_state(lab, "leaf1")["loopback"], desired_state(lab, "leaf3")["loopback"]])
+    ]
     never_reaches(lab, "pl-a", "10.77.0.1")  # no gateway answers on a segment without a router
 
 
@@ -201,7 +206,13 @@ def test_overlapping_tenants_each_reach_their_own_never_the_other(lab: Lab) -> N
     reaches(lab, "grn-c", "10.66.16.13")  # grn-x, leaf3 -> leaf1
     after = {ep: in_echos(lab, ep) for ep in counters}
     assert {ep: after[ep] - counters[ep] for ep in counters} == {
-        "blue-a": 0, "blue-b": 3, "grn-b": 3, "grn-c": 3, "grn-x": 3, SEED: 0}
+        "blue-a": 0,
+        "blue-b": 3,
+        "grn-b": 3,
+        "grn-c": 3,
+        "grn-x": 3,
+        SEED: 0,
+    }
     assert neighbour_mac(lab, "blue-a", "10.66.16.12") == "fa:16:3e:b0:00:0b"
     assert neighbour_mac(lab, "grn-x", "10.66.16.12") == "fa:16:3e:60:00:0c"
     # Addresses only the other tenant (or the demo tenant, same subnet too) has: nothing answers.
@@ -265,8 +276,14 @@ def test_spine_carries_the_segment_vni(lab: Lab) -> None:
     request, reply = "10.66.20.11 > 10.66.20.12: ICMP echo request", "10.66.20.12 > 10.66.20.11: ICMP echo reply"
     with capture(lab, "spine1", "swp2", "udp port 4789") as s1, capture(lab, "spine2", "swp2", "udp port 4789") as s2:
         reaches(lab, "rweb-a", "10.66.20.12", count=4)
-        wait_for(lambda: len(s1.matching(request) + s2.matching(request)) >= 4
-                 and len(s1.matching(reply) + s2.matching(reply)) >= 4, 30, what="VXLAN on the spines")
+        wait_for(
+            lambda: (
+                len(s1.matching(request) + s2.matching(request)) >= 4
+                and len(s1.matching(reply) + s2.matching(reply)) >= 4
+            ),
+            30,
+            what="VXLAN on the spines",
+        )
     requests, replies = s1.matching(request) + s2.matching(request), s1.matching(reply) + s2.matching(reply)
     assert len(requests) == 4 and len(replies) == 4, s1.text + "\n" + s2.text
     vtep1, vtep2 = desired_state(lab, "leaf1")["loopback"], desired_state(lab, "leaf2")["loopback"]
@@ -296,8 +313,11 @@ def test_default_route_to_system_reaches_the_outside_world(lab: Lab) -> None:
         reaches(lab, "rdb-c", WORLD)
 
         revision = lab.revision()
-        resp = lab.api.put("/v1/running-config", content=DEMO.replace(SYSTEM_LINK, "") + TENANTS,
-                           headers={"Content-Type": "text/plain"})
+        resp = lab.api.put(
+            "/v1/running-config",
+            content=DEMO.replace(SYSTEM_LINK, "") + TENANTS,
+            headers={"Content-Type": "text/plain"},
+        )
         assert resp.status_code in (400, 409, 422), resp.text
         assert "next-hop tenant system needs 'interface tenant system'" in resp.text
         assert lab.revision() == revision

@@ -62,7 +62,8 @@ def test_seed_on_leaf1() -> None:
     assert c.state("leaf2").slices == () and c.state("leaf2").bridges == ()
     spine = c.state("spine1")
     assert spine.bridges == () and {r.prefix for r in spine.underlay_routes} == {
-        f"10.255.0.{i}/32" for i in range(1, 5)}
+        f"10.255.0.{i}/32" for i in range(1, 5)
+    }
     assert all(len(r.nexthops) == 2 for r in c.state("leaf3").underlay_routes)  # ECMP over both spines
 
 
@@ -81,8 +82,11 @@ def test_documents_are_valid_and_deterministic() -> None:
 
 def _two_leaf_segment() -> Intent:
     intent = seed_pod()
-    return put(intent, Key(Kind.ENDPOINT, DEMO, "net_demo", "e2"),
-               endpoint("e2", "osvdev0014", 300, "10.66.16.3", "fa:16:3e:00:00:02"))
+    return put(
+        intent,
+        Key(Kind.ENDPOINT, DEMO, "net_demo", "e2"),
+        endpoint("e2", "osvdev0014", 300, "10.66.16.3", "fa:16:3e:00:00:02"),
+    )
 
 
 def test_segment_across_leaves_floods_and_pins_only_where_attached() -> None:
@@ -92,7 +96,9 @@ def test_segment_across_leaves_floods_and_pins_only_where_attached() -> None:
         bridge = next(b for b in c.state(leaf).bridges if b.vni == vni)
         assert bridge.flood == ("10.255.0.1", "10.255.0.2")
         assert {(m.mac, m.vtep) for m in bridge.remote_macs} == {
-            ("fa:16:3e:ef:4f:f4", "10.255.0.1"), ("fa:16:3e:00:00:02", "10.255.0.2")}
+            ("fa:16:3e:ef:4f:f4", "10.255.0.1"),
+            ("fa:16:3e:00:00:02", "10.255.0.2"),
+        }
     assert {m.mac for m in c.state("leaf2").local_macs if m.dev == "swp1.300"} == {"fa:16:3e:00:00:02"}
     assert c.state("leaf3").bridges == ()
 
@@ -101,13 +107,20 @@ def test_one_endpoint_change_touches_only_the_leaves_of_its_tenant() -> None:
     intent = pod(_two_leaf_segment(), servers={})
     intent = put(intent, Key(Kind.TENANT, "other"), Tenant(name="other"))
     intent = put(intent, Key(Kind.SEGMENT, "other", "s"), Segment(name="s"))
-    intent = put(intent, Key(Kind.INTERFACE_GROUP, name="h3"),
-                 InterfaceGroup(name="h3", members=[Port(switch="leaf3", interface="swp7")]))
-    intent = put(intent, Key(Kind.ENDPOINT, "other", "s", "o1"), endpoint("o1", "h3", 10, "10.0.0.1",
-                                                                          "fa:16:3e:00:01:01"))
+    intent = put(
+        intent,
+        Key(Kind.INTERFACE_GROUP, name="h3"),
+        InterfaceGroup(name="h3", members=[Port(switch="leaf3", interface="swp7")]),
+    )
+    intent = put(
+        intent, Key(Kind.ENDPOINT, "other", "s", "o1"), endpoint("o1", "h3", 10, "10.0.0.1", "fa:16:3e:00:01:01")
+    )
     before, alloc = compiled(intent)
-    changed = put(intent, Key(Kind.ENDPOINT, DEMO, "net_demo", "e3"),
-                  endpoint("e3", "osvdev0013", 300, "10.66.16.4", "fa:16:3e:00:00:03"))
+    changed = put(
+        intent,
+        Key(Kind.ENDPOINT, DEMO, "net_demo", "e3"),
+        endpoint("e3", "osvdev0013", 300, "10.66.16.4", "fa:16:3e:00:00:03"),
+    )
     after, _ = compiled(changed, before, alloc)
     moved = {s for s in after.switches if after.etag(s) != before.etag(s)}
     assert moved == {"leaf1", "leaf2"}
@@ -120,10 +133,16 @@ def test_overlapping_tenants_get_separate_segments_and_slices() -> None:
     intent = seed_pod()
     intent = put(intent, Key(Kind.TENANT, "t2"), Tenant(name="t2"))
     intent = put(intent, Key(Kind.SEGMENT, "t2", "net"), Segment(name="net"))
-    intent = put(intent, Key(Kind.LOGICAL_ROUTER, "t2"), LogicalRouter(
-        interfaces=[SegmentInterface(segment="net", ip_addresses=["10.66.16.1/24"])]))
-    intent = put(intent, Key(Kind.ENDPOINT, "t2", "net", "x1"),
-                 endpoint("x1", "osvdev0013", 400, "10.66.16.2", "fa:16:3e:00:02:01"))
+    intent = put(
+        intent,
+        Key(Kind.LOGICAL_ROUTER, "t2"),
+        LogicalRouter(interfaces=[SegmentInterface(segment="net", ip_addresses=["10.66.16.1/24"])]),
+    )
+    intent = put(
+        intent,
+        Key(Kind.ENDPOINT, "t2", "net", "x1"),
+        endpoint("x1", "osvdev0013", 400, "10.66.16.2", "fa:16:3e:00:02:01"),
+    )
     c, alloc = compiled(intent)
     slices = {s.tenant: s for s in c.state("leaf1").slices}
     assert slices[DEMO].name != slices["t2"].name
@@ -135,13 +154,22 @@ def test_overlapping_tenants_get_separate_segments_and_slices() -> None:
 def test_border_leaf_reaches_tenants_elsewhere_through_transit() -> None:
     intent = seed_pod()
     intent = put(intent, Key(Kind.SEGMENT, "system", "uplink"), Segment(name="uplink"))
-    intent = put(intent, Key(Kind.MEMBER, "system", "uplink", "external:100"),
-                 Member(interface_group="external", vlan=100))
-    intent = put(intent, Key(Kind.ENDPOINT, "system", "uplink", "world"),
-                 endpoint("world", "external", 100, "192.0.2.2", "fa:16:3e:99:00:01"))
-    intent = put(intent, Key(Kind.LOGICAL_ROUTER, "system"), LogicalRouter(
-        interfaces=[SegmentInterface(segment="uplink", ip_addresses=["192.0.2.1/24"])],
-        routes=[Route(prefix="198.51.100.0/24", next_hop=NextHop(ip="192.0.2.2"))]))
+    intent = put(
+        intent, Key(Kind.MEMBER, "system", "uplink", "external:100"), Member(interface_group="external", vlan=100)
+    )
+    intent = put(
+        intent,
+        Key(Kind.ENDPOINT, "system", "uplink", "world"),
+        endpoint("world", "external", 100, "192.0.2.2", "fa:16:3e:99:00:01"),
+    )
+    intent = put(
+        intent,
+        Key(Kind.LOGICAL_ROUTER, "system"),
+        LogicalRouter(
+            interfaces=[SegmentInterface(segment="uplink", ip_addresses=["192.0.2.1/24"])],
+            routes=[Route(prefix="198.51.100.0/24", next_hop=NextHop(ip="192.0.2.2"))],
+        ),
+    )
     c, _ = compiled(intent)
     border = next(s for s in c.state("leaf4").slices if s.tenant == "system")
     route = next(r for r in border.routes if r.prefix == "10.66.16.0/24")
@@ -159,10 +187,22 @@ def test_policy_list_becomes_nftables_in_the_slice() -> None:
     router = intent.get(Key(Kind.LOGICAL_ROUTER, DEMO))
     data = json.loads(router.model_dump_json())
     data["interfaces"].append({"segment": "net_db", "ip_addresses": ["10.66.17.1/24"]})
-    data["policy_lists"] = [PolicyList(name="pl", rules=[
-        PolicyRule(seq=10, action=Action.DENY, protocol=Protocol.TCP, src=Match(segment="net_demo"),
-                   dst=Match(segment="net_db"), dst_port={"first": 5432, "last": 5432}),
-        PolicyRule(seq=20, action=Action.PERMIT)]).model_dump(mode="json")]
+    data["policy_lists"] = [
+        PolicyList(
+            name="pl",
+            rules=[
+                PolicyRule(
+                    seq=10,
+                    action=Action.DENY,
+                    protocol=Protocol.TCP,
+                    src=Match(segment="net_demo"),
+                    dst=Match(segment="net_db"),
+                    dst_port={"first": 5432, "last": 5432},
+                ),
+                PolicyRule(seq=20, action=Action.PERMIT),
+            ],
+        ).model_dump(mode="json")
+    ]
     data["applied_policy_list"] = "pl"
     intent = put(intent, Key(Kind.LOGICAL_ROUTER, DEMO), LogicalRouter.model_validate(data))
     c, alloc = compiled(intent)

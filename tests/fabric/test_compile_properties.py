@@ -45,13 +45,15 @@ def test_documents_match_the_contract_and_ignore_insertion_order(intent: Intent,
 @given(intents(), st.data())
 def test_incremental_compile_equals_full_compile(intent: Intent, data: st.DataObject) -> None:
     before, alloc = _compile(intent)
-    keys = [k for k, _ in intent.objects() if k.kind in (Kind.ENDPOINT, Kind.MEMBER, Kind.LOGICAL_ROUTER,
-                                                          Kind.SEGMENT)]
+    keys = [k for k, _ in intent.objects() if k.kind in (Kind.ENDPOINT, Kind.MEMBER, Kind.LOGICAL_ROUTER, Kind.SEGMENT)]
     if not keys:
         return
     key = data.draw(st.sampled_from(keys))
-    if key.kind == Kind.SEGMENT and intent.tenants[key.tenant].router is not None and \
-            intent.tenants[key.tenant].router.interface(key.segment) is not None:
+    if (
+        key.kind == Kind.SEGMENT
+        and intent.tenants[key.tenant].router is not None
+        and intent.tenants[key.tenant].router.interface(key.segment) is not None
+    ):
         return  # still referenced: not a change the controller would accept
     changed = delete(intent, key)
     after, alloc2 = _compile(changed, alloc, before)
@@ -69,8 +71,13 @@ def test_an_interface_group_on_two_leaves_is_carried_by_both() -> None:
     from tests.builders import DEMO, demo_tenant, pod
 
     intent = pod(demo_tenant())
-    intent = put(intent, Key(Kind.INTERFACE_GROUP, name="osvdev0013"), InterfaceGroup(
-        name="osvdev0013", members=[Port(switch="leaf1", interface="swp7"), Port(switch="leaf2", interface="swp7")]))
+    intent = put(
+        intent,
+        Key(Kind.INTERFACE_GROUP, name="osvdev0013"),
+        InterfaceGroup(
+            name="osvdev0013", members=[Port(switch="leaf1", interface="swp7"), Port(switch="leaf2", interface="swp7")]
+        ),
+    )
     validate(intent)
     compiled, alloc = _compile(intent)
     vni = alloc[("segment", f"{DEMO}/net_demo")]
@@ -78,8 +85,9 @@ def test_an_interface_group_on_two_leaves_is_carried_by_both() -> None:
         state = compiled.state(leaf)
         assert [(a.port, a.vlan, a.vni) for a in state.attachments] == [("swp7", 300, vni)]
         assert any(m.mac == "fa:16:3e:ef:4f:f4" and m.dev == "swp7.300" for m in state.local_macs)
-    bridge = next(b for b in compiled.state("leaf3").bridges if b.vni == vni) if compiled.state("leaf3").bridges \
-        else None
+    bridge = (
+        next(b for b in compiled.state("leaf3").bridges if b.vni == vni) if compiled.state("leaf3").bridges else None
+    )
     assert bridge is None  # leaf3 has nothing of the tenant
     remote = next(b for b in compiled.state("leaf1").bridges if b.vni == vni).remote_macs
     assert [(m.mac, m.vtep) for m in remote] == [("fa:16:3e:ef:4f:f4", "10.255.0.1")]  # one VTEP answers

@@ -107,28 +107,32 @@ class Lab:
 
     def cli(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         """`podswitch ARGS` against this lab's controller and data dir."""
-        return subprocess.run([*PODSWITCH, *args], capture_output=True, text=True, timeout=timeout,
-                              env=self.controller.env, check=False)
+        return subprocess.run(
+            [*PODSWITCH, *args], capture_output=True, text=True, timeout=timeout, env=self.controller.env, check=False
+        )
 
     def exec(self, name: str, *argv: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run argv in the namespace `name` stands for (like `lab exec`, without starting the CLI)."""
         ns = self.ns(name)
         assert ns is not None, f"no switch, server or endpoint {name!r} in the lab"
-        return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=timeout, check=False
+        )
 
     def ping(self, name: str, address: str, count: int = 3, wait: float = 1.0) -> bool:
         """True when `count` echo requests from `name` to `address` got at least one reply (False while
         `name` is not in the lab yet)."""
         if self.ns(name) is None:
             return False
-        return self.exec(name, "ping", "-n", "-q", "-c", str(count), "-W", str(wait), "-i", "0.2",
-                         address).returncode == 0
+        return (
+            self.exec(name, "ping", "-n", "-q", "-c", str(count), "-W", str(wait), "-i", "0.2", address).returncode == 0
+        )
 
     def wait_ping(self, name: str, address: str, timeout: float = 60.0) -> None:
         """Bounded: the path may need the agents to apply a change first."""
-        wait_for(lambda: self.ping(name, address, count=1), timeout,
-                 what=f"{name} to ping {address}\n{self.diagnostics()}")
+        wait_for(
+            lambda: self.ping(name, address, count=1), timeout, what=f"{name} to ping {address}\n{self.diagnostics()}"
+        )
 
     def wait_endpoint(self, eid: str, timeout: float = 60.0) -> str:
         """Wait until the lab has built endpoint `eid` (namespace exists, recorded without error); returns
@@ -164,8 +168,9 @@ class Lab:
         if state is None or state.revision != self.revision():
             return False
         items = {s["name"]: s for s in self.api.get("/v1/switches", params={"limit": 1000}).json()["items"]}
-        return all(items.get(n, {}).get("in_sync") and not (items[n].get("status") or {}).get("errors")
-                   for n in state.switches)
+        return all(
+            items.get(n, {}).get("in_sync") and not (items[n].get("status") or {}).get("errors") for n in state.switches
+        )
 
     def wait_synced(self, timeout: float = 60.0) -> None:
         wait_for(self.synced, timeout, what=f"the lab and its agents to be in sync\n{self.diagnostics()}")
@@ -184,8 +189,10 @@ class Lab:
         return int(resp.json()["revision"])
 
     def diagnostics(self) -> str:
-        parts = [f"--- namespaces {self.prefix}*: {' '.join(self.namespaces())}",
-                 f"--- supervisor log:\n{_tail(self.lab_dir / lab_state.SUPERVISOR_LOG)}"]
+        parts = [
+            f"--- namespaces {self.prefix}*: {' '.join(self.namespaces())}",
+            f"--- supervisor log:\n{_tail(self.lab_dir / lab_state.SUPERVISOR_LOG)}",
+        ]
         for log in sorted(self.lab_dir.glob("agent-*.log")):
             parts.append(f"--- {log.name}:\n{_tail(log, 8)}")
         return "\n".join(parts)
@@ -194,8 +201,15 @@ class Lab:
         control.down(self.data_dir, self.prefix)
 
 
-def start_lab(controller: ControllerProc, config: str | None = None, *, spines: int = 2, leaves: int = 4,
-              servers: tuple[str, ...] = (), prefix: str | None = None) -> Lab:
+def start_lab(
+    controller: ControllerProc,
+    config: str | None = None,
+    *,
+    spines: int = 2,
+    leaves: int = 4,
+    servers: tuple[str, ...] = (),
+    prefix: str | None = None,
+) -> Lab:
     """Apply `config` (running-config text) and bring the lab up with `podswitch lab up`."""
     prefix = prefix or f"pslab{os.getpid()}x{next(_counter)}-"
     api = controller.client()
@@ -203,8 +217,18 @@ def start_lab(controller: ControllerProc, config: str | None = None, *, spines: 
         resp = api.put("/v1/running-config", content=config.encode(), headers={"Content-Type": "text/plain"})
         assert resp.status_code == 200, resp.text
     lab = Lab(controller, prefix, api, {"spines": spines, "leaves": leaves, "servers": servers})
-    args = ["lab", "up", "--prefix", prefix, "--spines", str(spines), "--leaves", str(leaves),
-            "--timeout", str(LAB_TIMEOUT)]
+    args = [
+        "lab",
+        "up",
+        "--prefix",
+        prefix,
+        "--spines",
+        str(spines),
+        "--leaves",
+        str(leaves),
+        "--timeout",
+        str(LAB_TIMEOUT),
+    ]
     for s in servers:
         args += ["--server", s]
     proc = lab.cli(*args, timeout=LAB_TIMEOUT + 60)

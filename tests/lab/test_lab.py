@@ -22,8 +22,13 @@ NEW_EP = "5e6a1c2d-0000-4000-8000-00000000a001"
 
 
 def _endpoint(eid: str, group: str, ip: str, mac: str) -> dict[str, object]:
-    return {"id": eid, "attachment_point": {"interface_group": group, "vlan": 300}, "ips": [ip], "mac": mac,
-            "origination": "openstack"}
+    return {
+        "id": eid,
+        "attachment_point": {"interface_group": group, "vlan": 300},
+        "ips": [ip],
+        "mac": mac,
+        "origination": "openstack",
+    }
 
 
 def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) -> None:  # type: ignore[no-untyped-def]
@@ -43,8 +48,10 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
 
     # A new endpoint on another compute node: the lab adds the server (to the topology first), then the
     # endpoint's namespace, and it reaches the seed endpoint across the fabric.
-    resp = lab.api.put(f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
-                       json=_endpoint(NEW_EP, "osvdev0042", "10.66.16.3", "fa:16:3e:00:a0:01"))
+    resp = lab.api.put(
+        f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
+        json=_endpoint(NEW_EP, "osvdev0042", "10.66.16.3", "fa:16:3e:00:a0:01"),
+    )
     assert resp.status_code == 201, resp.text
     new_ns = f"{lab.prefix}ep-5e6a1c2d"
     assert lab.wait_endpoint(NEW_EP) == new_ns
@@ -64,8 +71,10 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
     # One more on the seed's own server (its handles were opened before the agents started), then the
     # whole intent replaced by text without topology: the lab writes its topology back, the endpoints the
     # text does not have vanish, and the seed endpoint still reaches its gateway.
-    resp = lab.api.put(f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
-                       json=_endpoint(NEW_EP, "osvdev0013", "10.66.16.4", "fa:16:3e:00:a0:02"))
+    resp = lab.api.put(
+        f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
+        json=_endpoint(NEW_EP, "osvdev0013", "10.66.16.4", "fa:16:3e:00:a0:02"),
+    )
     assert resp.status_code == 201, resp.text
     assert lab.wait_endpoint(NEW_EP) == new_ns
     lab.wait_ping("5e6a", "10.66.16.2")

@@ -73,8 +73,11 @@ def test_placement_is_stable_when_servers_come_and_go() -> None:
     first = plan(intent, shape)
     intent = _apply_writes(intent, first)
     # Another compute node appears (Neutron binds a port there) ...
-    intent = put(intent, Key(Kind.ENDPOINT, DEMO, "net_demo", "e2"), endpoint("e2", "osvdev0099", 300, "10.66.16.9",
-                                                                             "fa:16:3e:00:00:09"))
+    intent = put(
+        intent,
+        Key(Kind.ENDPOINT, DEMO, "net_demo", "e2"),
+        endpoint("e2", "osvdev0099", 300, "10.66.16.9", "fa:16:3e:00:00:09"),
+    )
     second = plan(intent, shape, first.servers)
     for name, where in first.servers.items():
         assert second.servers[name] == where
@@ -95,8 +98,11 @@ def test_topology_groups_on_lab_leaves_are_respected() -> None:
 
 def test_groups_on_switches_that_are_not_lab_leaves_are_recabled() -> None:
     intent = put(demo_tenant(), Key(Kind.SWITCH, name="rack9"), Switch(name="rack9", role="leaf"))
-    intent = put(intent, Key(Kind.INTERFACE_GROUP, name="osvdev0013"),
-                 InterfaceGroup(name="osvdev0013", members=[Port(switch="rack9", interface="eth7")]))
+    intent = put(
+        intent,
+        Key(Kind.INTERFACE_GROUP, name="osvdev0013"),
+        InterfaceGroup(name="osvdev0013", members=[Port(switch="rack9", interface="eth7")]),
+    )
     lab = plan(intent, Shape())
     assert lab.servers["osvdev0013"].leaf.startswith("leaf")
     writes = {(w.method, w.path) for w in topology_writes(intent, lab)}
@@ -128,7 +134,8 @@ def test_shrinking_the_pod_deletes_surplus_lab_links_and_switches() -> None:
     # external was on leaf6 (the old border leaf): it moves to the new last leaf
     assert small.servers[EXTERNAL].leaf == "leaf4"
     assert writes.index(next(w for w in writes if w.method == "DELETE")) > max(
-        i for i, w in enumerate(writes) if w.method != "DELETE")
+        i for i, w in enumerate(writes) if w.method != "DELETE"
+    )
 
 
 def test_extra_servers_and_claims_decide_the_servers() -> None:
@@ -188,8 +195,15 @@ def test_endpoints_get_the_gateway_subnet_prefix_and_a_default_route() -> None:
     lab = plan(intent, Shape())
     specs = endpoint_specs(intent, lab.servers)
     assert specs[SEED_ENDPOINT] == EndpointSpec(
-        id=SEED_ENDPOINT, tenant="demo.openstack", segment="net_demo", server="osvdev0013", vlan=300,
-        mac="fa:16:3e:ef:4f:f4", addresses=("10.66.16.2/24",), gateways=("10.66.16.1",))
+        id=SEED_ENDPOINT,
+        tenant="demo.openstack",
+        segment="net_demo",
+        server="osvdev0013",
+        vlan=300,
+        mac="fa:16:3e:ef:4f:f4",
+        addresses=("10.66.16.2/24",),
+        gateways=("10.66.16.1",),
+    )
     assert specs["world"].addresses == ("192.0.2.2/24",) and specs["world"].gateways == ("192.0.2.1",)
     # a segment without a gateway: /24 and no default route
     assert specs["0485e7a0-ffff"].addresses == ("10.66.99.5/24",) and specs["0485e7a0-ffff"].gateways == ()
@@ -203,9 +217,13 @@ def test_endpoint_specs_change_when_the_endpoint_moves() -> None:
     before = endpoint_specs(intent, ["osvdev0013", "osvdev0014", "external"])
     moved = intent.find_endpoint("p1")
     assert moved is not None
-    after_intent = put(intent, Key(Kind.ENDPOINT, "demo.openstack", "plain", "p1"),
-                       moved[2].model_copy(update={"attachment_point": moved[2].attachment_point.model_copy(
-                           update={"interface_group": "osvdev0014"})}))
+    after_intent = put(
+        intent,
+        Key(Kind.ENDPOINT, "demo.openstack", "plain", "p1"),
+        moved[2].model_copy(
+            update={"attachment_point": moved[2].attachment_point.model_copy(update={"interface_group": "osvdev0014"})}
+        ),
+    )
     after = endpoint_specs(after_intent, ["osvdev0013", "osvdev0014", "external"])
     assert after["p1"].server == "osvdev0014" and before["p1"] != after["p1"]
     assert {k: v for k, v in after.items() if k != "p1"} == {k: v for k, v in before.items() if k != "p1"}
@@ -215,8 +233,11 @@ def test_endpoint_specs_change_when_the_endpoint_moves() -> None:
 def test_short_names_are_unique_and_stable() -> None:
     ids = ["0485e7a0-198f-4b88-a877-ca79d3e882bc", "0485e7a0-ffff", "world"]
     first = short_names(ids, {})
-    assert first == {"0485e7a0-198f-4b88-a877-ca79d3e882bc": "0485e7a0", "0485e7a0-ffff": "0485e7a0-2",
-                     "world": "world"}
+    assert first == {
+        "0485e7a0-198f-4b88-a877-ca79d3e882bc": "0485e7a0",
+        "0485e7a0-ffff": "0485e7a0-2",
+        "world": "world",
+    }
     # the first one goes: the second keeps its name, a newcomer does not take the freed one's place
     again = short_names(["0485e7a0-ffff", "0485e7a0-zzzz"], first)
     assert again["0485e7a0-ffff"] == "0485e7a0-2"

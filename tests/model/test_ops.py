@@ -28,8 +28,11 @@ def fresh(intent: Intent) -> Intent:
 
 def test_put_shares_untouched_subtrees() -> None:
     base = put(demo_tenant(), Key(Kind.TENANT, "other"), Tenant(name="other"))
-    changed = put(base, Key(Kind.ENDPOINT, DEMO, "net_demo", "e2"),
-                  endpoint("e2", "osvdev0013", 300, "10.66.16.3", "fa:16:3e:00:00:02"))
+    changed = put(
+        base,
+        Key(Kind.ENDPOINT, DEMO, "net_demo", "e2"),
+        endpoint("e2", "osvdev0013", 300, "10.66.16.3", "fa:16:3e:00:00:02"),
+    )
     assert changed.tenants["other"] is base.tenants["other"]
     assert changed.topology is base.topology
     assert base.get(Key(Kind.ENDPOINT, DEMO, "net_demo", "e2")) is None  # the old snapshot is untouched
@@ -59,8 +62,13 @@ def test_deleting_a_tenant_cascades_and_build_round_trips() -> None:
 # and diff + apply_changes must take any state to any other.
 GROUPS = ["g1", "g2", "g3"]
 op = st.one_of(
-    st.tuples(st.just("endpoint"), st.sampled_from(["s1", "s2"]), st.integers(0, 5), st.sampled_from(GROUPS),
-              st.integers(1, 3)),
+    st.tuples(
+        st.just("endpoint"),
+        st.sampled_from(["s1", "s2"]),
+        st.integers(0, 5),
+        st.sampled_from(GROUPS),
+        st.integers(1, 3),
+    ),
     st.tuples(st.just("member"), st.sampled_from(["s1", "s2"]), st.sampled_from(GROUPS), st.integers(1, 3)),
     st.tuples(st.just("delete-endpoint"), st.sampled_from(["s1", "s2"]), st.integers(0, 5)),
     st.tuples(st.just("delete-segment"), st.sampled_from(["s1", "s2"])),
@@ -74,8 +82,11 @@ def _apply(intent: Intent, step: tuple) -> Intent:
     if kind == "endpoint":
         _, _, n, group, vlan = step
         eid = f"{seg}-e{n}"
-        return put(intent, Key(Kind.ENDPOINT, "t", seg, eid),
-                   endpoint(eid, group, vlan, f"10.0.{n}.1", f"fa:16:3e:00:00:{n:02x}"))
+        return put(
+            intent,
+            Key(Kind.ENDPOINT, "t", seg, eid),
+            endpoint(eid, group, vlan, f"10.0.{n}.1", f"fa:16:3e:00:00:{n:02x}"),
+        )
     if kind == "member":
         _, _, group, vlan = step
         m = Member(interface_group=group, vlan=vlan)

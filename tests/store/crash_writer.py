@@ -24,9 +24,11 @@ def large_change(endpoints: int) -> list[Change]:
         eid = f"crash-{n:06d}"
         host = n % PER_SEGMENT
         endpoint = Endpoint(
-            id=eid, attachment_point=Attachment(interface_group=f"osvdev{n % 500:04d}", vlan=100 + n // PER_SEGMENT),
+            id=eid,
+            attachment_point=Attachment(interface_group=f"osvdev{n % 500:04d}", vlan=100 + n // PER_SEGMENT),
             ips=(f"10.{n // PER_SEGMENT}.{host // 250}.{host % 250 + 2}",),
-            mac=f"fa:16:3e:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}", origination="openstack",
+            mac=f"fa:16:3e:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}",
+            origination="openstack",
         )
         changes.append(Change(Key(Kind.ENDPOINT, TENANT, segment, eid), None, endpoint))
     return changes

@@ -13,8 +13,13 @@ VNI = "segment"
 
 def test_allocations_commit_with_the_intent(store: Store) -> None:
     tenant = Change(Key(Kind.TENANT, "blue"), None, Tenant(name="blue"))
-    info = store.commit([tenant], expected_revision=0, actor="a", operation="put",
-                        allocations={("tenant", "blue"): 1, (VNI, "blue/web"): 10000})
+    info = store.commit(
+        [tenant],
+        expected_revision=0,
+        actor="a",
+        operation="put",
+        allocations={("tenant", "blue"): 1, (VNI, "blue/web"): 10000},
+    )
     assert info is not None and info.revision == 1
     assert store.load_allocations() == {("tenant", "blue"): 1, (VNI, "blue/web"): 10000}
 
@@ -22,28 +27,45 @@ def test_allocations_commit_with_the_intent(store: Store) -> None:
 def test_allocation_only_change_is_a_revision_without_object_changes(store: Store) -> None:
     # The compiled state depends on allocations, so a change to them must move the revision (caches and
     # agents key on it), even though no object changed.
-    info = store.commit([], expected_revision=0, actor="a", operation="allocate",
-                        allocations={(VNI, "blue/web"): 10000})
+    info = store.commit(
+        [], expected_revision=0, actor="a", operation="allocate", allocations={(VNI, "blue/web"): 10000}
+    )
     assert info is not None and info.revision == 1 and info.change_count == 0
     assert store.revision_changes(1) == []
     # Setting the same values again is nothing to do.
-    assert store.commit([], expected_revision=1, actor="a", operation="allocate",
-                        allocations={(VNI, "blue/web"): 10000}) is None
+    assert (
+        store.commit([], expected_revision=1, actor="a", operation="allocate", allocations={(VNI, "blue/web"): 10000})
+        is None
+    )
     assert store.head() == 1
 
 
 def test_values_move_between_keys_and_none_releases(store: Store) -> None:
-    store.commit([], expected_revision=0, actor="a", operation="allocate",
-                 allocations={(VNI, "a"): 10000, (VNI, "b"): 10001, (VNI, "c"): 10002, ("switch", "a"): 10000})
+    store.commit(
+        [],
+        expected_revision=0,
+        actor="a",
+        operation="allocate",
+        allocations={(VNI, "a"): 10000, (VNI, "b"): 10001, (VNI, "c"): 10002, ("switch", "a"): 10000},
+    )
     # Swap a and b, release c, hand c's number to a new key d - all in one commit.
-    store.commit([], expected_revision=1, actor="a", operation="allocate",
-                 allocations={(VNI, "a"): 10001, (VNI, "b"): 10000, (VNI, "c"): None, (VNI, "d"): 10002})
+    store.commit(
+        [],
+        expected_revision=1,
+        actor="a",
+        operation="allocate",
+        allocations={(VNI, "a"): 10001, (VNI, "b"): 10000, (VNI, "c"): None, (VNI, "d"): 10002},
+    )
     assert store.load_allocations() == {
-        (VNI, "a"): 10001, (VNI, "b"): 10000, (VNI, "d"): 10002, ("switch", "a"): 10000,
+        (VNI, "a"): 10001,
+        (VNI, "b"): 10000,
+        (VNI, "d"): 10002,
+        ("switch", "a"): 10000,
     }
     # Releasing a key that holds nothing is harmless.
-    store.commit([], expected_revision=2, actor="a", operation="allocate",
-                 allocations={(VNI, "never"): None, (VNI, "e"): 10003})
+    store.commit(
+        [], expected_revision=2, actor="a", operation="allocate", allocations={(VNI, "never"): None, (VNI, "e"): 10003}
+    )
     assert store.load_allocations()[(VNI, "e")] == 10003
 
 
@@ -51,8 +73,7 @@ def test_a_value_taken_by_another_key_is_refused_and_nothing_is_written(store: S
     store.commit([], expected_revision=0, actor="a", operation="allocate", allocations={(VNI, "a"): 10000})
     tenant = Change(Key(Kind.TENANT, "blue"), None, Tenant(name="blue"))
     with pytest.raises(StoreError):
-        store.commit([tenant], expected_revision=1, actor="a", operation="put",
-                     allocations={(VNI, "b"): 10000})
+        store.commit([tenant], expected_revision=1, actor="a", operation="put", allocations={(VNI, "b"): 10000})
     assert store.head() == 1
     assert store.load_allocations() == {(VNI, "a"): 10000}
     assert store.load()[1].get(Key(Kind.TENANT, "blue")) is None

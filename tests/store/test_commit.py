@@ -89,8 +89,9 @@ def test_commit_against_an_old_revision_is_refused_and_writes_nothing(store: Sto
     stale_changes = diff(current, put(current, Key(Kind.TENANT, "late"), Tenant(name="late")))
     save(store, put(current, Key(Kind.TENANT, "early"), Tenant(name="early")))
     with pytest.raises(StaleRevision) as caught:
-        store.commit(stale_changes, expected_revision=head, actor="slow", operation="put",
-                     allocations={("tenant", "late"): 7})
+        store.commit(
+            stale_changes, expected_revision=head, actor="slow", operation="put", allocations={("tenant", "late"): 7}
+        )
     assert caught.value.head == head + 1
     assert store.head() == head + 1
     assert store.load()[1].get(Key(Kind.TENANT, "late")) is None
@@ -147,8 +148,12 @@ def test_concurrent_writers_at_the_same_revision_exactly_one_wins(store_url: str
         name = f"tenant{i}"
         barrier.wait()
         try:
-            results[i] = stores[i].commit([Change(Key(Kind.TENANT, name), None, Tenant(name=name))],
-                                          expected_revision=0, actor=f"writer{i}", operation="put")
+            results[i] = stores[i].commit(
+                [Change(Key(Kind.TENANT, name), None, Tenant(name=name))],
+                expected_revision=0,
+                actor=f"writer{i}",
+                operation="put",
+            )
         except Exception as exc:
             results[i] = exc
 
@@ -181,8 +186,9 @@ def test_reopening_continues_where_it_was(store_url: str) -> None:
         assert again.load_allocations() == {("segment", "x"): 10000}
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(steps=st.lists(intents(max_tenants=3, max_segments=3, max_endpoints=3), min_size=1, max_size=3))
 def test_any_sequence_of_intents_round_trips_and_replays(store: Store, steps: list[Intent]) -> None:
     # The store is shared across examples: each step commits the difference from whatever is stored.

@@ -60,10 +60,16 @@ def pg_kill_point(admin_url: str, statement: str) -> Callable[[subprocess.Popen[
 
     def running() -> bool:
         with engine.connect() as conn:
-            return conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = :app "
-                "AND backend_xid IS NOT NULL AND query LIKE :stmt"), {"app": APP_NAME, "stmt": statement + "%"},
-            ).scalar_one() > 0
+            return (
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = :app "
+                        "AND backend_xid IS NOT NULL AND query LIKE :stmt"
+                    ),
+                    {"app": APP_NAME, "stmt": statement + "%"},
+                ).scalar_one()
+                > 0
+            )
 
     def wait(proc: subprocess.Popen[str]) -> None:
         try:
@@ -82,8 +88,9 @@ def pg_wait_backend_gone(admin_url: str) -> None:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                if not conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app"),
-                                    {"app": APP_NAME}).scalar_one():
+                if not conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app"), {"app": APP_NAME}
+                ).scalar_one():
                     return
             time.sleep(0.05)
         pytest.fail("the killed writer's PostgreSQL backend did not go away")
@@ -102,14 +109,19 @@ def test_kill_9_in_the_middle_of_a_large_commit_leaves_all_or_nothing(store_url:
         # The whole change is ~48 MB of WAL: kill at its first megabytes, or near its end.
         kill_point = sqlite_kill_point(store_url, 1 << 20 if moment == "early" else 32 << 20)
     else:
-        writer_url = make_url(store_url).update_query_dict({"application_name": APP_NAME}).render_as_string(
-            hide_password=False)
+        writer_url = (
+            make_url(store_url).update_query_dict({"application_name": APP_NAME}).render_as_string(hide_password=False)
+        )
         # Early: right after the first rows (the revision row, then the objects being copied in);
         # late: while the audit rows, the last bulk write before the head moves, are copied in.
         kill_point = pg_kill_point(store_url, "COPY intent_object" if moment == "early" else "COPY change")
 
-    proc = subprocess.Popen([sys.executable, str(WRITER), writer_url, str(ENDPOINTS)],
-                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, str(WRITER), writer_url, str(ENDPOINTS)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
     try:
         assert proc.stdout is not None
         ready = proc.stdout.readline()

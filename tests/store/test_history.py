@@ -103,8 +103,9 @@ def test_revert_is_a_new_revision_that_restores_the_earlier_intent(store: Store)
     undo = [Change(c.key, c.after, c.before) for c in reversed(store.revision_changes(2))]
     head, current = store.load()
     reverted = apply_changes(current, undo)
-    info = store.commit(diff(current, reverted), expected_revision=head, actor="admin", operation="revert",
-                        summary="revert revision 2")
+    info = store.commit(
+        diff(current, reverted), expected_revision=head, actor="admin", operation="revert", summary="revert revision 2"
+    )
     assert info is not None and info.revision == 3 and info.operation == "revert"
     assert objects(store.load()[1]) == objects(before_change)
     # History keeps all three: the mistake is still there to see.
@@ -117,8 +118,11 @@ def test_replay_of_an_endpoint_moving_between_segments(store: Store) -> None:
     first = put(demo_tenant(), Key(Kind.SEGMENT, DEMO, "other"), Segment(name="other"))
     save(store, first)
     ep = first.get(Key(Kind.ENDPOINT, DEMO, "net_demo", SEED_ENDPOINT))
-    second = put(delete(first, Key(Kind.ENDPOINT, DEMO, "net_demo", SEED_ENDPOINT)),
-                 Key(Kind.ENDPOINT, DEMO, "other", SEED_ENDPOINT), ep)
+    second = put(
+        delete(first, Key(Kind.ENDPOINT, DEMO, "net_demo", SEED_ENDPOINT)),
+        Key(Kind.ENDPOINT, DEMO, "other", SEED_ENDPOINT),
+        ep,
+    )
     save(store, second)
     assert logged_objects(store) == objects(store.load()[1]) == objects(second)
     assert objects(replayed(store)) == objects(second)

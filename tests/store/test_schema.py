@@ -36,15 +36,22 @@ def describe(engine: Engine) -> dict[str, Any]:
     tables: dict[str, Any] = {}
     for table in sorted(inspector.get_table_names()):
         tables[table] = {
-            "columns": [(c["name"], c["nullable"], type(c["type"]).__name__ in ("BIGINT", "INTEGER"))
-                        for c in inspector.get_columns(table)],
+            "columns": [
+                (c["name"], c["nullable"], type(c["type"]).__name__ in ("BIGINT", "INTEGER"))
+                for c in inspector.get_columns(table)
+            ],
             "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
-            "foreign_keys": sorted((tuple(fk["constrained_columns"]), fk["referred_table"],
-                                    tuple(fk["referred_columns"])) for fk in inspector.get_foreign_keys(table)),
+            "foreign_keys": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]))
+                for fk in inspector.get_foreign_keys(table)
+            ),
             "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
             # Indexes of our own; those that back a unique constraint are named differently per database.
-            "indexes": sorted((tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)
-                              if not i["name"].startswith("sqlite_autoindex") and "duplicates_constraint" not in i),
+            "indexes": sorted(
+                (tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+                if not i["name"].startswith("sqlite_autoindex") and "duplicates_constraint" not in i
+            ),
         }
     return tables
 
@@ -69,8 +76,15 @@ def test_migrations_build_the_same_schema_on_sqlite_and_postgresql(tmp_path: Pat
         finally:
             engine.dispose()
     sqlite_schema, pg_schema = schemas
-    assert set(sqlite_schema) == {"alembic_version", "allocation", "change", "fabric", "intent_object",
-                                  "revision", "switch_status"}
+    assert set(sqlite_schema) == {
+        "alembic_version",
+        "allocation",
+        "change",
+        "fabric",
+        "intent_object",
+        "revision",
+        "switch_status",
+    }
     assert sqlite_schema == pg_schema
 
 
@@ -186,8 +200,9 @@ def test_migrations_ship_as_package_data() -> None:
     # the package-data globs, or an installed (non-editable) podswitch could not create its database.
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["podswitch"]
     package = ROOT / "src" / "podswitch"
-    needed = [p for p in MIGRATIONS.rglob("*") if p.is_file() and p.suffix in (".py", ".ini")
-              and "__pycache__" not in p.parts]
+    needed = [
+        p for p in MIGRATIONS.rglob("*") if p.is_file() and p.suffix in (".py", ".ini") and "__pycache__" not in p.parts
+    ]
     assert needed
     for path in needed:
         relative = path.relative_to(package).as_posix()

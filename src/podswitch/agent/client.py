@@ -65,15 +65,17 @@ def _unreadable(url: str, content: bytes, error: pydantic.ValidationError) -> Un
     if isinstance(served, int) and served != FORMAT:
         return _other_format(url, served)
     # Reported to the controller as a status error: keep it short however many fields are wrong.
-    return UnreadableState(f"GET {url}: bad desired state: {error.error_count()} errors: {str(error)[:1000]}",
-                           url=url)
+    return UnreadableState(f"GET {url}: bad desired state: {error.error_count()} errors: {str(error)[:1000]}", url=url)
 
 
 def _other_format(url: str, served: int) -> UnreadableState:
     fix = "upgrade the agent" if served > FORMAT else "upgrade the controller"
-    return UnreadableState(f"GET {url}: the controller serves desired-state format {served}; this agent "
-                           f"(podswitch {__version__}) reads format {FORMAT} only: {fix}. "
-                           f"Forwarding stays as last programmed.", url=url)
+    return UnreadableState(
+        f"GET {url}: the controller serves desired-state format {served}; this agent "
+        f"(podswitch {__version__}) reads format {FORMAT} only: {fix}. "
+        f"Forwarding stays as last programmed.",
+        url=url,
+    )
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,11 @@ class ControllerClient:
         self.controllers = [c.rstrip("/") for c in controllers]
         self.switch = switch
         self.index = 0
-        headers = {"User-Agent": f"{USER_AGENT}/{__version__}", "Accept": "application/json",
-                   FORMAT_HEADER: str(FORMAT)}
+        headers = {
+            "User-Agent": f"{USER_AGENT}/{__version__}",
+            "Accept": "application/json",
+            FORMAT_HEADER: str(FORMAT),
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.Client(

@@ -64,9 +64,7 @@ class DefaultOpener:
             return IPRoute(groups=0)
         # A netlink socket made inside the namespace by a thread (see netns.run_in) instead of pyroute2's
         # own netns support, which forks a helper process per handle.
-        sock = netns.run_in(
-            name, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0)
-        )
+        sock = netns.run_in(name, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0))
         return IPRoute(use_socket=sock, groups=0)
 
     def rt(self, name: str | None) -> RtSocket:
@@ -367,5 +365,3 @@ def describe_error(e: BaseException) -> str:
         text = e.args[1] if len(e.args) > 1 and e.args[1] else os.strerror(code)
         return f"{text} (errno {code})"
     return str(e) or type(e).__name__
-
-

@@ -52,8 +52,9 @@ class SwitchLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 MAX_REPORTED_ERRORS = 100  # the controller bounds the list (1000); a broken kernel can produce thousands
 
 
-def status_document(desired: DesiredState | None, result: Result | None,
-                    problems: Sequence[str] = ()) -> dict[str, Any]:
+def status_document(
+    desired: DesiredState | None, result: Result | None, problems: Sequence[str] = ()
+) -> dict[str, Any]:
     """The status report: what is applied (None before the first apply), its errors and link states, and
     `problems` that stop the agent from applying anything newer."""
     all_errors = [*problems, *(result.errors if result else [])]
@@ -186,8 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="podswitch-agent", description="podswitch switch agent")
     p.add_argument("--switch", required=True, help="this switch's name in the topology")
     p.add_argument("--netns", default=None, help="the switch's network namespace (default: the current one)")
-    p.add_argument("--controller", action="append", required=True, dest="controllers",
-                   help="controller base URL; repeat for several (tried in turn after failures)")
+    p.add_argument(
+        "--controller",
+        action="append",
+        required=True,
+        dest="controllers",
+        help="controller base URL; repeat for several (tried in turn after failures)",
+    )
     p.add_argument("--token", default=os.environ.get("PODSWITCH_TOKEN"), help="API token (or $PODSWITCH_TOKEN)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
     p.add_argument("--resync", type=float, default=30.0, help="seconds between local drift repairs")

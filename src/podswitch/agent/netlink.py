@@ -1078,4 +1078,3 @@ def _new_socket() -> socket.socket:
         with contextlib.suppress(OSError):  # older kernels: plain acks, no error strings
             sock.setsockopt(SOL_NETLINK, opt, 1)
     return sock
-

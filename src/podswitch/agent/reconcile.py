@@ -934,16 +934,33 @@ class _Run:
                 if e.state & NUD_PERMANENT and e.lladdr == wanted[0]:
                     have.add(key)
             elif e.state & NUD_PERMANENT and e.protocol == PROTO:
-                ops.append(neigh_op("del", family=e.family, ifindex=e.ifindex, dst=e.dst,
-                                    what=f"remove neighbour {e.dst}{_where(h)}"))
+                ops.append(
+                    neigh_op(
+                        "del",
+                        family=e.family,
+                        ifindex=e.ifindex,
+                        dst=e.dst,
+                        what=f"remove neighbour {e.dst}{_where(h)}",
+                    )
+                )
                 self.result.removed.append(f"neighbour {e.dst}{_where(h)}")
         for key, (mac, dev) in want.items():
             if key in have:
                 continue
             ip = key[1]
             what = f"neighbour {ip} {mac} {dev}{_where(h)}"
-            ops.append(neigh_op("replace", family=AF_INET6 if ":" in ip else AF_INET, ifindex=key[0], dst=ip,
-                                lladdr=mac, state=NUD_PERMANENT, protocol=PROTO, what=what))
+            ops.append(
+                neigh_op(
+                    "replace",
+                    family=AF_INET6 if ":" in ip else AF_INET,
+                    ifindex=key[0],
+                    dst=ip,
+                    lladdr=mac,
+                    state=NUD_PERMANENT,
+                    protocol=PROTO,
+                    what=what,
+                )
+            )
             (self.result.changed if key in present else self.result.created).append(what)
         self._execute(h, ops)
 
@@ -1032,6 +1049,7 @@ class _Run:
 
         have_master: dict[tuple[int, str], netlink.Neigh] = {}
         have_self: dict[tuple[int, str], list[netlink.Neigh]] = defaultdict(list)
+
         # A device's own (NTF_SELF) entries matter only on our VXLAN devices: the others are every device's
         # multicast addresses, thousands of them.
         def keep(ifindex: int, state: int, flags: int) -> bool:
@@ -1057,18 +1075,47 @@ class _Run:
             what = f"fdb {mac} {vx_names[vx]} dst {vtep}"
             dsts = {e.dst for e in entries or ()}
             for other in sorted(x for x in dsts if x is not None and x != vtep) if len(dsts) > 1 else ():
-                ops.append(neigh_op("del", family=AF_BRIDGE, ifindex=vx, flags=NTF_SELF, lladdr=mac, dst=other,
-                                    what=f"remove {mac} dst {other}"))
+                ops.append(
+                    neigh_op(
+                        "del",
+                        family=AF_BRIDGE,
+                        ifindex=vx,
+                        flags=NTF_SELF,
+                        lladdr=mac,
+                        dst=other,
+                        what=f"remove {mac} dst {other}",
+                    )
+                )
             # NLM_F_REPLACE rewrites the entry's (first) destination in place: no moment without an entry.
-            ops.append(neigh_op("replace", family=AF_BRIDGE, ifindex=vx, state=NUD_PERMANENT, flags=NTF_SELF,
-                                lladdr=mac, dst=vtep, what=what))
+            ops.append(
+                neigh_op(
+                    "replace",
+                    family=AF_BRIDGE,
+                    ifindex=vx,
+                    state=NUD_PERMANENT,
+                    flags=NTF_SELF,
+                    lladdr=mac,
+                    dst=vtep,
+                    what=what,
+                )
+            )
             (res.changed if entries else res.created).append(what)
         for vx, vteps in flood.items():
             have = {e.dst for e in have_self.get((vx, ZERO_MAC), []) if e.dst is not None}
             for vtep in sorted(vteps - have):
                 what = f"flood {vx_names[vx]} -> {vtep}"
-                ops.append(neigh_op("append", family=AF_BRIDGE, ifindex=vx, state=NUD_PERMANENT, flags=NTF_SELF,
-                                    lladdr=ZERO_MAC, dst=vtep, what=what))
+                ops.append(
+                    neigh_op(
+                        "append",
+                        family=AF_BRIDGE,
+                        ifindex=vx,
+                        state=NUD_PERMANENT,
+                        flags=NTF_SELF,
+                        lladdr=ZERO_MAC,
+                        dst=vtep,
+                        what=what,
+                    )
+                )
                 res.created.append(what)
         for (br_index, mac), (dev, dev_name) in master.items():
             e = have_master.get((br_index, mac))
@@ -1078,14 +1125,18 @@ class _Run:
             if e is not None and e.state == NUD_PERMANENT:
                 self.error(what, "is the address of a bridge port (a local entry): not pinned")
                 continue
-            ops.append(neigh_op("replace", family=AF_BRIDGE, ifindex=dev, state=NUD_NOARP, flags=NTF_MASTER,
-                                lladdr=mac, what=what))
+            ops.append(
+                neigh_op(
+                    "replace", family=AF_BRIDGE, ifindex=dev, state=NUD_NOARP, flags=NTF_MASTER, lladdr=mac, what=what
+                )
+            )
             (res.changed if e is not None else res.created).append(what)
         for key, e in have_master.items():
             if key not in master and e.state == NUD_NOARP:
                 what = f"remove fdb {key[1]} master"
-                ops.append(neigh_op("del", family=AF_BRIDGE, ifindex=e.ifindex, flags=NTF_MASTER, lladdr=key[1],
-                                    what=what))
+                ops.append(
+                    neigh_op("del", family=AF_BRIDGE, ifindex=e.ifindex, flags=NTF_MASTER, lladdr=key[1], what=what)
+                )
                 res.removed.append(what)
         for (vx, mac), entries in have_self.items():
             if mac == ZERO_MAC or (vx, mac) in unicast:
@@ -1098,8 +1149,9 @@ class _Run:
             have = {e.dst for e in have_self.get((vx, ZERO_MAC), []) if e.dst is not None}
             for vtep in sorted(have - vteps):
                 what = f"remove flood {vx_names[vx]} -> {vtep}"
-                ops.append(neigh_op("del", family=AF_BRIDGE, ifindex=vx, flags=NTF_SELF, lladdr=ZERO_MAC,
-                                    dst=vtep, what=what))
+                ops.append(
+                    neigh_op("del", family=AF_BRIDGE, ifindex=vx, flags=NTF_SELF, lladdr=ZERO_MAC, dst=vtep, what=what)
+                )
                 res.removed.append(what)
         self._execute(sw, ops)
 
@@ -1193,9 +1245,7 @@ class _RouteSpec:
             req["type"] = "unreachable"
             return req
         if len(self.nexthops) > 1:
-            req["multipath"] = [
-                {"gateway": gw, **({"oif": oif} if oif else {})} for gw, oif in self.nexthops
-            ]
+            req["multipath"] = [{"gateway": gw, **({"oif": oif} if oif else {})} for gw, oif in self.nexthops]
             return req
         gw, oif = self.nexthops[0]
         if gw is not None:

@@ -41,8 +41,11 @@ def require_admin(request: Request, creds: HTTPAuthorizationCredentials | None =
     """Dependency for write routes; returns the actor name recorded in the audit log."""
     expected: str = request.app.state.admin_token
     if creds is None or creds.scheme.lower() != "bearer":
-        raise ApiError(401, "this request changes the fabric and needs 'Authorization: Bearer <token>' "
-                       f"(the admin token, {TOKEN_ENV})", field="Authorization")
+        raise ApiError(
+            401,
+            f"this request changes the fabric and needs 'Authorization: Bearer <token>' (the admin token, {TOKEN_ENV})",
+            field="Authorization",
+        )
     if not hmac.compare_digest(creds.credentials.encode(), expected.encode()):
         raise ApiError(403, "the bearer token is not the admin token", field="Authorization")
     actor = request.headers.get("x-podswitch-actor", "admin")

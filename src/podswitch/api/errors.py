@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, field: str | None = None, object: str | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, *, field: str | None = None, object: str | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = {"message": message, "object": object, "field": field, **extra}
@@ -45,22 +46,48 @@ def install(app: FastAPI) -> None:
     async def _intent(_: Request, exc: IntentError) -> JSONResponse:
         first = exc.first
         problems = [{"object": p.object, "field": p.field, "message": p.message} for p in exc.problems[:100]]
-        return error(409 if exc.is_conflict else 422, {
-            "message": str(first), "object": first.object, "field": first.field, "problems": problems,
-            "problem_count": len(exc.problems)})
+        return error(
+            409 if exc.is_conflict else 422,
+            {
+                "message": str(first),
+                "object": first.object,
+                "field": first.field,
+                "problems": problems,
+                "problem_count": len(exc.problems),
+            },
+        )
 
     @app.exception_handler(ConfigError)
     async def _config(_: Request, exc: ConfigError) -> JSONResponse:
-        problems = [{"line": p.line, "column": p.column, "message": p.message}
-                    for p in (getattr(exc, "problems", None) or [exc])[:100]]
-        return error(422, {"message": str(exc), "field": "running-config", "object": None, "line": exc.line,
-                           "column": exc.column, "problems": problems})
+        problems = [
+            {"line": p.line, "column": p.column, "message": p.message}
+            for p in (getattr(exc, "problems", None) or [exc])[:100]
+        ]
+        return error(
+            422,
+            {
+                "message": str(exc),
+                "field": "running-config",
+                "object": None,
+                "line": exc.line,
+                "column": exc.column,
+                "problems": problems,
+            },
+        )
 
     @app.exception_handler(RevisionMismatch)
     async def _mismatch(_: Request, exc: RevisionMismatch) -> JSONResponse:
-        return error(412, {"message": str(exc), "object": None, "field": "If-Match",
-                           "expected_revision": exc.expected, "revision": exc.current},
-                     headers={"ETag": f'"{exc.current}"'})
+        return error(
+            412,
+            {
+                "message": str(exc),
+                "object": None,
+                "field": "If-Match",
+                "expected_revision": exc.expected,
+                "revision": exc.current,
+            },
+            headers={"ETag": f'"{exc.current}"'},
+        )
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -68,24 +95,37 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InUse)
     async def _in_use(_: Request, exc: InUse) -> JSONResponse:
-        return error(409, {"message": str(exc), "object": exc.object, "field": None,
-                           "referenced_by": exc.referenced_by})
+        return error(
+            409, {"message": str(exc), "object": exc.object, "field": None, "referenced_by": exc.referenced_by}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         problems = [{"field": _loc(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors[:100]]
         first = problems[0] if problems else {"field": None, "message": "invalid request"}
-        return error(422, {"message": f"{first['field']}: {first['message']}", "field": first["field"],
-                           "object": None, "problems": problems})
+        return error(
+            422,
+            {
+                "message": f"{first['field']}: {first['message']}",
+                "field": first["field"],
+                "object": None,
+                "problems": problems,
+            },
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error(exc.status_code, {"message": str(exc.detail), "object": None, "field": None},
-                     headers=getattr(exc, "headers", None))
+        return error(
+            exc.status_code,
+            {"message": str(exc.detail), "object": None, "field": None},
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error(500, {"message": f"internal error: {type(exc).__name__}; see the controller log",
-                           "object": None, "field": None})
+        return error(
+            500,
+            {"message": f"internal error: {type(exc).__name__}; see the controller log", "object": None, "field": None},
+        )

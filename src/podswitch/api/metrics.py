@@ -10,18 +10,28 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 REVISION = Gauge("podswitch_intent_revision", "Current intent revision", registry=REGISTRY)
 OBJECTS = Gauge("podswitch_intent_objects", "Objects in the intent", ["kind"], registry=REGISTRY)
-REQUESTS = Counter("podswitch_api_requests_total", "API requests", ["method", "route", "status"],
-                   registry=REGISTRY)
-COMMIT_SECONDS = Histogram("podswitch_commit_seconds", "Time to store one revision", registry=REGISTRY,
-                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-COMPILE_SECONDS = Histogram("podswitch_compile_seconds", "Time to compile desired state", registry=REGISTRY,
-                            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10))
-DESIRED_STATE = Counter("podswitch_desired_state_requests_total", "Desired-state requests by answer",
-                        ["answer"], registry=REGISTRY)
-SWITCH_IN_SYNC = Gauge("podswitch_switch_in_sync", "1 when the switch reports the current desired state",
-                       ["switch"], registry=REGISTRY)
-UNRESOLVED = Gauge("podswitch_unresolved_references", "References to interface-groups not in the topology",
-                   registry=REGISTRY)
+REQUESTS = Counter("podswitch_api_requests_total", "API requests", ["method", "route", "status"], registry=REGISTRY)
+COMMIT_SECONDS = Histogram(
+    "podswitch_commit_seconds",
+    "Time to store one revision",
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+COMPILE_SECONDS = Histogram(
+    "podswitch_compile_seconds",
+    "Time to compile desired state",
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10),
+)
+DESIRED_STATE = Counter(
+    "podswitch_desired_state_requests_total", "Desired-state requests by answer", ["answer"], registry=REGISTRY
+)
+SWITCH_IN_SYNC = Gauge(
+    "podswitch_switch_in_sync", "1 when the switch reports the current desired state", ["switch"], registry=REGISTRY
+)
+UNRESOLVED = Gauge(
+    "podswitch_unresolved_references", "References to interface-groups not in the topology", registry=REGISTRY
+)
 
 
 def set_intent(revision: int, intent: Intent) -> None:

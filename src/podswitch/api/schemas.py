@@ -22,12 +22,17 @@ class ErrorResponse(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": why} for status, why in (
-        (400, "the body is not well-formed JSON"), (401, "no bearer token on a write"),
-        (403, "not the admin token"), (404, "no such object"),
-        (409, "conflicts with other objects, or still referenced"), (413, "too large"),
+    status: {"model": ErrorResponse, "description": why}
+    for status, why in (
+        (400, "the body is not well-formed JSON"),
+        (401, "no bearer token on a write"),
+        (403, "not the admin token"),
+        (404, "no such object"),
+        (409, "conflicts with other objects, or still referenced"),
+        (413, "too large"),
         (422, "invalid input; names the field (or line:column of running-config text)"),
-        (429, "too many requests; retry after Retry-After"))
+        (429, "too many requests; retry after Retry-After"),
+    )
 }
 
 
@@ -64,8 +69,7 @@ class WriteResult(BaseModel):
     revision: int = Field(description="the revision the intent is at after this request")
     changed: bool = Field(description="false when the request matched what was already there")
     summary: str = ""
-    counts: dict[str, dict[str, int]] = Field(default_factory=dict,
-                                              description="kind -> {created, updated, deleted}")
+    counts: dict[str, dict[str, int]] = Field(default_factory=dict, description="kind -> {created, updated, deleted}")
 
 
 class PlanOut(BaseModel):

@@ -48,8 +48,10 @@ class RevisionMismatch(Exception):
     changed the intent since the client read or planned it, and nothing was written."""
 
     def __init__(self, expected: int, current: int) -> None:
-        super().__init__(f"the intent is at revision {current}, not {expected}: it changed since you read or "
-                         f"planned it; nothing was changed (read it again and re-plan)")
+        super().__init__(
+            f"the intent is at revision {current}, not {expected}: it changed since you read or "
+            f"planned it; nothing was changed (read it again and re-plan)"
+        )
         self.expected = expected
         self.current = current
 
@@ -133,9 +135,18 @@ class Controller:
 
     # ---- writing --------------------------------------------------------------------------------
 
-    def commit(self, change: Callable[[Intent], Intent], *, actor: str, operation: str, summary: str = "",
-               full_validation: bool = False, validated: bool = False, dry_run: bool = False,
-               if_revision: int | None = None) -> Outcome:
+    def commit(
+        self,
+        change: Callable[[Intent], Intent],
+        *,
+        actor: str,
+        operation: str,
+        summary: str = "",
+        full_validation: bool = False,
+        validated: bool = False,
+        dry_run: bool = False,
+        if_revision: int | None = None,
+    ) -> Outcome:
         """Apply `change` to the current intent, validate, and store it as one new revision. With
         `if_revision`, only if the intent is still at that revision (optimistic concurrency)."""
         for attempt in range(5):
@@ -159,9 +170,14 @@ class Controller:
                         raise IntentError(Problem("fabric", None, str(exc), "conflict")) from None
                 started = time.perf_counter()
                 try:
-                    info = self.store.commit(changes, expected_revision=base.revision, actor=actor,
-                                             operation=operation, summary=summary or _summary(changes),
-                                             allocations=delta)
+                    info = self.store.commit(
+                        changes,
+                        expected_revision=base.revision,
+                        actor=actor,
+                        operation=operation,
+                        summary=summary or _summary(changes),
+                        allocations=delta,
+                    )
                 except StaleRevision:
                     log.info("another controller committed first; catching up (attempt %d)", attempt + 1)
                     self._catch_up()
@@ -193,8 +209,14 @@ class Controller:
                     return intent
                 raise NotFound(str(key))
             if key.kind == Kind.TENANT and key.tenant == SYSTEM:
-                raise IntentError(Problem("tenant system", None, "the system tenant always exists; delete its "
-                                          "logical-router or segments instead", "conflict"))
+                raise IntentError(
+                    Problem(
+                        "tenant system",
+                        None,
+                        "the system tenant always exists; delete its logical-router or segments instead",
+                        "conflict",
+                    )
+                )
             refs = referrers(intent, key)
             if refs:
                 raise InUse(str(key), refs)
@@ -205,8 +227,9 @@ class Controller:
     def replace(self, text: str, *, actor: str, dry_run: bool = False, if_revision: int | None = None) -> Outcome:
         """Replace the whole intent with running-config text, all or nothing."""
         new = parse(text)  # ConfigError (line:column) before anything is touched
-        return self.commit(lambda _: new, actor=actor, operation="replace",
-                           validated=True, dry_run=dry_run, if_revision=if_revision)
+        return self.commit(
+            lambda _: new, actor=actor, operation="replace", validated=True, dry_run=dry_run, if_revision=if_revision
+        )
 
     def revert(self, revision: int, *, actor: str, dry_run: bool = False) -> Outcome:
         """Undo what `revision` changed, as a new revision. Refused (409) when an object it changed has
@@ -215,14 +238,23 @@ class Controller:
         changes = self.store.revision_changes(revision)
 
         def change(intent: Intent) -> Intent:
-            conflicts = [Problem(str(c.key), None, f"was changed again after revision {revision}", "conflict")
-                         for c in changes if intent.get(c.key) != c.after]
+            conflicts = [
+                Problem(str(c.key), None, f"was changed again after revision {revision}", "conflict")
+                for c in changes
+                if intent.get(c.key) != c.after
+            ]
             if conflicts:
                 raise IntentError(conflicts)
             return apply_changes(intent, _inverse(changes))
 
-        return self.commit(change, actor=actor, operation="revert", full_validation=False,
-                           summary=f"revert revision {revision} ({info.operation} by {info.actor})", dry_run=dry_run)
+        return self.commit(
+            change,
+            actor=actor,
+            operation="revert",
+            full_validation=False,
+            summary=f"revert revision {revision} ({info.operation} by {info.actor})",
+            dry_run=dry_run,
+        )
 
     def restore(self, revision: int, *, actor: str, dry_run: bool = False) -> Outcome:
         """Bring the intent back to what it was right after `revision`, as a new revision."""
@@ -233,8 +265,14 @@ class Controller:
             later = self.store.changes_between(revision, self._snap.revision)
             return apply_changes(intent, _inverse(c for _, c in later))
 
-        return self.commit(change, actor=actor, operation="restore", full_validation=True,
-                           summary=f"restore revision {revision}", dry_run=dry_run)
+        return self.commit(
+            change,
+            actor=actor,
+            operation="restore",
+            full_validation=True,
+            summary=f"restore revision {revision}",
+            dry_run=dry_run,
+        )
 
 
 def _inverse(changes: Iterable[Change]) -> list[Change]:

@@ -14,12 +14,21 @@ from .main import app
 @app.command("agent")
 def agent(
     switch: Annotated[str, typer.Option("--switch", help="this switch's name in the topology")],
-    controller: Annotated[list[str], typer.Option("--controller", help="controller base URL; repeat for several "
-                                                  "(tried in turn after failures)")],
-    netns: Annotated[str | None, typer.Option("--netns", help="the switch's network namespace (default: the "
-                                              "current one)")] = None,
-    token: Annotated[str | None, typer.Option("--token", envvar=["PODSWITCH_TOKEN", "PODSWITCH_ADMIN_TOKEN"],
-                                              help="API token (or $PODSWITCH_TOKEN, $PODSWITCH_ADMIN_TOKEN)")] = None,
+    controller: Annotated[
+        list[str],
+        typer.Option("--controller", help="controller base URL; repeat for several (tried in turn after failures)"),
+    ],
+    netns: Annotated[
+        str | None, typer.Option("--netns", help="the switch's network namespace (default: the current one)")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar=["PODSWITCH_TOKEN", "PODSWITCH_ADMIN_TOKEN"],
+            help="API token (or $PODSWITCH_TOKEN, $PODSWITCH_ADMIN_TOKEN)",
+        ),
+    ] = None,
     interval: Annotated[float, typer.Option("--interval", help="seconds between polls")] = 2.0,
     resync: Annotated[float, typer.Option("--resync", help="seconds between local drift repairs")] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",

@@ -22,14 +22,22 @@ from .client import data_dir, find_token
 from .main import Token, Url, app
 from .output import console, failure
 
-lab_app = typer.Typer(no_args_is_help=True, help="The emulated POD: switches, servers and endpoints in network "
-                      "namespaces, one agent per switch.")
+lab_app = typer.Typer(
+    no_args_is_help=True,
+    help="The emulated POD: switches, servers and endpoints in network namespaces, one agent per switch.",
+)
 app.add_typer(lab_app, name="lab")
 
-DataDir = Annotated[str | None, typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR",
-                                             help="the controller's data dir; the lab keeps its state in DATA/lab")]
-Prefix = Annotated[str | None, typer.Option("--prefix", help=f"namespace name prefix (default {st.DEFAULT_PREFIX}, "
-                                            "or the running lab's)")]
+DataDir = Annotated[
+    str | None,
+    typer.Option(
+        "--data-dir", envvar="PODSWITCH_DATA_DIR", help="the controller's data dir; the lab keeps its state in DATA/lab"
+    ),
+]
+Prefix = Annotated[
+    str | None,
+    typer.Option("--prefix", help=f"namespace name prefix (default {st.DEFAULT_PREFIX}, or the running lab's)"),
+]
 
 PHASE_TEXT = {
     st.STARTING: "waiting for the controller",
@@ -52,8 +60,19 @@ def _require_root() -> None:
         raise typer.Exit(1)
 
 
-def up(*, spines: int, leaves: int, servers: list[str], url: str, token: str | None, data: str | None,
-       prefix: str, timeout: float, agent_interval: float = 1.0, show_status: bool = True) -> None:
+def up(
+    *,
+    spines: int,
+    leaves: int,
+    servers: list[str],
+    url: str,
+    token: str | None,
+    data: str | None,
+    prefix: str,
+    timeout: float,
+    agent_interval: float = 1.0,
+    show_status: bool = True,
+) -> None:
     """Start the lab and wait until every agent is in sync (also used by `podswitch run`)."""
     _require_root()
     try:
@@ -69,8 +88,10 @@ def up(*, spines: int, leaves: int, servers: list[str], url: str, token: str | N
         failure(f"no controller at {url}: {e} (start one with `podswitch serve` or use `podswitch run`)")
         raise typer.Exit(1) from None
     if token is None:
-        failure("no admin token: the lab writes its topology through the API (set PODSWITCH_ADMIN_TOKEN, "
-                "pass --token, or use the controller's --data-dir)")
+        failure(
+            "no admin token: the lab writes its topology through the API (set PODSWITCH_ADMIN_TOKEN, "
+            "pass --token, or use the controller's --data-dir)"
+        )
         raise typer.Exit(1)
     started = time.monotonic()
     try:
@@ -79,16 +100,27 @@ def up(*, spines: int, leaves: int, servers: list[str], url: str, token: str | N
         failure(str(e))
         raise typer.Exit(1) from None
     console.print(f"lab supervisor started (pid {pid}), namespaces {prefix}*, log {lab / st.SUPERVISOR_LOG}")
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[sync]}"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[sync]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("starting", total=len(st.PHASES) + 1, sync="")
 
         def show(p: control.Progress) -> None:
             done = st.PHASES.index(p.phase) if p.phase in st.PHASES else 0
             if p.phase == st.RUNNING and p.switches:
                 done += p.in_sync / p.switches
-            bar.update(task, completed=done, description=PHASE_TEXT.get(p.phase, p.phase),
-                       sync=f"{p.in_sync}/{p.switches} in sync" if p.phase == st.RUNNING else "")
+            bar.update(
+                task,
+                completed=done,
+                description=PHASE_TEXT.get(p.phase, p.phase),
+                sync=f"{p.in_sync}/{p.switches} in sync" if p.phase == st.RUNNING else "",
+            )
 
         try:
             control.wait_ready(lab, url, token, pid, timeout=timeout, on_progress=show)
@@ -99,8 +131,10 @@ def up(*, spines: int, leaves: int, servers: list[str], url: str, token: str | N
     elapsed = time.monotonic() - started
     state = st.load(lab)
     timings = state.timings if state else {}
-    console.print(f"[green]lab up[/green] in {elapsed:.1f}s (topology {timings.get('topology', 0):.2f}s, "
-                  f"build {timings.get('build', 0):.2f}s, then agents until in sync)")
+    console.print(
+        f"[green]lab up[/green] in {elapsed:.1f}s (topology {timings.get('topology', 0):.2f}s, "
+        f"build {timings.get('build', 0):.2f}s, then agents until in sync)"
+    )
     if show_status and state is not None:
         print_status(state, url)
 
@@ -109,21 +143,37 @@ def up(*, spines: int, leaves: int, servers: list[str], url: str, token: str | N
 def up_command(
     spines: Annotated[int, typer.Option("--spines", help="number of spine switches")] = 2,
     leaves: Annotated[int, typer.Option("--leaves", help="number of leaf switches")] = 4,
-    server: Annotated[list[str] | None, typer.Option("--server", help="an extra server (interface-group); "
-                                                     "repeat for several")] = None,
-    url: Url = None, token: Token = None, data: DataDir = None, prefix: Prefix = None,
+    server: Annotated[
+        list[str] | None, typer.Option("--server", help="an extra server (interface-group); repeat for several")
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+    data: DataDir = None,
+    prefix: Prefix = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for the agents")] = 120.0,
 ) -> None:
     """Build the POD in namespaces, start one agent per switch, wait until all are in sync."""
-    up(spines=spines, leaves=leaves, servers=server or [], url=_url(url), token=find_token(token, data),
-       data=data, prefix=prefix or st.DEFAULT_PREFIX, timeout=timeout)
+    up(
+        spines=spines,
+        leaves=leaves,
+        servers=server or [],
+        url=_url(url),
+        token=find_token(token, data),
+        data=data,
+        prefix=prefix or st.DEFAULT_PREFIX,
+        timeout=timeout,
+    )
 
 
 @lab_app.command("supervise", hidden=True)
 def supervise(
-    url: Url = None, data: DataDir = None, prefix: Prefix = None,
-    spines: Annotated[int, typer.Option("--spines")] = 2, leaves: Annotated[int, typer.Option("--leaves")] = 4,
-    server: Annotated[list[str] | None, typer.Option("--server")] = None, token: Token = None,
+    url: Url = None,
+    data: DataDir = None,
+    prefix: Prefix = None,
+    spines: Annotated[int, typer.Option("--spines")] = 2,
+    leaves: Annotated[int, typer.Option("--leaves")] = 4,
+    server: Annotated[list[str] | None, typer.Option("--server")] = None,
+    token: Token = None,
 ) -> None:
     """Run the lab supervisor in the foreground (what `lab up` starts in the background)."""
     from ..lab import supervisor
@@ -131,8 +181,18 @@ def supervise(
     tok = find_token(token, data)
     if tok:
         os.environ[supervisor.TOKEN_ENV] = tok
-    argv = ["--data-dir", str(data_dir(data)), "--url", _url(url), "--prefix", prefix or st.DEFAULT_PREFIX,
-            "--spines", str(spines), "--leaves", str(leaves)]
+    argv = [
+        "--data-dir",
+        str(data_dir(data)),
+        "--url",
+        _url(url),
+        "--prefix",
+        prefix or st.DEFAULT_PREFIX,
+        "--spines",
+        str(spines),
+        "--leaves",
+        str(leaves),
+    ]
     for s in server or []:
         argv += ["--server", s]
     raise typer.Exit(supervisor.main(argv))
@@ -147,8 +207,10 @@ def down(data: str | None, prefix: str | None) -> control.DownReport:
 def down_command(data: DataDir = None, prefix: Prefix = None) -> None:
     """Stop the agents and the supervisor, remove every namespace with the prefix (also after a crash)."""
     report = down(data, prefix)
-    console.print(f"lab down: stopped {len(report.stopped)} processes, removed {len(report.namespaces)} "
-                  f"namespaces {report.prefix}*")
+    console.print(
+        f"lab down: stopped {len(report.stopped)} processes, removed {len(report.namespaces)} "
+        f"namespaces {report.prefix}*"
+    )
 
 
 def _load(data: str | None) -> st.LabState:
@@ -167,8 +229,10 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
         console.print(f"[yellow]controller not reachable: {e}[/yellow]")
     pid = state.supervisor_pid
     alive = pid is not None and control._alive(pid)
-    console.print(f"lab [bold]{state.phase}[/bold]{'' if alive else ' (supervisor not running)'}, "
-                  f"prefix {state.prefix}, controller {state.url}, intent revision {state.revision}")
+    console.print(
+        f"lab [bold]{state.phase}[/bold]{'' if alive else ' (supervisor not running)'}, "
+        f"prefix {state.prefix}, controller {state.url}, intent revision {state.revision}"
+    )
     if state.error:
         console.print(f"[red]{state.error}[/red]")
 
@@ -184,19 +248,45 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
             return f"[red]{len(status['errors'])} errors[/red]"
         return "[green]in sync[/green]" if s.get("in_sync") else "[yellow]behind[/yellow]"
 
-    table("switches", ["name", "role", "namespace", "agent", "pid", "applied revision"],
-          ([n, sw.get("role"), sw.get("netns"), agent(n, sw), sw.get("agent_pid"),
-            ((statuses.get(n) or {}).get("status") or {}).get("applied_revision")]
-           for n, sw in sorted(state.switches.items(), key=lambda kv: _natural(kv[0]))))
-    table("servers", ["interface-group", "namespace", "cabled to", "vlans"],
-          ([g, s["netns"], f"{s['leaf']}:{s['port']}", " ".join(map(str, s["vlans"])) or "-"]
-           for g, s in sorted(state.servers.items())))
-    table("endpoints", ["id", "tenant / segment", "namespace", "server vlan", "mac", "addresses", "gateway"],
-          ([e, f"{ep['tenant']} / {ep['segment']}",
-            ep["netns"] + (f" [red](failed: {ep['error']})[/red]" if ep.get("error") else ""),
-            f"{ep['server']} {ep['vlan']}", ep.get("mac") or "-", " ".join(ep["addresses"]),
-            " ".join(ep["gateways"]) or "-"]
-           for e, ep in sorted(state.endpoints.items())))
+    table(
+        "switches",
+        ["name", "role", "namespace", "agent", "pid", "applied revision"],
+        (
+            [
+                n,
+                sw.get("role"),
+                sw.get("netns"),
+                agent(n, sw),
+                sw.get("agent_pid"),
+                ((statuses.get(n) or {}).get("status") or {}).get("applied_revision"),
+            ]
+            for n, sw in sorted(state.switches.items(), key=lambda kv: _natural(kv[0]))
+        ),
+    )
+    table(
+        "servers",
+        ["interface-group", "namespace", "cabled to", "vlans"],
+        (
+            [g, s["netns"], f"{s['leaf']}:{s['port']}", " ".join(map(str, s["vlans"])) or "-"]
+            for g, s in sorted(state.servers.items())
+        ),
+    )
+    table(
+        "endpoints",
+        ["id", "tenant / segment", "namespace", "server vlan", "mac", "addresses", "gateway"],
+        (
+            [
+                e,
+                f"{ep['tenant']} / {ep['segment']}",
+                ep["netns"] + (f" [red](failed: {ep['error']})[/red]" if ep.get("error") else ""),
+                f"{ep['server']} {ep['vlan']}",
+                ep.get("mac") or "-",
+                " ".join(ep["addresses"]),
+                " ".join(ep["gateways"]) or "-",
+            ]
+            for e, ep in sorted(state.endpoints.items())
+        ),
+    )
 
 
 # Piped or captured output is not squeezed into 80 columns: ids and namespace names are copied from here.
@@ -215,7 +305,7 @@ def table(title: str, columns: list[str], rows: Iterable[Sequence[object]]) -> N
 
 def _natural(name: str) -> tuple[str, int]:
     stem = name.rstrip("0123456789")
-    return (stem, int(name[len(stem):] or 0))
+    return (stem, int(name[len(stem) :] or 0))
 
 
 @lab_app.command("status")
@@ -226,8 +316,7 @@ def status_command(data: DataDir = None, url: Url = None) -> None:
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_command(
-    name: Annotated[str, typer.Argument(help="switch, server, `external`, or endpoint id (a unique prefix is "
-                                        "enough)")],
+    name: Annotated[str, typer.Argument(help="switch, server, `external`, or endpoint id (a unique prefix is enough)")],
     command: Annotated[list[str] | None, typer.Argument(help="the command, after --")] = None,
     data: DataDir = None,
 ) -> None:

@@ -13,8 +13,12 @@ from ..config import ConfigError, parse, render
 from .client import ApiFailure, Client, find_token
 from .output import console, counts, diff, err, failure, table
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
-                  help="podswitch: one big switch made of a leaf-spine POD of Linux switches.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="podswitch: one big switch made of a leaf-spine POD of Linux switches.",
+)
 show_app = typer.Typer(no_args_is_help=True, help="Show intent, history and fabric state.")
 config_app = typer.Typer(no_args_is_help=True, help="Offline tools for running-config text.")
 tenant_app = typer.Typer(no_args_is_help=True, help="Create and delete tenants.")
@@ -47,6 +51,7 @@ def _run(fn):  # type: ignore[no-untyped-def]
 
 
 # ---- config text, offline ---------------------------------------------------------------------------
+
 
 def _read(path: Path) -> str:
     try:
@@ -83,13 +88,23 @@ def config_fmt(file: Path) -> None:
 
 # ---- whole-config operations ----------------------------------------------------------------------
 
+
 @app.command("apply")
-def apply(file: Annotated[Path, typer.Option("-f", "--file", help="running-config text ('-' = stdin)")],
-          dry_run: DryRun = False,
-          if_revision: Annotated[int | None, typer.Option(
-              "--if-revision", min=0, help="apply only if the intent is still at this revision (the one a "
-                                           "--dry-run showed); otherwise change nothing and fail")] = None,
-          url: Url = None, token: Token = None) -> None:
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="running-config text ('-' = stdin)")],
+    dry_run: DryRun = False,
+    if_revision: Annotated[
+        int | None,
+        typer.Option(
+            "--if-revision",
+            min=0,
+            help="apply only if the intent is still at this revision (the one a "
+            "--dry-run showed); otherwise change nothing and fail",
+        ),
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     """Replace all intent with FILE, atomically; shows the plan. What is applied is exactly the plan shown:
     if anyone changes the intent in between, nothing is applied and the command fails."""
     text = _read(file)
@@ -99,8 +114,13 @@ def apply(file: Annotated[Path, typer.Option("-f", "--file", help="running-confi
         headers = {"Content-Type": "text/plain"}
         if revision is not None:
             headers["If-Match"] = f'"{revision}"'
-        return client.request("PUT", "/v1/running-config", params={"dry_run": "true"} if dry else None,
-                              content=text.encode(), headers=headers).json()  # type: ignore[no-any-return]
+        return client.request(
+            "PUT",
+            "/v1/running-config",
+            params={"dry_run": "true"} if dry else None,
+            content=text.encode(),
+            headers=headers,
+        ).json()  # type: ignore[no-any-return]
 
     def go() -> None:
         plan = put(True, if_revision)
@@ -115,9 +135,11 @@ def apply(file: Annotated[Path, typer.Option("-f", "--file", help="running-confi
             result = put(False, plan["revision"])
         except ApiFailure as exc:
             if exc.status == 412:
-                exc.args = (f"the intent changed while the plan was shown (revision {plan['revision']} -> "
-                            f"{exc.body.get('revision')}); nothing was applied — run apply again to see the "
-                            f"new plan",)
+                exc.args = (
+                    f"the intent changed while the plan was shown (revision {plan['revision']} -> "
+                    f"{exc.body.get('revision')}); nothing was applied — run apply again to see the "
+                    f"new plan",
+                )
             raise
         console.print(f"[green]applied[/green]: revision {result['revision']} ({result['summary']})")
 
@@ -152,6 +174,7 @@ def _history_op(op: str, revision: int, dry_run: bool, url: str | None, token: s
 
 # ---- show -------------------------------------------------------------------------------------------
 
+
 @show_app.command("running-config")
 def show_running_config(url: Url = None) -> None:
     """The whole intent as running-config text."""
@@ -167,18 +190,24 @@ def show_tenants(url: Url = None) -> None:
 @show_app.command("segments")
 def show_segments(tenant: str, url: Url = None) -> None:
     items = _run(lambda: _client(url).get_all(f"/v1/tenants/{tenant}/segments"))
-    table(f"segments of {tenant}", ["name", "id", "origination"],
-          ([s["name"], s["id"], s["origination"]] for s in items))
+    table(
+        f"segments of {tenant}", ["name", "id", "origination"], ([s["name"], s["id"], s["origination"]] for s in items)
+    )
 
 
 @show_app.command("endpoints")
-def show_endpoints(tenant: Annotated[str | None, typer.Argument()] = None,
-                   segment: Annotated[str | None, typer.Argument()] = None, url: Url = None) -> None:
+def show_endpoints(
+    tenant: Annotated[str | None, typer.Argument()] = None,
+    segment: Annotated[str | None, typer.Argument()] = None,
+    url: Url = None,
+) -> None:
     """Endpoints of one segment, or of the whole fabric."""
     client = _client(url)
     if tenant and segment:
-        items = [{"tenant": tenant, "segment": segment, "endpoint": e}
-                 for e in _run(lambda: client.get_all(f"/v1/tenants/{tenant}/segments/{segment}/endpoints"))]
+        items = [
+            {"tenant": tenant, "segment": segment, "endpoint": e}
+            for e in _run(lambda: client.get_all(f"/v1/tenants/{tenant}/segments/{segment}/endpoints"))
+        ]
     else:
         items = _run(lambda: client.get_all("/v1/endpoints"))
         if tenant:
@@ -188,17 +217,34 @@ def show_endpoints(tenant: Annotated[str | None, typer.Argument()] = None,
         ap = ep.get("attachment_point")
         return f"{ap['interface_group']} vlan {ap['vlan']}" if ap else "-"
 
-    table("endpoints", ["id", "tenant", "segment", "attachment-point", "ip", "mac"],
-          ([i["endpoint"]["id"], i["tenant"], i["segment"], where(i["endpoint"]), " ".join(i["endpoint"]["ips"]),
-            i["endpoint"]["mac"]] for i in items))
+    table(
+        "endpoints",
+        ["id", "tenant", "segment", "attachment-point", "ip", "mac"],
+        (
+            [
+                i["endpoint"]["id"],
+                i["tenant"],
+                i["segment"],
+                where(i["endpoint"]),
+                " ".join(i["endpoint"]["ips"]),
+                i["endpoint"]["mac"],
+            ]
+            for i in items
+        ),
+    )
 
 
 @show_app.command("history")
 def show_history(limit: int = 20, url: Url = None) -> None:
     items = _run(lambda: _client(url).get("/v1/history", limit=limit))
-    table("history", ["revision", "time", "actor", "operation", "changes", "summary"],
-          ([r["revision"], _when(r["created_at"]), r["actor"], r["operation"], r["change_count"], r["summary"]]
-           for r in items))
+    table(
+        "history",
+        ["revision", "time", "actor", "operation", "changes", "summary"],
+        (
+            [r["revision"], _when(r["created_at"]), r["actor"], r["operation"], r["change_count"], r["summary"]]
+            for r in items
+        ),
+    )
 
 
 @show_app.command("switches")
@@ -215,9 +261,21 @@ def show_switches(url: Url = None) -> None:
             return f"[red]{n} error{'s' if n > 1 else ''}: {st['errors'][0][:120]}[/red]"
         return "[green]in sync[/green]" if s["in_sync"] else "[yellow]behind[/yellow]"
 
-    table("switches", ["name", "role", "loopback", "state", "applied revision", "last seen"],
-          ([s["name"], s["role"], s["loopback"], state(s), (s.get("status") or {}).get("applied_revision"),
-            _when(s.get("last_seen"))] for s in items))
+    table(
+        "switches",
+        ["name", "role", "loopback", "state", "applied revision", "last seen"],
+        (
+            [
+                s["name"],
+                s["role"],
+                s["loopback"],
+                state(s),
+                (s.get("status") or {}).get("applied_revision"),
+                _when(s.get("last_seen")),
+            ]
+            for s in items
+        ),
+    )
 
 
 def _when(timestamp: str | None) -> str:
@@ -228,8 +286,11 @@ def _when(timestamp: str | None) -> str:
 @show_app.command("unresolved")
 def show_unresolved(url: Url = None) -> None:
     items = _run(lambda: _client(url).get("/v1/unresolved"))
-    table("unresolved references", ["object", "reference", "why"],
-          ([p["object"], p["field"], p["message"]] for p in items))
+    table(
+        "unresolved references",
+        ["object", "reference", "why"],
+        ([p["object"], p["field"], p["message"]] for p in items),
+    )
 
 
 def main() -> None:

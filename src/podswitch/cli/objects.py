@@ -13,8 +13,13 @@ from .output import console
 Id = Annotated[str | None, typer.Option("--id", help="the orchestrator's id")]
 Origination = Annotated[str | None, typer.Option("--origination", help="who owns it, e.g. openstack")]
 MissingOk = Annotated[bool, typer.Option("--missing-ok", help="succeed if it is already gone")]
-Replace = Annotated[bool, typer.Option("--replace", help="overwrite it if it exists (its attributes become "
-                                                         "exactly these; without it, an existing one is an error)")]
+Replace = Annotated[
+    bool,
+    typer.Option(
+        "--replace",
+        help="overwrite it if it exists (its attributes become exactly these; without it, an existing one is an error)",
+    ),
+]
 
 
 def _done(what: str) -> None:
@@ -28,6 +33,7 @@ def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
 def _create(client: Client, collection: str, name: str, body: dict[str, Any], replace: bool) -> None:
     """POST (create only: 409 if it exists, so a typo cannot wipe an object's id or origination), or with
     --replace an idempotent PUT of the whole object."""
+
     def go() -> None:
         if replace:
             client.put(f"{collection}/{name}", body)
@@ -43,8 +49,14 @@ def _create(client: Client, collection: str, name: str, body: dict[str, Any], re
 
 
 @tenant_app.command("create")
-def tenant_create(name: str, id: Id = None, origination: Origination = None, replace: Replace = False,
-                  url: Url = None, token: Token = None) -> None:
+def tenant_create(
+    name: str,
+    id: Id = None,
+    origination: Origination = None,
+    replace: Replace = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     client = _client(url, token)
     _create(client, "/v1/tenants", name, _drop_none({"name": name, "id": id, "origination": origination}), replace)
     _done(f"tenant {name}")
@@ -59,8 +71,15 @@ def tenant_delete(name: str, missing_ok: MissingOk = False, url: Url = None, tok
 
 
 @segment_app.command("create")
-def segment_create(tenant: str, name: str, id: Id = None, origination: Origination = None,
-                   replace: Replace = False, url: Url = None, token: Token = None) -> None:
+def segment_create(
+    tenant: str,
+    name: str,
+    id: Id = None,
+    origination: Origination = None,
+    replace: Replace = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     client = _client(url, token)
     body = _drop_none({"name": name, "id": id, "origination": origination})
     _create(client, f"/v1/tenants/{tenant}/segments", name, body, replace)
@@ -68,16 +87,22 @@ def segment_create(tenant: str, name: str, id: Id = None, origination: Originati
 
 
 @segment_app.command("delete")
-def segment_delete(tenant: str, name: str, missing_ok: MissingOk = False, url: Url = None,
-                   token: Token = None) -> None:
+def segment_delete(tenant: str, name: str, missing_ok: MissingOk = False, url: Url = None, token: Token = None) -> None:
     client = _client(url, token)
     _run(lambda: client.delete(f"/v1/tenants/{tenant}/segments/{name}", missing_ok=str(missing_ok).lower()))
     _done(f"tenant {tenant} segment {name} deleted")
 
 
 @segment_app.command("member-add")
-def member_add(tenant: str, segment: str, interface_group: str, vlan: int, origination: Origination = None,
-               url: Url = None, token: Token = None) -> None:
+def member_add(
+    tenant: str,
+    segment: str,
+    interface_group: str,
+    vlan: int,
+    origination: Origination = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     """member interface-group G vlan V: G's ports carry the segment tagged V."""
     client = _client(url, token)
     body = _drop_none({"interface_group": interface_group, "vlan": vlan, "origination": origination})
@@ -86,41 +111,67 @@ def member_add(tenant: str, segment: str, interface_group: str, vlan: int, origi
 
 
 @segment_app.command("member-remove")
-def member_remove(tenant: str, segment: str, interface_group: str, vlan: int, missing_ok: MissingOk = False,
-                  url: Url = None, token: Token = None) -> None:
+def member_remove(
+    tenant: str,
+    segment: str,
+    interface_group: str,
+    vlan: int,
+    missing_ok: MissingOk = False,
+    url: Url = None,
+    token: Token = None,
+) -> None:
     client = _client(url, token)
-    _run(lambda: client.delete(f"/v1/tenants/{tenant}/segments/{segment}/members/{interface_group}/{vlan}",
-                               missing_ok=str(missing_ok).lower()))
+    _run(
+        lambda: client.delete(
+            f"/v1/tenants/{tenant}/segments/{segment}/members/{interface_group}/{vlan}",
+            missing_ok=str(missing_ok).lower(),
+        )
+    )
     _done(f"member interface-group {interface_group} vlan {vlan} removed")
 
 
 @endpoint_app.command("create")
 def endpoint_create(
-    tenant: str, segment: str, id: str,
+    tenant: str,
+    segment: str,
+    id: str,
     interface_group: Annotated[str | None, typer.Option("--interface-group", "-g")] = None,
     vlan: Annotated[int | None, typer.Option("--vlan")] = None,
     ip: Annotated[list[str] | None, typer.Option("--ip", help="repeat for several")] = None,
     mac: Annotated[str | None, typer.Option("--mac")] = None,
-    origination: Origination = None, replace: Replace = False, url: Url = None, token: Token = None,
+    origination: Origination = None,
+    replace: Replace = False,
+    url: Url = None,
+    token: Token = None,
 ) -> None:
     """Create an endpoint (a Neutron port): where it attaches, its IPs and MAC. --replace changes an existing
     one (e.g. moves it to another interface-group)."""
     if (interface_group is None) != (vlan is None):
         raise typer.BadParameter("--interface-group and --vlan go together")
-    body = _drop_none({"id": id, "ips": ip or [], "mac": mac, "origination": origination,
-                       "attachment_point": {"interface_group": interface_group, "vlan": vlan}
-                       if interface_group else None})
+    body = _drop_none(
+        {
+            "id": id,
+            "ips": ip or [],
+            "mac": mac,
+            "origination": origination,
+            "attachment_point": {"interface_group": interface_group, "vlan": vlan} if interface_group else None,
+        }
+    )
     client = _client(url, token)
     _create(client, f"/v1/tenants/{tenant}/segments/{segment}/endpoints", id, body, replace)
     _done(f"endpoint {id}")
 
 
 @endpoint_app.command("delete")
-def endpoint_delete(tenant: str, segment: str, id: str, missing_ok: MissingOk = False, url: Url = None,
-                    token: Token = None) -> None:
+def endpoint_delete(
+    tenant: str, segment: str, id: str, missing_ok: MissingOk = False, url: Url = None, token: Token = None
+) -> None:
     client = _client(url, token)
-    _run(lambda: client.delete(f"/v1/tenants/{tenant}/segments/{segment}/endpoints/{id}",
-                               missing_ok=str(missing_ok).lower()))
+    _run(
+        lambda: client.delete(
+            f"/v1/tenants/{tenant}/segments/{segment}/endpoints/{id}", missing_ok=str(missing_ok).lower()
+        )
+    )
     _done(f"endpoint {id} deleted")
 
 
@@ -142,10 +193,15 @@ def _edit_router(tenant: str, url: str | None, token: str | None, edit) -> None:
 
 
 @router_app.command("interface-add")
-def router_interface_add(tenant: str, segment: str,
-                         ip: Annotated[list[str], typer.Option("--ip", help="gateway, e.g. 10.66.16.1/24")],
-                         url: Url = None, token: Token = None) -> None:
+def router_interface_add(
+    tenant: str,
+    segment: str,
+    ip: Annotated[list[str], typer.Option("--ip", help="gateway, e.g. 10.66.16.1/24")],
+    url: Url = None,
+    token: Token = None,
+) -> None:
     """interface segment S / ip address A/len (the anycast gateway on every leaf)."""
+
     def edit(r: dict) -> None:
         others = [i for i in r.get("interfaces", []) if i["segment"] != segment]
         r["interfaces"] = [*others, {"segment": segment, "ip_addresses": ip}]
@@ -156,26 +212,34 @@ def router_interface_add(tenant: str, segment: str,
 
 @router_app.command("interface-remove")
 def router_interface_remove(tenant: str, segment: str, url: Url = None, token: Token = None) -> None:
-    _edit_router(tenant, url, token,
-                 lambda r: r.update(interfaces=[i for i in r.get("interfaces", []) if i["segment"] != segment]))
+    _edit_router(
+        tenant,
+        url,
+        token,
+        lambda r: r.update(interfaces=[i for i in r.get("interfaces", []) if i["segment"] != segment]),
+    )
     _done(f"interface segment {segment} removed")
 
 
 @router_app.command("link")
-def router_link(tenant: str, peer: Annotated[str, typer.Argument()] = "system", url: Url = None,
-                token: Token = None) -> None:
+def router_link(
+    tenant: str, peer: Annotated[str, typer.Argument()] = "system", url: Url = None, token: Token = None
+) -> None:
     """interface tenant system: link the tenant's router to tenant system."""
-    _edit_router(tenant, url, token,
-                 lambda r: r.update(tenant_interfaces=sorted({*r.get("tenant_interfaces", []), peer})))
+    _edit_router(
+        tenant, url, token, lambda r: r.update(tenant_interfaces=sorted({*r.get("tenant_interfaces", []), peer}))
+    )
     _done(f"tenant {tenant} logical-router interface tenant {peer}")
 
 
 @router_app.command("route-add")
 def router_route_add(
-    tenant: str, prefix: str,
+    tenant: str,
+    prefix: str,
     next_hop_tenant: Annotated[str | None, typer.Option("--next-hop-tenant")] = None,
     next_hop_ip: Annotated[str | None, typer.Option("--next-hop-ip")] = None,
-    url: Url = None, token: Token = None,
+    url: Url = None,
+    token: Token = None,
 ) -> None:
     """route PREFIX next-hop tenant T | next-hop ip A."""
     if (next_hop_tenant is None) == (next_hop_ip is None):
@@ -191,6 +255,7 @@ def router_route_add(
 
 @router_app.command("route-remove")
 def router_route_remove(tenant: str, prefix: str, url: Url = None, token: Token = None) -> None:
-    _edit_router(tenant, url, token,
-                 lambda r: r.update(routes=[x for x in r.get("routes", []) if x["prefix"] != prefix]))
+    _edit_router(
+        tenant, url, token, lambda r: r.update(routes=[x for x in r.get("routes", []) if x["prefix"] != prefix])
+    )
     _done(f"route {prefix} removed")

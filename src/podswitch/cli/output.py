@@ -35,8 +35,11 @@ def counts(counts: dict[str, dict[str, int]]) -> str:
     parts = []
     for kind in sorted(counts):
         c = counts[kind]
-        bits = [f"+{c['created']}" if c["created"] else "", f"~{c['updated']}" if c["updated"] else "",
-                f"-{c['deleted']}" if c["deleted"] else ""]
+        bits = [
+            f"+{c['created']}" if c["created"] else "",
+            f"~{c['updated']}" if c["updated"] else "",
+            f"-{c['deleted']}" if c["deleted"] else "",
+        ]
         parts.append(f"{kind} {' '.join(b for b in bits if b)}")
     return ", ".join(parts) or "no changes"
 

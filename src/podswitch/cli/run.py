@@ -42,11 +42,14 @@ def _port_busy(host: str, port: int) -> bool:
 
 @app.command("run")
 def run(
-    data: Annotated[str, typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR",
-                                      help="embedded store, admin token and lab state")] = DEFAULT_DATA_DIR,
+    data: Annotated[
+        str, typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR", help="embedded store, admin token and lab state")
+    ] = DEFAULT_DATA_DIR,
     port: Annotated[int, typer.Option("--port")] = DEFAULT_PORT,
-    config: Annotated[Path | None, typer.Option("--config", help="running-config loaded into an empty store "
-                                                f"(default examples/{DEMO_CONFIG})")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help=f"running-config loaded into an empty store (default examples/{DEMO_CONFIG})"),
+    ] = None,
     spines: Annotated[int, typer.Option("--spines")] = 2,
     leaves: Annotated[int, typer.Option("--leaves")] = 4,
     prefix: Annotated[str, typer.Option("--prefix", help="lab namespace prefix")] = lab_state.DEFAULT_PREFIX,
@@ -77,13 +80,15 @@ def run(
     # A previous run that was killed may have left its lab behind.
     leftover = lab_cli.down(str(directory), prefix)
     if leftover.stopped or leftover.namespaces:
-        console.print(f"removed a previous lab: {len(leftover.stopped)} processes, "
-                      f"{len(leftover.namespaces)} namespaces")
+        console.print(
+            f"removed a previous lab: {len(leftover.stopped)} processes, {len(leftover.namespaces)} namespaces"
+        )
 
     store = open_store(None, str(directory))
     token, _ = load_or_create_token(directory)
-    server = uvicorn.Server(uvicorn.Config(create_app(store, token), host=host, port=port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store, token), host=host, port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, name="controller", daemon=True)
     stop = threading.Event()
     serving = threading.Event()
@@ -110,8 +115,17 @@ def run(
             else:
                 result = ctl.put_running_config(text_path.read_text())
                 console.print(f"loaded {text_path} as revision {result['revision']}")
-        lab_cli.up(spines=spines, leaves=leaves, servers=[], url=url, token=token, data=str(directory),
-                   prefix=prefix, timeout=timeout, show_status=True)
+        lab_cli.up(
+            spines=spines,
+            leaves=leaves,
+            servers=[],
+            url=url,
+            token=token,
+            data=str(directory),
+            prefix=prefix,
+            timeout=timeout,
+            show_status=True,
+        )
         console.print()
         console.rule("running-config")
         console.print(ctl._request("GET", "/v1/running-config").text, end="", markup=False, highlight=False)
@@ -164,15 +178,19 @@ def _howto(url: str, directory: Path, token_file: Path) -> None:
         return
     eid, ep = tenant_eps[0]
     short = eid[:8]
-    _say(f"\nendpoint {eid} ({ep['tenant']}/{ep['segment']}, {' '.join(ep['addresses'])}) lives in "
-         f"namespace {ep['netns']}. Ping from it:")
+    _say(
+        f"\nendpoint {eid} ({ep['tenant']}/{ep['segment']}, {' '.join(ep['addresses'])}) lives in "
+        f"namespace {ep['netns']}. Ping from it:"
+    )
     for gw in ep["gateways"]:
         _say(f"  {exe} lab exec{extra} {short} -- ping -c 3 {gw}      # its gateway (the fabric's anycast router)")
     for other in outside:
         for addr in other["addresses"]:
             ip = addr.split("/")[0]
-            _say(f"  {exe} lab exec{extra} {short} -- ping -c 3 {ip}      # the outside world "
-                 f"(endpoint {other['id']} behind tenant system)")
+            _say(
+                f"  {exe} lab exec{extra} {short} -- ping -c 3 {ip}      # the outside world "
+                f"(endpoint {other['id']} behind tenant system)"
+            )
     _say("More:")
     _say(f"  {exe} lab status{extra}")
     _say(f"  {exe} show switches{at}")

@@ -15,8 +15,10 @@ from .output import console
 if TYPE_CHECKING:
     from ..store import Store
 
-DataDir = Annotated[str | None, typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR",
-                                             help="where the embedded store and the admin token live")]
+DataDir = Annotated[
+    str | None,
+    typer.Option("--data-dir", envvar="PODSWITCH_DATA_DIR", help="where the embedded store and the admin token live"),
+]
 
 
 DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"
@@ -32,8 +34,10 @@ def open_store(db: str | None, data: str | None) -> Store:
 
 @app.command("serve")
 def serve(
-    db: Annotated[str | None, typer.Option("--db", help=f"database URL (default ${DATABASE_URL_ENV}, else "
-                                                           "SQLite in the data dir)")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help=f"database URL (default ${DATABASE_URL_ENV}, else SQLite in the data dir)"),
+    ] = None,
     data: DataDir = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = DEFAULT_PORT,

@@ -136,8 +136,7 @@ class GroupDraft(Draft):
         # "switch S does not exist", "S is a spine", "port S:I is already used": the member line of S.
         message = problem.message
         for (switch, iface), line in self.ports.items():
-            if (f"switch {switch} " in message or message.startswith(f"{switch} ")
-                    or f"{switch}:{iface} " in message):
+            if f"switch {switch} " in message or message.startswith(f"{switch} ") or f"{switch}:{iface} " in message:
                 return line
         return None
 
@@ -212,11 +211,11 @@ class RouterDraft(Draft):
     def model_input(self) -> dict[str, Any]:
         return {
             "routes": [{"prefix": t[1], "next_hop": {t[3]: t[4]}} for _, t in self.routes.values()],
-            "interfaces": [{"segment": i.segment, "ip_addresses": list(i.addrs)}
-                           for i in self.interfaces.values()],
+            "interfaces": [{"segment": i.segment, "ip_addresses": list(i.addrs)} for i in self.interfaces.values()],
             "tenant_interfaces": list(self.peers),
-            "policy_lists": [{"name": p.name, "rules": [r.data for r in p.rules.values()]}
-                             for p in self.policies.values()],
+            "policy_lists": [
+                {"name": p.name, "rules": [r.data for r in p.rules.values()]} for p in self.policies.values()
+            ],
             "applied_policy_list": self.apply[1] if self.apply else None,
         }
 

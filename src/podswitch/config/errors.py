@@ -9,8 +9,7 @@ class ConfigError(ValueError):
     `line` and `column` are 1-based and point at the token to fix. When the parser found several problems,
     this is the first of them (in text order) and `problems` lists all of them, this one included."""
 
-    def __init__(self, line: int, column: int, message: str,
-                 problems: list[ConfigError] | None = None) -> None:
+    def __init__(self, line: int, column: int, message: str, problems: list[ConfigError] | None = None) -> None:
         self.line = line
         self.column = column
         self.message = message

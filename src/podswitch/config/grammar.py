@@ -51,8 +51,9 @@ class Context:
 
     __slots__ = ("fallback", "handlers", "usage", "where")
 
-    def __init__(self, where: str, usage: dict[str, str], handlers: dict[str, Handler],
-                 fallback: Handler | None = None) -> None:
+    def __init__(
+        self, where: str, usage: dict[str, str], handlers: dict[str, Handler], fallback: Handler | None = None
+    ) -> None:
         self.where = where  # "in a segment", for messages
         self.usage = usage  # first word -> how the line is written
         self.handlers = handlers
@@ -87,8 +88,7 @@ def _setter(keyword: str, attr: str, value: str = "TOKEN") -> Handler:
         if len(toks) != 2:
             arity(toks, 2, usage)
         if getattr(draft, attr) is not None:
-            raise Syntax(0, f"{keyword} is already set at line {doc.find(draft.line, keyword)}; "
-                            "give it once per block")
+            raise Syntax(0, f"{keyword} is already set at line {doc.find(draft.line, keyword)}; give it once per block")
         setattr(draft, attr, toks[1])
 
     return handler
@@ -107,6 +107,7 @@ def _define(table: dict[str, _D], name: str, draft: _D, what: str, tok: int, whe
 
 
 # ---- top level ---------------------------------------------------------------------------------------
+
 
 def _switch(doc: Document, toks: list[str], line: int, _: None) -> Opened:
     arity(toks, 2, "switch NAME")
@@ -138,6 +139,7 @@ def _group_member(doc: Document, toks: list[str], line: int, group: GroupDraft) 
 
 
 # ---- tenant and logical-router ------------------------------------------------------------------------
+
 
 def _logical_router(doc: Document, toks: list[str], line: int, tenant: TenantDraft) -> Opened:
     arity(toks, 1, "logical-router")
@@ -209,8 +211,11 @@ RULE_USAGE = "SEQ permit|deny [proto tcp|udp|icmp] src MATCH dst MATCH [src-port
 
 def _rule(doc: Document, toks: list[str], line: int, policy: PolicyDraft) -> None:
     if not digits(toks[0]):
-        raise Syntax(0, f"a policy-list holds rules that start with a sequence number, like "
-                        f"`10 permit src any dst any`; got '{toks[0]}'")
+        raise Syntax(
+            0,
+            f"a policy-list holds rules that start with a sequence number, like "
+            f"`10 permit src any dst any`; got '{toks[0]}'",
+        )
     seq = int(toks[0])
     if len(toks) < 2 or toks[1] not in _ACTIONS:
         raise Syntax(1, f"expected {' or '.join(_ACTIONS)} after the sequence number: `{RULE_USAGE}`")
@@ -224,8 +229,9 @@ def _rule(doc: Document, toks: list[str], line: int, policy: PolicyDraft) -> Non
         word = toks[i]
         field = _CLAUSES.get(word)
         if field is None:
-            raise Syntax(i, f"unexpected '{word}': a rule continues with {', '.join(_CLAUSES)}"
-                            f"{did_you_mean(word, _CLAUSES)}")
+            raise Syntax(
+                i, f"unexpected '{word}': a rule continues with {', '.join(_CLAUSES)}{did_you_mean(word, _CLAUSES)}"
+            )
         if field in tokens:
             raise Syntax(i, f"{word} is given twice in this rule")
         if i + 1 >= count:
@@ -259,6 +265,7 @@ def _rule(doc: Document, toks: list[str], line: int, policy: PolicyDraft) -> Non
 
 # ---- segment, endpoint, member -------------------------------------------------------------------------
 
+
 def _endpoint(doc: Document, toks: list[str], line: int, segment: SegmentDraft) -> Opened:
     if len(toks) != 2:
         arity(toks, 2, "endpoint ID")
@@ -283,8 +290,11 @@ def _attachment_point(doc: Document, toks: list[str], line: int, endpoint: Endpo
     if len(toks) != 5 or toks[1] != "interface-group" or toks[3] != "vlan":
         words(toks, {1: "interface-group", 3: "vlan"}, "attachment-point interface-group NAME vlan N")
     if endpoint.ap is not None:
-        raise Syntax(0, f"attachment-point is already set at line {doc.find(endpoint.line, 'attachment-point')}"
-                        "; an endpoint attaches at one place")
+        raise Syntax(
+            0,
+            f"attachment-point is already set at line {doc.find(endpoint.line, 'attachment-point')}"
+            "; an endpoint attaches at one place",
+        )
     endpoint.ap = (toks[2], toks[4])
 
 
@@ -310,61 +320,112 @@ def _endpoint_origination(doc: Document, toks: list[str], line: int, endpoint: E
     if len(toks) != 2:
         arity(toks, 2, "origination TOKEN")
     if endpoint.origination is not None:
-        raise Syntax(0, f"origination is already set at line {doc.find(endpoint.line, 'origination')}; "
-                        "give it once per block")
+        raise Syntax(
+            0, f"origination is already set at line {doc.find(endpoint.line, 'origination')}; give it once per block"
+        )
     endpoint.origination = toks[1]
 
 
 # ---- the contexts ---------------------------------------------------------------------------------------
 
-TOP = Context("at top level", {
-    "switch": "switch NAME",
-    "interface-group": "interface-group NAME",
-    "link": "link SWITCH IFNAME SWITCH IFNAME",
-    "tenant": "tenant NAME",
-}, {"switch": _switch, "interface-group": _interface_group, "link": _link, "tenant": _tenant})
-SWITCH = Context("in a switch", {
-    "fabric-role": "fabric-role leaf|spine",
-    "management-address": "management-address IP",
-}, {"fabric-role": _setter("fabric-role", "role", "leaf|spine"),
-    "management-address": _setter("management-address", "mgmt", "IP")})
-GROUP = Context("in an interface-group", {
-    "member": "member switch SWITCH interface IFNAME",
-}, {"member": _group_member})
-TENANT = Context("in a tenant", {
-    "id": "id TOKEN",
-    "origination": "origination TOKEN",
-    "logical-router": "logical-router",
-    "segment": "segment NAME",
-}, {"id": _setter("id", "id"), "origination": _setter("origination", "origination"),
-    "logical-router": _logical_router, "segment": _segment})
-ROUTER = Context("in a logical-router", {
-    "route": "route PREFIX next-hop tenant NAME|ip IP",
-    "interface": "interface segment NAME|tenant NAME",
-    "policy-list": "policy-list NAME",
-    "apply": "apply policy-list NAME",
-}, {"route": _route, "interface": _interface, "policy-list": _policy_list, "apply": _apply})
-INTERFACE = Context("in an interface segment", {
-    "ip": "ip address IP/LEN",
-}, {"ip": _ip_address})
+TOP = Context(
+    "at top level",
+    {
+        "switch": "switch NAME",
+        "interface-group": "interface-group NAME",
+        "link": "link SWITCH IFNAME SWITCH IFNAME",
+        "tenant": "tenant NAME",
+    },
+    {"switch": _switch, "interface-group": _interface_group, "link": _link, "tenant": _tenant},
+)
+SWITCH = Context(
+    "in a switch",
+    {
+        "fabric-role": "fabric-role leaf|spine",
+        "management-address": "management-address IP",
+    },
+    {
+        "fabric-role": _setter("fabric-role", "role", "leaf|spine"),
+        "management-address": _setter("management-address", "mgmt", "IP"),
+    },
+)
+GROUP = Context(
+    "in an interface-group",
+    {
+        "member": "member switch SWITCH interface IFNAME",
+    },
+    {"member": _group_member},
+)
+TENANT = Context(
+    "in a tenant",
+    {
+        "id": "id TOKEN",
+        "origination": "origination TOKEN",
+        "logical-router": "logical-router",
+        "segment": "segment NAME",
+    },
+    {
+        "id": _setter("id", "id"),
+        "origination": _setter("origination", "origination"),
+        "logical-router": _logical_router,
+        "segment": _segment,
+    },
+)
+ROUTER = Context(
+    "in a logical-router",
+    {
+        "route": "route PREFIX next-hop tenant NAME|ip IP",
+        "interface": "interface segment NAME|tenant NAME",
+        "policy-list": "policy-list NAME",
+        "apply": "apply policy-list NAME",
+    },
+    {"route": _route, "interface": _interface, "policy-list": _policy_list, "apply": _apply},
+)
+INTERFACE = Context(
+    "in an interface segment",
+    {
+        "ip": "ip address IP/LEN",
+    },
+    {"ip": _ip_address},
+)
 POLICY = Context("in a policy-list", {"SEQ": RULE_USAGE}, {}, fallback=_rule)
-SEGMENT = Context("in a segment", {
-    "id": "id TOKEN",
-    "origination": "origination TOKEN",
-    "endpoint": "endpoint ID",
-    "member": "member interface-group NAME vlan N",
-}, {"id": _setter("id", "id"), "origination": _setter("origination", "origination"),
-    "endpoint": _endpoint, "member": _segment_member})
-ENDPOINT = Context("in an endpoint", {
-    "attachment-point": "attachment-point interface-group NAME vlan N",
-    "ip": "ip IP",
-    "mac": "mac MAC",
-    "origination": "origination TOKEN",
-}, {"attachment-point": _attachment_point, "ip": _endpoint_ip, "mac": _endpoint_mac,
-    "origination": _endpoint_origination})
-MEMBER = Context("in a member", {
-    "origination": "origination TOKEN",
-}, {"origination": _setter("origination", "origination")})
+SEGMENT = Context(
+    "in a segment",
+    {
+        "id": "id TOKEN",
+        "origination": "origination TOKEN",
+        "endpoint": "endpoint ID",
+        "member": "member interface-group NAME vlan N",
+    },
+    {
+        "id": _setter("id", "id"),
+        "origination": _setter("origination", "origination"),
+        "endpoint": _endpoint,
+        "member": _segment_member,
+    },
+)
+ENDPOINT = Context(
+    "in an endpoint",
+    {
+        "attachment-point": "attachment-point interface-group NAME vlan N",
+        "ip": "ip IP",
+        "mac": "mac MAC",
+        "origination": "origination TOKEN",
+    },
+    {
+        "attachment-point": _attachment_point,
+        "ip": _endpoint_ip,
+        "mac": _endpoint_mac,
+        "origination": _endpoint_origination,
+    },
+)
+MEMBER = Context(
+    "in a member",
+    {
+        "origination": "origination TOKEN",
+    },
+    {"origination": _setter("origination", "origination")},
+)
 
 CONTEXTS = (TOP, SWITCH, GROUP, TENANT, ROUTER, INTERFACE, POLICY, SEGMENT, ENDPOINT, MEMBER)
 

@@ -175,13 +175,17 @@ class _Parser:
         previous = self.previous_line(number, expected)
         if indent > expected:
             if previous:
-                message = (f"unexpected indentation: line {previous} (`{self.doc.head(previous)}`) does not "
-                           "open a block, so nothing can be indented under it")
+                message = (
+                    f"unexpected indentation: line {previous} (`{self.doc.head(previous)}`) does not "
+                    "open a block, so nothing can be indented under it"
+                )
             else:
                 message = "this line is indented but has no parent block; top-level lines start in column 1"
         else:
-            message = (f"indentation matches no enclosing block: this line is indented {indent} spaces, "
-                       f"the lines of its block {expected} (like line {previous})")
+            message = (
+                f"indentation matches no enclosing block: this line is indented {indent} spaces, "
+                f"the lines of its block {expected} (like line {previous})"
+            )
         self.error(number, indent + 1, message)
 
     def previous_line(self, number: int, indent: int) -> int:
@@ -216,11 +220,11 @@ class _Parser:
             line, tok = draft.locate(prefix + tuple(err["loc"]), self.doc)
             message = err["msg"]
             if message.startswith("Value error, "):
-                message = message[len("Value error, "):]
+                message = message[len("Value error, ") :]
             elif message.startswith("Input should"):
                 # pydantic's own wording ("Input should be 'leaf' or 'spine'") does not quote the value.
                 value = self.doc.token(line, tok)
-                message = f"'{value}' is not valid here: input should{message[len('Input should'):]}"
+                message = f"'{value}' is not valid here: input should{message[len('Input should') :]}"
             self.error_at(line, tok, message)
 
     def build(self) -> Intent:
@@ -230,8 +234,9 @@ class _Parser:
         switches: dict[str, Switch] = {}
         for name, sw in doc.switches.items():
             if sw.role is None:
-                self.error_at(sw.line, 0, f"switch {name} needs its role: add `fabric-role leaf` or "
-                                          "`fabric-role spine`")
+                self.error_at(
+                    sw.line, 0, f"switch {name} needs its role: add `fabric-role leaf` or `fabric-role spine`"
+                )
                 continue
             switch = make(Switch, {"name": name, "role": sw.role, "management_address": sw.mgmt}, sw)
             if switch is not None:
@@ -246,8 +251,9 @@ class _Parser:
         link_lines: dict[str, int] = {}
         for draft in doc.links:
             t = draft.toks
-            link = make(Link, {"a": {"switch": t[1], "interface": t[2]}, "b": {"switch": t[3], "interface": t[4]}},
-                        draft)
+            link = make(
+                Link, {"a": {"switch": t[1], "interface": t[2]}, "b": {"switch": t[3], "interface": t[4]}}, draft
+            )
             if link is None:
                 continue
             prior = link_lines.get(link.key)
@@ -284,22 +290,29 @@ class _Parser:
             members: dict[str, Member] = {}
             member_lines: dict[str, int] = {}
             for md in seg.members:
-                member = make(Member, {"interface_group": md.group, "vlan": md.vlan,
-                                       "origination": md.origination}, md)
+                member = make(Member, {"interface_group": md.group, "vlan": md.vlan, "origination": md.origination}, md)
                 if member is None:
                     continue
                 prior = member_lines.get(member.key)
                 if prior is not None:
-                    self.error_at(md.line, 2, f"member interface-group {member.interface_group} vlan "
-                                              f"{member.vlan} is already defined at line {prior}")
+                    self.error_at(
+                        md.line,
+                        2,
+                        f"member interface-group {member.interface_group} vlan "
+                        f"{member.vlan} is already defined at line {prior}",
+                    )
                     continue
                 member_lines[member.key] = md.line
                 md.key = member.key
                 members[member.key] = member
             endpoints: dict[str, Endpoint] = {}
             for eid, ep in seg.endpoints.items():
-                data: dict[str, Any] = {"id": eid, "ips": tuple(map(_address, ep.ips)), "mac": ep.mac,
-                                        "origination": ep.origination}
+                data: dict[str, Any] = {
+                    "id": eid,
+                    "ips": tuple(map(_address, ep.ips)),
+                    "mac": ep.mac,
+                    "origination": ep.origination,
+                }
                 ap = ep.ap
                 if ap is not None:
                     attachment = attachments.get(ap)

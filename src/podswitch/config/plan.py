@@ -174,8 +174,12 @@ class _TextDiff:
         # The first section of a text has no `!` before it: when the first one differs, both firsts changed.
         touched |= {s for s in (self.old.first, self.new.first) if s is not None and self.old.first != self.new.first}
         # A tenant printed on one side only (tenant system configured or cleared) gains or loses its head.
-        touched |= {_head(s[1]) for s in touched if s != TOPOLOGY
-                    if (_head(s[1]) in self.old.printed) != (_head(s[1]) in self.new.printed)}
+        touched |= {
+            _head(s[1])
+            for s in touched
+            if s != TOPOLOGY
+            if (_head(s[1]) in self.old.printed) != (_head(s[1]) in self.new.printed)
+        }
         self.tenants = {s[1] for s in touched if s != TOPOLOGY}
         # Inside a changed tenant, a segment keeps its text but not always its `!` (its head or the segment
         # before it may have come or gone).
@@ -253,7 +257,7 @@ def _hunks(a: list[str], b: list[str], a_start: int, b_start: int, title: str) -
     tail = 0
     while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
-    a_mid, b_mid = a[head:len(a) - tail], b[head:len(b) - tail]
+    a_mid, b_mid = a[head : len(a) - tail], b[head : len(b) - tail]
     # On a large middle, let difflib ignore the lines that repeat everywhere (it still yields a correct diff,
     # though not always the shortest one) so that changes far apart in one huge segment stay fast.
     middle = difflib.SequenceMatcher(None, a_mid, b_mid, autojunk=len(a_mid) + len(b_mid) > 4000)
@@ -312,6 +316,7 @@ def _range(start: int, stop: int) -> str:
 
 # ---- line counts (kept in step with render.py; the plan tests apply every diff strictly) -------------------
 
+
 def _count_topology(topo: Topology) -> int:
     blocks = [2 + (sw.management_address is not None) for sw in topo.switches.values()]
     blocks += [1 + len(g.members) for g in topo.interface_groups.values()]
@@ -334,9 +339,13 @@ def _count_head(node: TenantNode) -> int:
 
 
 def _count_router(router: LogicalRouter) -> int:
-    return (len(router.routes) + sum(1 + len(i.ip_addresses) for i in router.interfaces)
-            + len(router.tenant_interfaces) + sum(1 + len(p.rules) for p in router.policy_lists)
-            + (router.applied_policy_list is not None))
+    return (
+        len(router.routes)
+        + sum(1 + len(i.ip_addresses) for i in router.interfaces)
+        + len(router.tenant_interfaces)
+        + sum(1 + len(p.rules) for p in router.policy_lists)
+        + (router.applied_policy_list is not None)
+    )
 
 
 def _count_segment(node: SegmentNode) -> int:
@@ -346,8 +355,9 @@ def _count_segment(node: SegmentNode) -> int:
     lines = 1 + plain
     for ep in node.endpoints.values():
         blocks += 1
-        lines += (1 + (ep.attachment_point is not None) + len(ep.ips) + (ep.mac is not None)
-                  + (ep.origination is not None))
+        lines += (
+            1 + (ep.attachment_point is not None) + len(ep.ips) + (ep.mac is not None) + (ep.origination is not None)
+        )
     for member in node.members.values():
         blocks += 1
         lines += 1 + (member.origination is not None)

@@ -36,8 +36,7 @@ def sections(intent: Intent) -> Iterator[tuple[str, str]]:
 
 def printed_tenants(intent: Intent) -> list[str]:
     """Tenant names in print order. The always-present `system` tenant is left out until it is configured."""
-    return sorted(name for name, node in intent.tenants.items()
-                  if name != SYSTEM or node.has_configuration())
+    return sorted(name for name, node in intent.tenants.items() if name != SYSTEM or node.has_configuration())
 
 
 def render_topology(topo: Topology) -> str:
@@ -158,8 +157,11 @@ def render_segment(out: list[str], name: str, node: SegmentNode) -> None:
             append(f"      origination {ep.origination}\n")
     members = node.members
     for member in sorted(members.values(), key=lambda m: (m.interface_group, m.vlan)):
-        append(f"    member interface-group {member.interface_group} vlan {member.vlan}\n" if first else
-               f"    !\n    member interface-group {member.interface_group} vlan {member.vlan}\n")
+        append(
+            f"    member interface-group {member.interface_group} vlan {member.vlan}\n"
+            if first
+            else f"    !\n    member interface-group {member.interface_group} vlan {member.vlan}\n"
+        )
         first = False
         if member.origination is not None:
             append(f"      origination {member.origination}\n")

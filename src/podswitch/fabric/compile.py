@@ -87,8 +87,10 @@ class TenantPieces:
     def gateway_pins(self) -> list[Obj]:
         """Pin the anycast gateway MAC on the slice's own bridge port, so a copy of it arriving from
         another leaf over VXLAN is never learned."""
-        return [{"mac": GATEWAY_MAC, "bridge": names.bridge(self.vni[s]), "dev": names.gateway_peer(self.vni[s])}
-                for s in sorted(self.routed)]
+        return [
+            {"mac": GATEWAY_MAC, "bridge": names.bridge(self.vni[s]), "dev": names.gateway_peer(self.vni[s])}
+            for s in sorted(self.routed)
+        ]
 
 
 @dataclass
@@ -119,8 +121,11 @@ class Compiled:
         entry = self.switches.get(switch)
         if entry is None:
             return None
-        return (b'{"format":%d,"revision":%d,"etag":"%s","state":' % (FORMAT, self.revision, entry.etag.encode())
-                + entry.document + b"}")
+        return (
+            b'{"format":%d,"revision":%d,"etag":"%s","state":' % (FORMAT, self.revision, entry.etag.encode())
+            + entry.document
+            + b"}"
+        )
 
     def desired(self, switch: str) -> DesiredState | None:
         """The document parsed into the contract's types (costs a validation; for tests and tools)."""
@@ -132,8 +137,9 @@ class Compiled:
         return None if desired is None else desired.state
 
 
-def compile(intent: Intent, allocation: Mapping[AllocKey, int], revision: int = 0,
-            previous: Compiled | None = None) -> Compiled:
+def compile(
+    intent: Intent, allocation: Mapping[AllocKey, int], revision: int = 0, previous: Compiled | None = None
+) -> Compiled:
     topo = intent.topology
     prev = previous if previous is not None and previous.topology is topo else None
     under = prev.underlay if prev is not None and prev.underlay is not None else None
@@ -150,8 +156,11 @@ def compile(intent: Intent, allocation: Mapping[AllocKey, int], revision: int = 
         if tname == SYSTEM:
             continue
         cached = prev.tenants.get(tname) if prev is not None else None
-        if cached is not None and cached.node is tnode and (
-                same_allocation or cached.inputs == _tenant_inputs(tname, tnode, allocation)):
+        if (
+            cached is not None
+            and cached.node is tnode
+            and (same_allocation or cached.inputs == _tenant_inputs(tname, tnode, allocation))
+        ):
             out.tenants[tname] = cached
             continue
         inputs = _tenant_inputs(tname, tnode, allocation)
@@ -168,8 +177,7 @@ def _indexes(topo: Topology, alloc: Mapping[AllocKey, int]) -> dict[str, int]:
 
 
 def _tenant_inputs(tname: str, tnode: TenantNode, alloc: Mapping[AllocKey, int]) -> tuple:
-    return (alloc.get((TENANT, tname)),
-            tuple(alloc.get((SEGMENT, segment_key(tname, s))) for s in tnode.segments))
+    return (alloc.get((TENANT, tname)), tuple(alloc.get((SEGMENT, segment_key(tname, s))) for s in tnode.segments))
 
 
 def _touched_leaves(out: Compiled, prev: Compiled | None, changed: set[str]) -> set[str] | None:
@@ -189,8 +197,16 @@ def _touched_leaves(out: Compiled, prev: Compiled | None, changed: set[str]) -> 
 
 # ---- layer 2: attachments, bridges, MACs ---------------------------------------------------------
 
-def _compile_l2(tname: str, tnode: TenantNode, inputs: tuple, topo: Topology, under: Underlay,
-                alloc: Mapping[AllocKey, int], routed: frozenset[str]) -> TenantPieces:
+
+def _compile_l2(
+    tname: str,
+    tnode: TenantNode,
+    inputs: tuple,
+    topo: Topology,
+    under: Underlay,
+    alloc: Mapping[AllocKey, int],
+    routed: frozenset[str],
+) -> TenantPieces:
     groups = topo.interface_groups
     leaf_role = Role.LEAF.value
     ports: dict[str, list[tuple[str, str]]] = {}
@@ -199,9 +215,15 @@ def _compile_l2(tname: str, tnode: TenantNode, inputs: tuple, topo: Topology, un
         found = ports.get(group)
         if found is None:
             ig = groups.get(group)
-            found = [] if ig is None else sorted(
-                (p.switch, p.interface) for p in ig.members
-                if under.roles.get(p.switch) == leaf_role and p.switch in under.loopback)
+            found = (
+                []
+                if ig is None
+                else sorted(
+                    (p.switch, p.interface)
+                    for p in ig.members
+                    if under.roles.get(p.switch) == leaf_role and p.switch in under.loopback
+                )
+            )
             ports[group] = found
         return found
 
@@ -218,13 +240,21 @@ def _compile_l2(tname: str, tnode: TenantNode, inputs: tuple, topo: Topology, un
         br = names.bridge(vni)
         leaves: set[str] = set()
         claims = {(m.interface_group, m.vlan) for m in snode.members.values()}
-        claims.update((e.attachment_point.interface_group, e.attachment_point.vlan)
-                      for e in snode.endpoints.values() if e.attachment_point is not None)
+        claims.update(
+            (e.attachment_point.interface_group, e.attachment_point.vlan)
+            for e in snode.endpoints.values()
+            if e.attachment_point is not None
+        )
         for group, vlan in claims:
             for leaf, port in ports_of(group):
                 leaves.add(leaf)
-                attach[leaf][(port, vlan)] = {"port": port, "vlan": vlan, "vni": vni,
-                                              "subif": names.subif(port, vlan), "shim": names.shim(port, vlan)}
+                attach[leaf][(port, vlan)] = {
+                    "port": port,
+                    "vlan": vlan,
+                    "vni": vni,
+                    "subif": names.subif(port, vlan),
+                    "shim": names.shim(port, vlan),
+                }
         remote: list[tuple[str, str]] = []
         for ep in snode.endpoints.values():
             ap = ep.attachment_point
@@ -240,17 +270,30 @@ def _compile_l2(tname: str, tnode: TenantNode, inputs: tuple, topo: Topology, un
         attached[sname] = frozenset(leaves)
         if leaves or sname in routed:
             remote.sort()
-            bridges[sname] = Piece({
-                "vni": vni, "tenant": tname, "segment": sname, "bridge": br, "vxlan": names.vxlan(vni),
-                "flood": under.vtep_order(under.loopback[leaf] for leaf in leaves),
-                "remote_macs": [{"mac": mac, "vtep": vtep} for mac, vtep in remote],
-            })
+            bridges[sname] = Piece(
+                {
+                    "vni": vni,
+                    "tenant": tname,
+                    "segment": sname,
+                    "bridge": br,
+                    "vxlan": names.vxlan(vni),
+                    "flood": under.vtep_order(under.loopback[leaf] for leaf in leaves),
+                    "remote_macs": [{"mac": mac, "vtep": vtep} for mac, vtep in remote],
+                }
+            )
     presence = frozenset(leaf for leaves in attached.values() for leaf in leaves)
     return TenantPieces(
-        tenant=tname, node=tnode, inputs=inputs, index=alloc.get((TENANT, tname), 0), presence=presence,
-        bridges=bridges, routed=frozenset(s for s in routed if s in bridges), attached=attached,
+        tenant=tname,
+        node=tnode,
+        inputs=inputs,
+        index=alloc.get((TENANT, tname), 0),
+        presence=presence,
+        bridges=bridges,
+        routed=frozenset(s for s in routed if s in bridges),
+        attached=attached,
         attachments={leaf: [a[k] for k in sorted(a)] for leaf, a in attach.items()},
-        local_macs=dict(local), vni=vnis,
+        local_macs=dict(local),
+        vni=vnis,
     )
 
 
@@ -269,14 +312,22 @@ def _linked(tname: str, tnode: TenantNode, system: TenantNode) -> bool:
 
 # ---- layer 3: router slices ----------------------------------------------------------------------
 
+
 def _slice_interfaces(pieces: TenantPieces, router: LogicalRouter) -> list[Obj]:
     out = []
     for iface in router.interfaces:
         if iface.segment not in pieces.routed:
             continue
         vni = pieces.vni[iface.segment]
-        out.append({"ifname": names.gateway_if(vni), "peer": names.gateway_peer(vni), "bridge": names.bridge(vni),
-                    "mac": GATEWAY_MAC, "addresses": [str(a) for a in iface.ip_addresses]})
+        out.append(
+            {
+                "ifname": names.gateway_if(vni),
+                "peer": names.gateway_peer(vni),
+                "bridge": names.bridge(vni),
+                "mac": GATEWAY_MAC,
+                "addresses": [str(a) for a in iface.ip_addresses],
+            }
+        )
     return out
 
 
@@ -295,14 +346,29 @@ def _route(prefix: str, via: list[str], dev: str | None = None) -> Obj:
     return {"prefix": prefix, "via": via, "dev": dev, "kind": "unicast"}
 
 
-def _slice(name: str, tenant: str, interfaces: list[Obj], links: list[Obj], neighbours: list[Obj],
-           routes: list[Obj], nftables: str | None) -> Obj:
-    return {"name": name, "tenant": tenant, "interfaces": interfaces, "links": links, "neighbours": neighbours,
-            "routes": routes, "nftables": nftables}
+def _slice(
+    name: str,
+    tenant: str,
+    interfaces: list[Obj],
+    links: list[Obj],
+    neighbours: list[Obj],
+    routes: list[Obj],
+    nftables: str | None,
+) -> Obj:
+    return {
+        "name": name,
+        "tenant": tenant,
+        "interfaces": interfaces,
+        "links": links,
+        "neighbours": neighbours,
+        "routes": routes,
+        "nftables": nftables,
+    }
 
 
-def _compile_tenant(tname: str, tnode: TenantNode, inputs: tuple, topo: Topology, under: Underlay,
-                    alloc: Mapping[AllocKey, int]) -> TenantPieces:
+def _compile_tenant(
+    tname: str, tnode: TenantNode, inputs: tuple, topo: Topology, under: Underlay, alloc: Mapping[AllocKey, int]
+) -> TenantPieces:
     pieces = _compile_l2(tname, tnode, inputs, topo, under, alloc, _routed_segments(tnode))
     router = tnode.router
     if router is None or not pieces.presence:
@@ -317,19 +383,27 @@ def _compile_tenant(tname: str, tnode: TenantNode, inputs: tuple, topo: Topology
         elif hop.tenant == SYSTEM and pieces.linked and route.prefix.version == 4:
             routes.append(_route(str(route.prefix), [system_end], names.SYSTEM_LINK))
     routes.sort(key=lambda r: r["prefix"])
-    pieces.exported = tuple(a.network for i in router.interfaces if i.segment in pieces.routed
-                            for a in i.ip_addresses)
+    pieces.exported = tuple(a.network for i in router.interfaces if i.segment in pieces.routed for a in i.ip_addresses)
 
     def segment_if(segment: str) -> str | None:
         return names.gateway_if(pieces.vni[segment]) if segment in pieces.routed else None
 
-    pieces.slice = Piece(_slice(names.tenant_slice(pieces.index), tname, _slice_interfaces(pieces, router), [],
-                                _neighbours(pieces, tnode), routes,
-                                policy.ruleset(router, segment_if, names.SYSTEM_LINK)))
+    pieces.slice = Piece(
+        _slice(
+            names.tenant_slice(pieces.index),
+            tname,
+            _slice_interfaces(pieces, router),
+            [],
+            _neighbours(pieces, tnode),
+            routes,
+            policy.ruleset(router, segment_if, names.SYSTEM_LINK),
+        )
+    )
     return pieces
 
 
 # ---- tenant system ------------------------------------------------------------------------------
+
 
 @dataclass
 class _Reach:
@@ -341,8 +415,14 @@ class _Reach:
     transit: bytes | None
 
 
-def _compile_system(out: Compiled, system: TenantNode, topo: Topology, under: Underlay,
-                    alloc: Mapping[AllocKey, int], prev: Compiled | None) -> None:
+def _compile_system(
+    out: Compiled,
+    system: TenantNode,
+    topo: Topology,
+    under: Underlay,
+    alloc: Mapping[AllocKey, int],
+    prev: Compiled | None,
+) -> None:
     linked = {t: p for t, p in out.tenants.items() if p.presence and (p.linked or _linked(t, p.node, system))}
     key = (
         system,
@@ -365,12 +445,19 @@ def _compile_system(out: Compiled, system: TenantNode, topo: Topology, under: Un
     transit_dev = names.gateway_if(names.TRANSIT_VNI)
     transit_ip = {leaf: str(names.transit_ip(under.index[leaf])) for leaf in leaves}
     transit_mac = {leaf: names.transit_mac(under.index[leaf]) for leaf in leaves}
-    out.transit = Piece({
-        "vni": names.TRANSIT_VNI, "tenant": SYSTEM, "segment": "transit", "bridge": names.bridge(names.TRANSIT_VNI),
-        "vxlan": names.vxlan(names.TRANSIT_VNI), "flood": [under.loopback[leaf] for leaf in leaves],
-        "remote_macs": sorted(({"mac": transit_mac[leaf], "vtep": under.loopback[leaf]} for leaf in leaves),
-                              key=lambda r: r["mac"]),
-    })
+    out.transit = Piece(
+        {
+            "vni": names.TRANSIT_VNI,
+            "tenant": SYSTEM,
+            "segment": "transit",
+            "bridge": names.bridge(names.TRANSIT_VNI),
+            "vxlan": names.vxlan(names.TRANSIT_VNI),
+            "flood": [under.loopback[leaf] for leaf in leaves],
+            "remote_macs": sorted(
+                ({"mac": transit_mac[leaf], "vtep": under.loopback[leaf]} for leaf in leaves), key=lambda r: r["mac"]
+            ),
+        }
+    )
 
     def reach(prefix: str, p: TenantPieces) -> _Reach:
         link = _json(_route(prefix, [str(names.tenant_link(p.index)[1])], names.system_link_if(p.index)))
@@ -402,19 +489,36 @@ def _compile_system(out: Compiled, system: TenantNode, topo: Topology, under: Un
 
     nftables = policy.ruleset(router, segment_if, None)
     for leaf in leaves:
-        transit_if = {"ifname": transit_dev, "peer": names.gateway_peer(names.TRANSIT_VNI),
-                      "bridge": names.bridge(names.TRANSIT_VNI), "mac": transit_mac[leaf],
-                      "addresses": [f"{transit_ip[leaf]}/{names.TRANSIT_NET.prefixlen}"]}
+        transit_if = {
+            "ifname": transit_dev,
+            "peer": names.gateway_peer(names.TRANSIT_VNI),
+            "bridge": names.bridge(names.TRANSIT_VNI),
+            "mac": transit_mac[leaf],
+            "addresses": [f"{transit_ip[leaf]}/{names.TRANSIT_NET.prefixlen}"],
+        }
         links = []
         for _, p in sorted(linked.items()):
             if leaf in p.presence:
                 sys_end, tenant_end = names.tenant_link(p.index)
-                links.append({"ifname": names.system_link_if(p.index), "address": f"{sys_end}/31",
-                              "peer_slice": names.tenant_slice(p.index), "peer_ifname": names.SYSTEM_LINK,
-                              "peer_address": f"{tenant_end}/31"})
+                links.append(
+                    {
+                        "ifname": names.system_link_if(p.index),
+                        "address": f"{sys_end}/31",
+                        "peer_slice": names.tenant_slice(p.index),
+                        "peer_ifname": names.SYSTEM_LINK,
+                        "peer_address": f"{tenant_end}/31",
+                    }
+                )
         peers = [{"ip": transit_ip[o], "mac": transit_mac[o], "dev": transit_dev} for o in leaves if o != leaf]
-        body = _slice(names.SYSTEM_SLICE, SYSTEM, [*interfaces, transit_if], links,
-                      sorted([*neighbours, *peers], key=lambda n: (n["dev"], n["ip"])), [], nftables)
+        body = _slice(
+            names.SYSTEM_SLICE,
+            SYSTEM,
+            [*interfaces, transit_if],
+            links,
+            sorted([*neighbours, *peers], key=lambda n: (n["dev"], n["ip"])),
+            [],
+            nftables,
+        )
         # Ten thousand routes per leaf: join their cached JSON instead of building and dumping them again.
         routes = [e.link if leaf in e.presence else e.transit for e in ordered]
         encoded = _json(body).replace(b'"routes":[]', b'"routes":[' + b",".join(r for r in routes if r) + b"]", 1)
@@ -422,6 +526,7 @@ def _compile_system(out: Compiled, system: TenantNode, topo: Topology, under: Un
 
 
 # ---- per-switch assembly ------------------------------------------------------------------------
+
 
 def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: set[str] | None) -> None:
     by_leaf: dict[str, list[TenantPieces]] = defaultdict(list)
@@ -450,17 +555,28 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
         if system is not None and name in out.system_slices:
             if out.transit is not None:
                 bridges.append(out.transit)
-                local.append({"mac": names.transit_mac(under.index[name]), "bridge": names.bridge(names.TRANSIT_VNI),
-                              "dev": names.gateway_peer(names.TRANSIT_VNI)})
+                local.append(
+                    {
+                        "mac": names.transit_mac(under.index[name]),
+                        "bridge": names.bridge(names.TRANSIT_VNI),
+                        "dev": names.gateway_peer(names.TRANSIT_VNI),
+                    }
+                )
             slices.append(out.system_slices[name])
         bridges.sort(key=lambda piece: piece.obj["vni"])
         attachments.sort(key=lambda a: (a["port"], a["vlan"]))
         local.sort(key=lambda m: (m["bridge"], m["mac"], m["dev"]))
-        head = _json({
-            "switch": name, "role": under.roles[name], "loopback": under.loopback.get(name),
-            "fabric_ports": under.ports.get(name, []), "underlay_routes": under.routes.get(name, []),
-            "attachments": attachments, "local_macs": local,
-        })
+        head = _json(
+            {
+                "switch": name,
+                "role": under.roles[name],
+                "loopback": under.loopback.get(name),
+                "fabric_ports": under.ports.get(name, []),
+                "underlay_routes": under.routes.get(name, []),
+                "attachments": attachments,
+                "local_macs": local,
+            }
+        )
         digest = hashlib.sha256(head)
         for piece in (*bridges, *slices):
             digest.update(piece.digest)
@@ -469,6 +585,12 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
         if cached is not None and cached.etag == etag:
             out.switches[name] = cached
             continue
-        document = (head[:-1] + b',"bridges":[' + b",".join(b.json for b in bridges)
-                    + b'],"slices":[' + b",".join(s.json for s in slices) + b"]}")
+        document = (
+            head[:-1]
+            + b',"bridges":['
+            + b",".join(b.json for b in bridges)
+            + b'],"slices":['
+            + b",".join(s.json for s in slices)
+            + b"]}"
+        )
         out.switches[name] = SwitchEntry(etag=etag, document=document)

@@ -31,7 +31,7 @@ def ruleset(router: LogicalRouter, segment_if: Callable[[str], str | None], syst
     for rule in plist.rules:
         expr = _rule(rule, segment_if)
         if expr is not None:
-            lines.append(f"    {expr} comment \"{plist.name} {rule.seq}\"")
+            lines.append(f'    {expr} comment "{plist.name} {rule.seq}"')
     lines += ["  }", "}", ""]
     return "\n".join(lines)
 

@@ -54,8 +54,11 @@ def build(topology: Topology, alloc: Mapping[AllocKey, int]) -> Underlay:
     for leaf, hops in uplinks.items():
         routes[leaf] = [_route(pool, hops)]
     for spine, leaves in downlinks.items():
-        routes[spine] = [_route(f"{loopback[leaf]}/32", hops) for leaf, hops in
-                         sorted(leaves.items(), key=lambda lh: index[lh[0]]) if leaf in loopback]
+        routes[spine] = [
+            _route(f"{loopback[leaf]}/32", hops)
+            for leaf, hops in sorted(leaves.items(), key=lambda lh: index[lh[0]])
+            if leaf in loopback
+        ]
     return Underlay(
         roles=roles,
         index=index,

@@ -40,8 +40,12 @@ TRUNK = "eth0"
 # Servers and endpoints stay quiet unless asked: no IPv6 router solicitations, DAD or MLD reports flooding
 # the fabric and showing up in every tcpdump of a trunk.
 NO_IPV6 = {"net/ipv6/conf/all/disable_ipv6": "1", "net/ipv6/conf/default/disable_ipv6": "1"}
-IPV6_NO_DAD = {"net/ipv6/conf/all/accept_dad": "0", "net/ipv6/conf/default/accept_dad": "0",
-               "net/ipv6/conf/all/accept_ra": "0", "net/ipv6/conf/default/accept_ra": "0"}
+IPV6_NO_DAD = {
+    "net/ipv6/conf/all/accept_dad": "0",
+    "net/ipv6/conf/default/accept_dad": "0",
+    "net/ipv6/conf/all/accept_ra": "0",
+    "net/ipv6/conf/default/accept_ra": "0",
+}
 
 
 def switch_ns(prefix: str, switch: str) -> str:
@@ -70,8 +74,14 @@ def links(space: netns.Space) -> dict[str, Link]:
 
 
 def _cabled(a: Link | None, b: Link | None) -> bool:
-    return (a is not None and b is not None and a.kind == "veth" and b.kind == "veth"
-            and a.link == b.index and b.link == a.index)
+    return (
+        a is not None
+        and b is not None
+        and a.kind == "veth"
+        and b.kind == "veth"
+        and a.link == b.index
+        and b.link == a.index
+    )
 
 
 class Builder:
@@ -122,11 +132,15 @@ class Builder:
         for name in lab.switches:
             self.handle(switch_ns(self.prefix, name))
         for link in lab.links.values():
-            self.cable(switch_ns(self.prefix, link.a.switch), link.a.interface,
-                       switch_ns(self.prefix, link.b.switch), link.b.interface, mtu=UNDERLAY_MTU)
+            self.cable(
+                switch_ns(self.prefix, link.a.switch),
+                link.a.interface,
+                switch_ns(self.prefix, link.b.switch),
+                link.b.interface,
+                mtu=UNDERLAY_MTU,
+            )
 
-    def cable(self, ns_a: str, if_a: str, ns_b: str, if_b: str, *, mtu: int | None = None,
-              up_a: bool = False) -> bool:
+    def cable(self, ns_a: str, if_a: str, ns_b: str, if_b: str, *, mtu: int | None = None, up_a: bool = False) -> bool:
         """A veth `if_a` in `ns_a` <-> `if_b` in `ns_b`; recreated if either end is something else.
         Switch ends stay down: bringing a port up is its agent's job. Returns True iff it created."""
         a, b = self.handle(ns_a), self.handle(ns_b)

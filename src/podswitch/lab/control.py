@@ -74,8 +74,15 @@ def _alive(pid: int) -> bool:
     return netns._alive(pid)
 
 
-def start(data_dir: str | os.PathLike[str], url: str, token: str | None, prefix: str, shape: Shape, *,
-          agent_interval: float = 1.0) -> int:
+def start(
+    data_dir: str | os.PathLike[str],
+    url: str,
+    token: str | None,
+    prefix: str,
+    shape: Shape,
+    *,
+    agent_interval: float = 1.0,
+) -> int:
     """Start the supervisor detached; returns its pid."""
     if os.geteuid() != 0:
         raise LabError("the lab builds network namespaces and needs root")
@@ -84,21 +91,43 @@ def start(data_dir: str | os.PathLike[str], url: str, token: str | None, prefix:
     lab = st.lab_dir(data_dir)
     running = supervisor_pid(lab)
     if running is not None:
-        raise LabError(f"a lab is already running for {data_dir} (supervisor pid {running}); "
-                       "`podswitch lab down` first")
+        raise LabError(
+            f"a lab is already running for {data_dir} (supervisor pid {running}); `podswitch lab down` first"
+        )
     lab.mkdir(parents=True, exist_ok=True)
     st.remove(lab)
-    cmd = [sys.executable, "-m", SUPERVISOR_MODULE, "--data-dir", str(data_dir), "--url", url,
-           "--prefix", prefix, "--spines", str(shape.spines), "--leaves", str(shape.leaves),
-           "--agent-interval", str(agent_interval)]
+    cmd = [
+        sys.executable,
+        "-m",
+        SUPERVISOR_MODULE,
+        "--data-dir",
+        str(data_dir),
+        "--url",
+        url,
+        "--prefix",
+        prefix,
+        "--spines",
+        str(shape.spines),
+        "--leaves",
+        str(shape.leaves),
+        "--agent-interval",
+        str(agent_interval),
+    ]
     for server in shape.servers:
         cmd += ["--server", server]
     env = dict(os.environ)
     if token:
         env[TOKEN_ENV] = token
     with open(lab / st.SUPERVISOR_LOG, "ab") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
     st.write_pid(lab, proc.pid)  # the supervisor writes it too; this closes the window before it does
     return proc.pid
 
@@ -141,9 +170,17 @@ def check(lab: Path, ctl: Controller) -> Progress:
     return Progress(state.phase, len(state.switches), ok, problems + failed)
 
 
-def wait_ready(lab: Path, url: str, token: str | None, pid: int, *, timeout: float = 120.0,
-               on_progress: Callable[[Progress], None] | None = None,
-               clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Progress:
+def wait_ready(
+    lab: Path,
+    url: str,
+    token: str | None,
+    pid: int,
+    *,
+    timeout: float = 120.0,
+    on_progress: Callable[[Progress], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Progress:
     """Wait until the lab runs and every agent is in sync with no errors; LabError on timeout or when the
     supervisor dies. Bounded by `timeout` seconds."""
     ctl = Controller(url, token, timeout=5.0)
@@ -152,8 +189,9 @@ def wait_ready(lab: Path, url: str, token: str | None, pid: int, *, timeout: flo
     try:
         while True:
             if not _alive(pid):
-                raise LabError(f"the lab supervisor exited; see {lab / st.SUPERVISOR_LOG}:\n"
-                               + tail(lab / st.SUPERVISOR_LOG))
+                raise LabError(
+                    f"the lab supervisor exited; see {lab / st.SUPERVISOR_LOG}:\n" + tail(lab / st.SUPERVISOR_LOG)
+                )
             last = check(lab, ctl)
             if on_progress is not None:
                 on_progress(last)
@@ -162,8 +200,10 @@ def wait_ready(lab: Path, url: str, token: str | None, pid: int, *, timeout: flo
             if last.phase == st.RUNNING and last.switches and last.in_sync == last.switches and not last.problems:
                 return last
             if clock() >= deadline:
-                raise LabError(f"the lab is not ready after {timeout:.0f}s (phase {last.phase}, "
-                               f"{last.in_sync}/{last.switches} switches in sync): " + "; ".join(last.problems[:8]))
+                raise LabError(
+                    f"the lab is not ready after {timeout:.0f}s (phase {last.phase}, "
+                    f"{last.in_sync}/{last.switches} switches in sync): " + "; ".join(last.problems[:8])
+                )
             sleep(0.25)
     finally:
         ctl.close()
@@ -210,9 +250,12 @@ def _stop(pids: list[int]) -> list[int]:
 def lookup(state: st.LabState, name: str) -> Resolution:
     """`lab exec NAME`: a switch, a server (`external` is the server of interface-group external), an
     endpoint id or unique prefix, or a lab namespace (with or without the prefix, e.g. leaf1-t1)."""
-    res = resolve(name, {n: s["netns"] for n, s in state.switches.items()},
-                  {g: s["netns"] for g, s in state.servers.items()},
-                  {e: s["netns"] for e, s in state.endpoints.items()})
+    res = resolve(
+        name,
+        {n: s["netns"] for n, s in state.switches.items()},
+        {g: s["netns"] for g, s in state.servers.items()},
+        {e: s["netns"] for e, s in state.endpoints.items()},
+    )
     if res.namespace is None and res.kind == "unknown":
         for candidate in (name, state.prefix + name):
             if candidate.startswith(state.prefix) and netns.exists(candidate):
@@ -220,8 +263,13 @@ def lookup(state: st.LabState, name: str) -> Resolution:
     return res
 
 
-def wait(predicate: Callable[[], bool], timeout: float, interval: float = 0.2,
-         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> bool:
+def wait(
+    predicate: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.2,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
     """Poll `predicate` until it holds or `timeout` seconds pass; returns whether it held."""
     deadline = clock() + timeout
     while True:

@@ -27,8 +27,9 @@ class Controller:
         headers = {"X-Podswitch-Actor": ACTOR}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.http = httpx.Client(base_url=self.url, headers=headers,
-                                 timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)))
+        self.http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0))
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -71,6 +72,5 @@ class Controller:
                 return items
 
     def put_running_config(self, text: str) -> dict[str, Any]:
-        resp = self._request("PUT", "/v1/running-config", content=text.encode(),
-                             headers={"Content-Type": "text/plain"})
+        resp = self._request("PUT", "/v1/running-config", content=text.encode(), headers={"Content-Type": "text/plain"})
         return resp.json()  # type: ignore[no-any-return]

@@ -96,8 +96,10 @@ def fabric(shape: Shape) -> tuple[dict[str, Switch], dict[str, Link]]:
     for leaf in range(1, shape.leaves + 1):
         switches[leaf_name(leaf)] = Switch(name=leaf_name(leaf), role=Role.LEAF)
         for s in range(1, shape.spines + 1):
-            link = Link(a=Port(switch=leaf_name(leaf), interface=server_port(UPLINK_BASE + s)),
-                        b=Port(switch=spine_name(s), interface=server_port(leaf)))
+            link = Link(
+                a=Port(switch=leaf_name(leaf), interface=server_port(UPLINK_BASE + s)),
+                b=Port(switch=spine_name(s), interface=server_port(leaf)),
+            )
             links[link.key] = link
     return switches, links
 
@@ -118,8 +120,9 @@ def plan(intent: Intent, shape: Shape, placed: Mapping[str, Place] | None = None
     switches, links = fabric(shape)
     leaves = [leaf_name(i) for i in range(1, shape.leaves + 1)]
     lab_leaves = set(leaves)
-    used: dict[str, set[str]] = {leaf: {server_port(UPLINK_BASE + s) for s in range(1, shape.spines + 1)}
-                                 for leaf in leaves}
+    used: dict[str, set[str]] = {
+        leaf: {server_port(UPLINK_BASE + s) for s in range(1, shape.spines + 1)} for leaf in leaves
+    }
     load = dict.fromkeys(leaves, 0)
     topo_groups = intent.topology.interface_groups
     groups: dict[str, InterfaceGroup] = {}
@@ -151,8 +154,12 @@ def plan(intent: Intent, shape: Shape, placed: Mapping[str, Place] | None = None
     still: list[str] = []
     for name in fresh:
         before = placed.get(name)
-        if before is not None and before.leaf in lab_leaves and before.port not in used[before.leaf] \
-                and _server_port_number(before.port) is not None:
+        if (
+            before is not None
+            and before.leaf in lab_leaves
+            and before.port not in used[before.leaf]
+            and _server_port_number(before.port) is not None
+        ):
             take(name, before)
         else:
             still.append(name)
@@ -163,8 +170,7 @@ def plan(intent: Intent, shape: Shape, placed: Mapping[str, Place] | None = None
         port = _free_port(used[leaf])
         if port is None:
             candidates = sorted(leaves, key=lambda lf: (load[lf], leaves.index(lf)))
-            leaf, port = next(((lf, p) for lf in candidates if (p := _free_port(used[lf])) is not None),
-                              (leaf, None))
+            leaf, port = next(((lf, p) for lf in candidates if (p := _free_port(used[lf])) is not None), (leaf, None))
             if port is None:
                 raise ValueError(f"no free server port left on any leaf for server {name}")
         take(name, Place(leaf, port))
@@ -190,6 +196,7 @@ def _free_port(used: set[str]) -> str | None:
 
 # ---- topology writes -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Write:
     """One API call: `method path` with a JSON body (None for DELETE)."""
@@ -212,17 +219,22 @@ def topology_writes(intent: Intent, lab: LabPlan) -> list[Write]:
         have = topo.switches.get(name)
         if have is None or have.role != sw.role:
             body = sw if have is None else have.model_copy(update={"role": sw.role})
-            out.append(Write("PUT", f"/v1/switches/{name}", body.model_dump(mode="json", exclude_none=True),
-                             f"switch {name}"))
+            out.append(
+                Write("PUT", f"/v1/switches/{name}", body.model_dump(mode="json", exclude_none=True), f"switch {name}")
+            )
     for name, group in lab.groups.items():
         if topo.interface_groups.get(name) != group:
-            out.append(Write("PUT", f"/v1/interface-groups/{name}", group.model_dump(mode="json"),
-                             f"interface-group {name}"))
+            out.append(
+                Write("PUT", f"/v1/interface-groups/{name}", group.model_dump(mode="json"), f"interface-group {name}")
+            )
     for key, link in lab.links.items():
         if key not in topo.links:
             out.append(Write("POST", "/v1/links", link.model_dump(mode="json"), f"link {key}"))
-    stale_links = [key for key, link in topo.links.items()
-                   if key not in lab.links and is_lab_switch(link.a.switch) and is_lab_switch(link.b.switch)]
+    stale_links = [
+        key
+        for key, link in topo.links.items()
+        if key not in lab.links and is_lab_switch(link.a.switch) and is_lab_switch(link.b.switch)
+    ]
     for key in sorted(stale_links):
         out.append(Write("DELETE", f"/v1/links/{key}", None, f"link {key}"))
     gone = set(stale_links)
@@ -238,6 +250,7 @@ def topology_writes(intent: Intent, lab: LabPlan) -> list[Write]:
 
 # ---- endpoints -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class EndpointSpec:
     """How one endpoint is realised: a namespace behind `server`'s VLAN `vlan` bridge."""
@@ -252,15 +265,29 @@ class EndpointSpec:
     gateways: tuple[str, ...] = ()  # at most one per address family: the default routes
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "tenant": self.tenant, "segment": self.segment, "server": self.server,
-                "vlan": self.vlan, "mac": self.mac, "addresses": list(self.addresses),
-                "gateways": list(self.gateways)}
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "segment": self.segment,
+            "server": self.server,
+            "vlan": self.vlan,
+            "mac": self.mac,
+            "addresses": list(self.addresses),
+            "gateways": list(self.gateways),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EndpointSpec:
-        return cls(id=data["id"], tenant=data["tenant"], segment=data["segment"], server=data["server"],
-                   vlan=int(data["vlan"]), mac=data.get("mac"), addresses=tuple(data.get("addresses", ())),
-                   gateways=tuple(data.get("gateways", ())))
+        return cls(
+            id=data["id"],
+            tenant=data["tenant"],
+            segment=data["segment"],
+            server=data["server"],
+            vlan=int(data["vlan"]),
+            mac=data.get("mac"),
+            addresses=tuple(data.get("addresses", ())),
+            gateways=tuple(data.get("gateways", ())),
+        )
 
 
 def endpoint_specs(intent: Intent, servers: Iterable[str]) -> dict[str, EndpointSpec]:
@@ -288,8 +315,15 @@ def endpoint_specs(intent: Intent, servers: Iterable[str]) -> dict[str, Endpoint
                         plen = DEFAULT_PREFIX_V4 if ip.version == 4 else DEFAULT_PREFIX_V6
                         addresses.append(f"{ip}/{plen}")
                 out[eid] = EndpointSpec(
-                    id=eid, tenant=tname, segment=sname, server=ap.interface_group, vlan=ap.vlan, mac=ep.mac,
-                    addresses=tuple(addresses), gateways=tuple(gws[v] for v in sorted(gws)))
+                    id=eid,
+                    tenant=tname,
+                    segment=sname,
+                    server=ap.interface_group,
+                    vlan=ap.vlan,
+                    mac=ep.mac,
+                    addresses=tuple(addresses),
+                    gateways=tuple(gws[v] for v in sorted(gws)),
+                )
     return out
 
 
@@ -330,8 +364,9 @@ class Resolution:
     candidates: list[str] = field(default_factory=list)
 
 
-def resolve(name: str, switches: Mapping[str, str], servers: Mapping[str, str],
-            endpoints: Mapping[str, str]) -> Resolution:
+def resolve(
+    name: str, switches: Mapping[str, str], servers: Mapping[str, str], endpoints: Mapping[str, str]
+) -> Resolution:
     """NAME -> namespace: a switch, a server (interface-group; `external` is one), or an endpoint id or a
     unique prefix of one. Exact names win over prefixes; an ambiguous prefix lists the candidates."""
     if name in switches:

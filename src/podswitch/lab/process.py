@@ -54,8 +54,12 @@ class ControllerProcess:
     @property
     def env(self) -> dict[str, str]:
         """The environment the CLI needs to talk to this controller."""
-        return {**os.environ, "PODSWITCH_ADMIN_TOKEN": self.token, "PODSWITCH_URL": self.url,
-                "PODSWITCH_DATA_DIR": str(self.data_dir)}
+        return {
+            **os.environ,
+            "PODSWITCH_ADMIN_TOKEN": self.token,
+            "PODSWITCH_URL": self.url,
+            "PODSWITCH_DATA_DIR": str(self.data_dir),
+        }
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=timeout)
@@ -67,8 +71,21 @@ class ControllerProcess:
         env.pop("PODSWITCH_DATABASE_URL", None)  # SQLite in data_dir, whatever the environment says
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [*PODSWITCH, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port), "--log-level",
-                 self.log_level], stdout=out, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+                [
+                    *PODSWITCH,
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    self.log_level,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -78,8 +95,7 @@ class ControllerProcess:
                     return self
             if time.monotonic() >= deadline:
                 self.stop()
-                raise ControllerStartError(f"no answer on {self.url}/healthz after {timeout:.0f}s:\n"
-                                           f"{tail(self.log)}")
+                raise ControllerStartError(f"no answer on {self.url}/healthz after {timeout:.0f}s:\n{tail(self.log)}")
             time.sleep(0.1)
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -169,9 +169,19 @@ class Agent:
 
 
 class Supervisor:
-    def __init__(self, lab_dir: Path, url: str, token: str | None, prefix: str, shape: Shape, *,
-                 poll: float = 0.5, agent_interval: float = 1.0, agent_cmd: list[str] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        lab_dir: Path,
+        url: str,
+        token: str | None,
+        prefix: str,
+        shape: Shape,
+        *,
+        poll: float = 0.5,
+        agent_interval: float = 1.0,
+        agent_cmd: list[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.lab_dir = lab_dir
         self.url = url
         self.token = token
@@ -184,8 +194,14 @@ class Supervisor:
         self.clock = clock
         self.ctl = Controller(url, token)
         self.builder = Builder(prefix)
-        self.state = st.LabState(prefix=prefix, url=url, spines=shape.spines, leaves=shape.leaves,
-                                 extra_servers=list(shape.servers), supervisor_pid=os.getpid())
+        self.state = st.LabState(
+            prefix=prefix,
+            url=url,
+            spines=shape.spines,
+            leaves=shape.leaves,
+            extra_servers=list(shape.servers),
+            supervisor_pid=os.getpid(),
+        )
         self.agents: dict[str, Agent] = {}
         self.plan: LabPlan | None = None
         self.specs: dict[str, EndpointSpec] = {}
@@ -235,9 +251,15 @@ class Supervisor:
             self._start_agent(name)
         self.state.timings["agents_started"] = round(time.perf_counter() - t, 3)
         self._save(st.RUNNING)
-        log.info("lab built in %.2fs (topology %.2fs, build %.2fs): %d switches, %d servers, %d endpoints",
-                 time.perf_counter() - started, self.state.timings["topology"], self.state.timings["build"],
-                 len(self.state.switches), len(self.state.servers), len(self.state.endpoints))
+        log.info(
+            "lab built in %.2fs (topology %.2fs, build %.2fs): %d switches, %d servers, %d endpoints",
+            time.perf_counter() - started,
+            self.state.timings["topology"],
+            self.state.timings["build"],
+            len(self.state.switches),
+            len(self.state.servers),
+            len(self.state.endpoints),
+        )
         self._watch(stop, revision)
         return 0
 
@@ -332,7 +354,7 @@ class Supervisor:
                 netns.remove(name)
         # Switches of a bigger POD than this one, with their router slices (`<prefix><switch>-<slice>`).
         for name in netns.names(self.prefix):
-            switch = name[len(self.prefix):].split("-", 1)[0]
+            switch = name[len(self.prefix) :].split("-", 1)[0]
             if is_lab_switch(switch) and switch not in lab.switches:
                 netns.remove(name)
 
@@ -358,8 +380,12 @@ class Supervisor:
         fresh: set[str] = set()
         for group, where in lab.servers.items():
             have = self.state.servers.get(group)
-            want = {"netns": server_ns(self.prefix, group), "leaf": where.leaf, "port": where.port,
-                    "vlans": vlans[group]}
+            want = {
+                "netns": server_ns(self.prefix, group),
+                "leaf": where.leaf,
+                "port": where.port,
+                "vlans": vlans[group],
+            }
             gone = not netns.exists(want["netns"])
             if have != want or gone:
                 if gone:
@@ -380,8 +406,12 @@ class Supervisor:
                 self.failed[eid] = f"{type(e).__name__}: {e}"
                 self.retry_at = self.clock() + RETRY_FAILED_AFTER
             self.specs[eid] = spec
-            self.state.endpoints[eid] = {**spec.to_json(), "short": short, "netns": endpoint_ns(self.prefix, short),
-                                         "error": self.failed.get(eid)}
+            self.state.endpoints[eid] = {
+                **spec.to_json(),
+                "short": short,
+                "netns": endpoint_ns(self.prefix, short),
+                "error": self.failed.get(eid),
+            }
         for eid in list(self.state.endpoints):
             if eid not in specs:
                 del self.state.endpoints[eid]
@@ -409,23 +439,38 @@ class Supervisor:
     def _start_agent(self, name: str) -> None:
         agent = self.agents.get(name)
         if agent is None:
-            agent = self.agents[name] = Agent(switch=name, netns=switch_ns(self.prefix, name),
-                                              log_path=st.agent_log(self.lab_dir, name))
+            agent = self.agents[name] = Agent(
+                switch=name, netns=switch_ns(self.prefix, name), log_path=st.agent_log(self.lab_dir, name)
+            )
         env = dict(os.environ)
         env.pop(TOKEN_ENV, None)
         if self.token:
             env[AGENT_TOKEN_ENV] = self.token  # the environment, not argv: argv is world-readable in /proc
-        args = ["--switch", name, "--netns", agent.netns, "--controller", self.url,
-                "--interval", str(self.agent_interval)]
+        args = [
+            "--switch",
+            name,
+            "--netns",
+            agent.netns,
+            "--controller",
+            self.url,
+            "--interval",
+            str(self.agent_interval),
+        ]
         assert agent.log_path is not None
         if self.agent_cmd is None:
             self._release_handles()
             agent.proc = fork_agent(args, agent.log_path, env)
         else:
             with open(agent.log_path, "ab") as out:
-                agent.proc = subprocess.Popen([*self.agent_cmd, *args], stdin=subprocess.DEVNULL, stdout=out,
-                                              stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent,
-                                              close_fds=True)
+                agent.proc = subprocess.Popen(
+                    [*self.agent_cmd, *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    preexec_fn=_die_with_parent,
+                    close_fds=True,
+                )
         agent.started_at = self.clock()
         entry = self.state.switches.setdefault(name, {"netns": agent.netns})
         entry.update(agent_pid=agent.proc.pid, log=str(agent.log_path), restarts=agent.restarts)
@@ -448,8 +493,14 @@ class Supervisor:
                 # dying right away waits longer each time.
                 agent.failures = 1 if now - agent.started_at > AGENT_STABLE_AFTER else agent.failures + 1
                 delay = min(30.0, 2.0 ** min(agent.failures, 5))
-                log.warning("agent %s exited with %s; restart %d in %.0fs (log: %s)", name,
-                            agent.proc.returncode, agent.restarts, delay, agent.log_path)
+                log.warning(
+                    "agent %s exited with %s; restart %d in %.0fs (log: %s)",
+                    name,
+                    agent.proc.returncode,
+                    agent.restarts,
+                    delay,
+                    agent.log_path,
+                )
                 agent.proc = None
                 agent.next_start = now + delay
                 self.state.switches.get(name, {})["agent_pid"] = None
@@ -501,15 +552,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--leaves", type=int, default=4)
     p.add_argument("--server", action="append", default=[], dest="servers")
     p.add_argument("--agent-interval", type=float, default=1.0)
-    p.add_argument("--agent-exec", action="store_true",
-                   help="exec `podswitch agent` for every switch instead of forking agents from the supervisor")
+    p.add_argument(
+        "--agent-exec",
+        action="store_true",
+        help="exec `podswitch agent` for every switch instead of forking agents from the supervisor",
+    )
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     setup_logging(args.log_level)
     stop = stop_on_signals(log)
-    sup = Supervisor(st.lab_dir(args.data_dir), args.url, os.environ.get(TOKEN_ENV), args.prefix,
-                     Shape(args.spines, args.leaves, tuple(args.servers)), agent_interval=args.agent_interval,
-                     agent_cmd=[sys.executable, "-m", "podswitch", "agent"] if args.agent_exec else None)
+    sup = Supervisor(
+        st.lab_dir(args.data_dir),
+        args.url,
+        os.environ.get(TOKEN_ENV),
+        args.prefix,
+        Shape(args.spines, args.leaves, tuple(args.servers)),
+        agent_interval=args.agent_interval,
+        agent_cmd=[sys.executable, "-m", "podswitch", "agent"] if args.agent_exec else None,
+    )
     return sup.run(stop)
 
 

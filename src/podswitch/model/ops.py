@@ -41,8 +41,14 @@ class Change:
         return "update"
 
 
-def _with(intent: Intent, *, topology: Topology | None = None, tenants: dict[str, TenantNode] | None = None,
-          claims: dict | None = None, endpoint_at: dict | None = None) -> Intent:
+def _with(
+    intent: Intent,
+    *,
+    topology: Topology | None = None,
+    tenants: dict[str, TenantNode] | None = None,
+    claims: dict | None = None,
+    endpoint_at: dict | None = None,
+) -> Intent:
     new = Intent.model_construct(
         topology=topology if topology is not None else intent.topology,
         tenants=tenants if tenants is not None else intent.tenants,
@@ -111,9 +117,14 @@ def put(intent: Intent, key: Key, obj: Model) -> Intent:
         assert isinstance(obj, Endpoint)
         located = intent.endpoint_locations().get(key.name)
         if located is not None and located != where:
-            raise IntentError(Problem(
-                f"endpoint {key.name}", "id",
-                f"is already used in tenant {located[0]} segment {located[1]}", kind="conflict"))
+            raise IntentError(
+                Problem(
+                    f"endpoint {key.name}",
+                    "id",
+                    f"is already used in tenant {located[0]} segment {located[1]}",
+                    kind="conflict",
+                )
+            )
         old_ep = snode.endpoints.get(key.name)
         endpoints = dict(snode.endpoints)
         endpoints[key.name] = obj
@@ -138,8 +149,12 @@ def delete(intent: Intent, key: Key) -> Intent:
         field = {Kind.SWITCH: "switches", Kind.LINK: "links", Kind.INTERFACE_GROUP: "interface_groups"}[kind]
         items = dict(getattr(topo, field))
         del items[key.name]
-        return _with(intent, topology=topo.model_copy(update={field: items}),
-                     claims=intent._claims, endpoint_at=intent._endpoint_at)
+        return _with(
+            intent,
+            topology=topo.model_copy(update={field: items}),
+            claims=intent._claims,
+            endpoint_at=intent._endpoint_at,
+        )
 
     tenants = dict(intent.tenants)
     tnode = tenants[key.tenant]
@@ -188,8 +203,9 @@ def _claim_of(obj: Member | Endpoint) -> Claim | None:
     return None if ap is None else (ap.interface_group, ap.vlan)
 
 
-def _move_claim(claims: dict[Claim, dict[Location, int]] | None, where: Location,
-                old: Claim | None, new: Claim | None) -> dict[Claim, dict[Location, int]] | None:
+def _move_claim(
+    claims: dict[Claim, dict[Location, int]] | None, where: Location, old: Claim | None, new: Claim | None
+) -> dict[Claim, dict[Location, int]] | None:
     if claims is None or old == new:
         return claims
     claims = dict(claims)
@@ -262,8 +278,14 @@ def build(objects: Iterable[tuple[Key, Model]]) -> Intent:
 
 
 _BUILD_ORDER = {
-    Kind.SWITCH: 0, Kind.INTERFACE_GROUP: 0, Kind.LINK: 0, Kind.TENANT: 1, Kind.SEGMENT: 2,
-    Kind.LOGICAL_ROUTER: 2, Kind.MEMBER: 3, Kind.ENDPOINT: 3,
+    Kind.SWITCH: 0,
+    Kind.INTERFACE_GROUP: 0,
+    Kind.LINK: 0,
+    Kind.TENANT: 1,
+    Kind.SEGMENT: 2,
+    Kind.LOGICAL_ROUTER: 2,
+    Kind.MEMBER: 3,
+    Kind.ENDPOINT: 3,
 }
 
 
@@ -274,8 +296,11 @@ def diff(old: Intent, new: Intent) -> list[Change]:
     changes: list[Change] = []
     ot, nt = old.topology, new.topology
     if ot is not nt:
-        for kind, field in ((Kind.SWITCH, "switches"), (Kind.INTERFACE_GROUP, "interface_groups"),
-                            (Kind.LINK, "links")):
+        for kind, field in (
+            (Kind.SWITCH, "switches"),
+            (Kind.INTERFACE_GROUP, "interface_groups"),
+            (Kind.LINK, "links"),
+        ):
             _diff_map(changes, getattr(ot, field), getattr(nt, field), lambda n, k=kind: Key(k, name=n))
     for tname in sorted(old.tenants.keys() | new.tenants.keys()):
         a, b = old.tenants.get(tname), new.tenants.get(tname)
@@ -306,8 +331,7 @@ def diff(old: Intent, new: Intent) -> list[Change]:
             if sa.segment != sb.segment:
                 changes.append(Change(Key(Kind.SEGMENT, tname, sname), sa.segment, sb.segment))
             _diff_map(changes, sa.members, sb.members, lambda n, t=tname, s=sname: Key(Kind.MEMBER, t, s, n))
-            _diff_map(changes, sa.endpoints, sb.endpoints,
-                      lambda n, t=tname, s=sname: Key(Kind.ENDPOINT, t, s, n))
+            _diff_map(changes, sa.endpoints, sb.endpoints, lambda n, t=tname, s=sname: Key(Kind.ENDPOINT, t, s, n))
     changes.sort(key=_change_order)
     return changes
 

@@ -67,4 +67,3 @@ class Endpoint(Model):
         if len(set(self.ips)) != len(self.ips):
             raise ValueError("an IP address is listed twice")
         return self
-

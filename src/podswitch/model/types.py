@@ -20,8 +20,7 @@ def _name(value: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise PydanticCustomError(
             "name",
-            "'{value}' is not a valid name: use 1-64 letters, digits, '.', '-' or '_', starting with a "
-            "letter or digit",
+            "'{value}' is not a valid name: use 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit",
             {"value": str(value)[:80]},
         )
     return value
@@ -50,8 +49,9 @@ def _vlan(value: Any) -> int:
         raise PydanticCustomError("vlan", "VLAN must be a whole number from 1 to 4094")
     if isinstance(value, str) and not (value.isascii() and value.isdigit()):
         # int() would also take "3_00", "+300", " 300 " or Arabic-Indic digits; a VLAN is written plainly.
-        raise PydanticCustomError("vlan", "VLAN must be a whole number from 1 to 4094, got '{value}'",
-                                  {"value": value[:20]})
+        raise PydanticCustomError(
+            "vlan", "VLAN must be a whole number from 1 to 4094, got '{value}'", {"value": value[:20]}
+        )
     vlan = int(value)
     if not 1 <= vlan <= 4094:
         raise PydanticCustomError("vlan", "VLAN must be from 1 to 4094, got {value}", {"value": vlan})
@@ -61,12 +61,14 @@ def _vlan(value: Any) -> int:
 def _mac(value: Any) -> str:
     text = value.lower() if isinstance(value, str) else ""
     if not _MAC.fullmatch(text):
-        raise PydanticCustomError("mac", "'{value}' is not a MAC address (like fa:16:3e:ef:4f:f4)",
-                                  {"value": str(value)[:40]})
+        raise PydanticCustomError(
+            "mac", "'{value}' is not a MAC address (like fa:16:3e:ef:4f:f4)", {"value": str(value)[:40]}
+        )
     text = text.replace("-", ":")
     if int(text[:2], 16) & 1:
-        raise PydanticCustomError("mac", "'{value}' is a multicast MAC; an endpoint needs a unicast MAC",
-                                  {"value": text})
+        raise PydanticCustomError(
+            "mac", "'{value}' is a multicast MAC; an endpoint needs a unicast MAC", {"value": text}
+        )
     if text == "00:00:00:00:00:00":
         raise PydanticCustomError("mac", "00:00:00:00:00:00 is not a usable MAC")
     return text
@@ -88,25 +90,33 @@ def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(value)
     except ValueError as exc:
         why = "it has host bits set" if "host bits" in str(exc) else "it is not a prefix like 10.0.0.0/8"
-        raise PydanticCustomError("cidr", "'{value}' is not a valid prefix: {why}",
-                                  {"value": str(value)[:60], "why": why}) from None
+        raise PydanticCustomError(
+            "cidr", "'{value}' is not a valid prefix: {why}", {"value": str(value)[:60], "why": why}
+        ) from None
 
 
 def _gateway(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
         return value
     if not isinstance(value, str) or "/" not in value:
-        raise PydanticCustomError("ip_interface", "'{value}' must be an address with a prefix length, "
-                                  "like 10.66.16.1/24", {"value": str(value)[:60]})
+        raise PydanticCustomError(
+            "ip_interface",
+            "'{value}' must be an address with a prefix length, like 10.66.16.1/24",
+            {"value": str(value)[:60]},
+        )
     try:
         iface = ipaddress.ip_interface(value)
     except ValueError:
-        raise PydanticCustomError("ip_interface", "'{value}' is not an address with a prefix length",
-                                  {"value": str(value)[:60]}) from None
+        raise PydanticCustomError(
+            "ip_interface", "'{value}' is not an address with a prefix length", {"value": str(value)[:60]}
+        ) from None
     net = iface.network
     if net.num_addresses > 2 and iface.ip in (net.network_address, net.broadcast_address) and net.version == 4:
-        raise PydanticCustomError("ip_interface", "{value} is the network or broadcast address of {net}",
-                                  {"value": str(iface), "net": str(net)})
+        raise PydanticCustomError(
+            "ip_interface",
+            "{value} is the network or broadcast address of {net}",
+            {"value": str(iface), "net": str(net)},
+        )
     return iface
 
 
@@ -124,8 +134,12 @@ Name = Annotated[str, *_scalar(_name, _NAME_SCHEMA)]
 IfName = Annotated[str, *_scalar(_ifname, {"type": "string", "pattern": "^[0-9A-Za-z][-.0-9A-Za-z_]{0,14}$"})]
 Token = Annotated[str, *_scalar(_token, {"type": "string", "pattern": "^[!-~]{1,128}$"})]
 Vlan = Annotated[int, *_scalar(_vlan, {"type": "integer", "minimum": 1, "maximum": 4094})]
-Mac = Annotated[str, *_scalar(_mac, {"type": "string", "pattern": "^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$",
-                                     "example": "fa:16:3e:ef:4f:f4"})]
+Mac = Annotated[
+    str,
+    *_scalar(
+        _mac, {"type": "string", "pattern": "^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", "example": "fa:16:3e:ef:4f:f4"}
+    ),
+]
 IPAddress = Annotated[
     ipaddress.IPv4Address | ipaddress.IPv6Address,
     *_scalar(_ip, {"type": "string", "format": "ip", "example": "10.66.16.2"}, str),

@@ -79,6 +79,7 @@ def _claim(obj: object) -> Claim | None:
 
 # ---- topology ------------------------------------------------------------------------------------
 
+
 def check_topology(intent: Intent) -> list[Problem]:
     topo = intent.topology
     problems: list[Problem] = []
@@ -113,13 +114,15 @@ def check_topology(intent: Intent) -> list[Problem]:
             if sw is None:
                 problems.append(Problem(obj, "members", f"switch {port.switch} does not exist", "conflict"))
             elif sw.role != Role.LEAF:
-                problems.append(Problem(obj, "members", f"{port.switch} is a {sw.role.value}; servers attach "
-                                        "to leaves", "conflict"))
+                problems.append(
+                    Problem(obj, "members", f"{port.switch} is a {sw.role.value}; servers attach to leaves", "conflict")
+                )
             use(port.switch, port.interface, obj, obj, "members")
     return problems
 
 
 # ---- tenants and routers ------------------------------------------------------------------------
+
 
 def subnets_of(router: LogicalRouter | None) -> dict[str, list[Net]]:
     """Segment name -> the subnets of the router's gateway addresses on it."""
@@ -137,13 +140,25 @@ def check_router(intent: Intent, tname: str, tnode: TenantNode) -> list[Problem]
     seen: list[tuple[Net, str]] = []
     for iface in router.interfaces:
         if iface.segment not in tnode.segments:
-            problems.append(Problem(obj, f"interface segment {iface.segment}",
-                                    f"segment {iface.segment} does not exist in tenant {tname}", "conflict"))
+            problems.append(
+                Problem(
+                    obj,
+                    f"interface segment {iface.segment}",
+                    f"segment {iface.segment} does not exist in tenant {tname}",
+                    "conflict",
+                )
+            )
         for addr in iface.ip_addresses:
             for other, where in seen:
                 if addr.network.overlaps(other):
-                    problems.append(Problem(obj, f"interface segment {iface.segment}",
-                                            f"subnet {addr.network} overlaps {other} on {where}", "conflict"))
+                    problems.append(
+                        Problem(
+                            obj,
+                            f"interface segment {iface.segment}",
+                            f"subnet {addr.network} overlaps {other} on {where}",
+                            "conflict",
+                        )
+                    )
             seen.append((addr.network, f"interface segment {iface.segment}"))
     for peer in router.tenant_interfaces:
         field = f"interface tenant {peer}"
@@ -158,25 +173,35 @@ def check_router(intent: Intent, tname: str, tnode: TenantNode) -> list[Problem]
         hop = route.next_hop
         if hop.tenant is not None:
             if hop.tenant not in router.tenant_interfaces:
-                problems.append(Problem(obj, field, f"next-hop tenant {hop.tenant} needs 'interface tenant "
-                                        f"{hop.tenant}' on this router", "conflict"))
+                problems.append(
+                    Problem(
+                        obj,
+                        field,
+                        f"next-hop tenant {hop.tenant} needs 'interface tenant {hop.tenant}' on this router",
+                        "conflict",
+                    )
+                )
         elif hop.ip is not None:
             if hop.ip.version != route.prefix.version:
-                problems.append(Problem(obj, field, f"next-hop {hop.ip} is not an IPv{route.prefix.version} "
-                                        "address"))
+                problems.append(Problem(obj, field, f"next-hop {hop.ip} is not an IPv{route.prefix.version} address"))
             elif not any(hop.ip in net for net, _ in seen):
-                problems.append(Problem(obj, field, f"next-hop {hop.ip} is not on a subnet of this router",
-                                        "conflict"))
+                problems.append(Problem(obj, field, f"next-hop {hop.ip} is not on a subnet of this router", "conflict"))
     for plist in router.policy_lists:
         for rule in plist.rules:
             for side in (rule.src, rule.dst):
                 if side.segment is not None and side.segment not in tnode.segments:
-                    problems.append(Problem(obj, f"policy-list {plist.name} rule {rule.seq}",
-                                            f"segment {side.segment} does not exist in tenant {tname}",
-                                            "conflict"))
+                    problems.append(
+                        Problem(
+                            obj,
+                            f"policy-list {plist.name} rule {rule.seq}",
+                            f"segment {side.segment} does not exist in tenant {tname}",
+                            "conflict",
+                        )
+                    )
     if router.applied_policy_list is not None and router.policy_list(router.applied_policy_list) is None:
-        problems.append(Problem(obj, "apply policy-list",
-                                f"policy-list {router.applied_policy_list} is not defined", "conflict"))
+        problems.append(
+            Problem(obj, "apply policy-list", f"policy-list {router.applied_policy_list} is not defined", "conflict")
+        )
     return problems
 
 
@@ -202,8 +227,9 @@ def check_system_overlap(intent: Intent, only: set[str] | None = None) -> list[P
     problems: list[Problem] = []
     open_: list[tuple[Net, str]] = []  # prefixes containing the current one, outermost first
     for net, tname in exported:
-        while open_ and (open_[-1][0].version != net.version
-                         or int(open_[-1][0].broadcast_address) < int(net.network_address)):
+        while open_ and (
+            open_[-1][0].version != net.version or int(open_[-1][0].broadcast_address) < int(net.network_address)
+        ):
             open_.pop()
         for outer, other in open_:
             if other == tname:
@@ -217,12 +243,17 @@ def check_system_overlap(intent: Intent, only: set[str] | None = None) -> list[P
 
 
 def _overlap(tenant: str, mine: Net, theirs: Net, other: str) -> Problem:
-    return Problem(f"tenant {tenant} logical-router", "interface tenant system",
-                   f"subnet {mine} overlaps {theirs} of tenant {other}; both meet in tenant system (no NAT), "
-                   "so they must not overlap", "conflict")
+    return Problem(
+        f"tenant {tenant} logical-router",
+        "interface tenant system",
+        f"subnet {mine} overlaps {theirs} of tenant {other}; both meet in tenant system (no NAT), "
+        "so they must not overlap",
+        "conflict",
+    )
 
 
 # ---- segments and endpoints ---------------------------------------------------------------------
+
 
 def check_segment(tname: str, sname: str, snode: SegmentNode, router: LogicalRouter | None) -> list[Problem]:
     if not snode.endpoints:
@@ -240,20 +271,23 @@ def check_segment(tname: str, sname: str, snode: SegmentNode, router: LogicalRou
             key = (ip.version, int(ip))
             other = ips.get(key)
             if other is not None:
-                problems.append(_endpoint_problem(tname, sname, eid, "ips",
-                                                  f"{ip} is already used by endpoint {other}"))
+                problems.append(
+                    _endpoint_problem(tname, sname, eid, "ips", f"{ip} is already used by endpoint {other}")
+                )
             ips[key] = eid
             if key in gateways:
                 problems.append(_endpoint_problem(tname, sname, eid, "ips", f"{ip} is the segment's gateway address"))
             elif ranges and not any(v == key[0] and lo <= key[1] <= hi for v, lo, hi in ranges):
                 nets = ", ".join(str(n) for n in subnets)
-                problems.append(_endpoint_problem(tname, sname, eid, "ips",
-                                                  f"{ip} is outside the segment's subnet {nets}"))
+                problems.append(
+                    _endpoint_problem(tname, sname, eid, "ips", f"{ip} is outside the segment's subnet {nets}")
+                )
         if ep.mac is not None:
             other = macs.get(ep.mac)
             if other is not None:
-                problems.append(_endpoint_problem(tname, sname, eid, "mac",
-                                                  f"{ep.mac} is already used by endpoint {other}"))
+                problems.append(
+                    _endpoint_problem(tname, sname, eid, "mac", f"{ep.mac} is already used by endpoint {other}")
+                )
             macs[ep.mac] = eid
     return problems
 
@@ -269,9 +303,14 @@ def check_claims(intent: Intent, claims: Iterable[Claim]) -> list[Problem]:
         holders = index.get(claim, {})
         if len(holders) > 1:
             names = sorted(f"tenant {t} segment {s}" for t, s in holders)
-            problems.append(Problem(
-                names[1], f"interface-group {claim[0]} vlan {claim[1]}",
-                f"interface-group {claim[0]} vlan {claim[1]} is already claimed by {names[0]}", "conflict"))
+            problems.append(
+                Problem(
+                    names[1],
+                    f"interface-group {claim[0]} vlan {claim[1]}",
+                    f"interface-group {claim[0]} vlan {claim[1]} is already claimed by {names[0]}",
+                    "conflict",
+                )
+            )
     return problems
 
 
@@ -283,14 +322,20 @@ def check_endpoint_ids(intent: Intent) -> list[Problem]:
             for eid in snode.endpoints:
                 prior = seen.get(eid)
                 if prior is not None:
-                    problems.append(Problem(f"tenant {tname} segment {sname} endpoint {eid}", "id",
-                                            f"is already used in tenant {prior[0]} segment {prior[1]}",
-                                            "conflict"))
+                    problems.append(
+                        Problem(
+                            f"tenant {tname} segment {sname} endpoint {eid}",
+                            "id",
+                            f"is already used in tenant {prior[0]} segment {prior[1]}",
+                            "conflict",
+                        )
+                    )
                 seen[eid] = (tname, sname)
     return problems
 
 
 # ---- references ---------------------------------------------------------------------------------
+
 
 def referrers(intent: Intent, key: Key) -> list[str]:
     """Objects outside key's own subtree that refer to it; deleting key is refused while any remain."""
@@ -302,16 +347,22 @@ def referrers(intent: Intent, key: Key) -> list[str]:
                 continue
             if key.tenant in tnode.router.tenant_interfaces:
                 refs.append(f"tenant {tname} logical-router interface tenant {key.tenant}")
-            refs += [f"tenant {tname} logical-router route {r.prefix}" for r in tnode.router.routes
-                     if r.next_hop.tenant == key.tenant]
+            refs += [
+                f"tenant {tname} logical-router route {r.prefix}"
+                for r in tnode.router.routes
+                if r.next_hop.tenant == key.tenant
+            ]
     elif kind == Kind.SEGMENT:
         router = intent.tenants[key.tenant].router if key.tenant in intent.tenants else None
         if router is not None:
             if router.interface(key.segment) is not None:
                 refs.append(f"tenant {key.tenant} logical-router interface segment {key.segment}")
             for plist in router.policy_lists:
-                refs += [f"tenant {key.tenant} logical-router policy-list {plist.name} rule {r.seq}"
-                         for r in plist.rules if key.segment in (r.src.segment, r.dst.segment)]
+                refs += [
+                    f"tenant {key.tenant} logical-router policy-list {plist.name} rule {r.seq}"
+                    for r in plist.rules
+                    if key.segment in (r.src.segment, r.dst.segment)
+                ]
     elif kind == Kind.INTERFACE_GROUP:
         for (group, vlan), holders in sorted(intent.claims().items()):
             if group == key.name:
@@ -319,8 +370,11 @@ def referrers(intent: Intent, key: Key) -> list[str]:
     elif kind == Kind.SWITCH:
         topo = intent.topology
         refs += [f"link {k}" for k, link in sorted(topo.links.items()) if key.name in (link.a.switch, link.b.switch)]
-        refs += [f"interface-group {g.name}" for g in topo.interface_groups.values()
-                 if any(p.switch == key.name for p in g.members)]
+        refs += [
+            f"interface-group {g.name}"
+            for g in topo.interface_groups.values()
+            if any(p.switch == key.name for p in g.members)
+        ]
     return refs
 
 
@@ -332,6 +386,11 @@ def unresolved(intent: Intent) -> list[Problem]:
     for (group, vlan), holders in sorted(intent.claims().items()):
         if group not in groups:
             for tname, sname in sorted(holders):
-                problems.append(Problem(f"tenant {tname} segment {sname}", f"interface-group {group} vlan {vlan}",
-                                        f"interface-group {group} is not in the topology yet"))
+                problems.append(
+                    Problem(
+                        f"tenant {tname} segment {sname}",
+                        f"interface-group {group} vlan {vlan}",
+                        f"interface-group {group} is not in the topology yet",
+                    )
+                )
     return problems

@@ -6,5 +6,4 @@ several controller processes. Imports only `podswitch.model`."""
 from .migrate import SchemaError
 from .store import DATABASE_URL_ENV, AllocationKey, RevisionInfo, StaleRevision, Store, StoreError
 
-__all__ = ["DATABASE_URL_ENV", "AllocationKey", "RevisionInfo", "SchemaError", "StaleRevision", "Store",
-           "StoreError"]
+__all__ = ["DATABASE_URL_ENV", "AllocationKey", "RevisionInfo", "SchemaError", "StaleRevision", "Store", "StoreError"]

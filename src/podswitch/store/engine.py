@@ -47,8 +47,7 @@ def make_engine(url: str | URL) -> Engine:
         return _sqlite_engine(parsed)
     if backend == "postgresql":
         return create_engine(parsed, pool_pre_ping=True)
-    raise ValueError(f"unsupported database {parsed.render_as_string(hide_password=True)}: use sqlite or "
-                     "postgresql")
+    raise ValueError(f"unsupported database {parsed.render_as_string(hide_password=True)}: use sqlite or postgresql")
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -48,5 +48,6 @@ def upgrade(engine: Engine) -> None:
             command.upgrade(cfg, "head")
         except CommandError as exc:
             # Typically: the database was migrated by a newer podswitch whose revisions we do not know.
-            raise SchemaError(f"cannot migrate the database to this podswitch's schema ({head_revision()}): "
-                              f"{exc}") from exc
+            raise SchemaError(
+                f"cannot migrate the database to this podswitch's schema ({head_revision()}): {exc}"
+            ) from exc

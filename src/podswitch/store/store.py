@@ -117,8 +117,9 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # ---- transactions ---------------------------------------------------------------------------------
@@ -159,9 +160,15 @@ class Store:
         with gc_paused():
             with self._read() as conn:
                 head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
-                rows = conn.execute(select(intent_object.c.kind, intent_object.c.tenant,
-                                           intent_object.c.segment, intent_object.c.name,
-                                           intent_object.c.body)).all()
+                rows = conn.execute(
+                    select(
+                        intent_object.c.kind,
+                        intent_object.c.tenant,
+                        intent_object.c.segment,
+                        intent_object.c.name,
+                        intent_object.c.body,
+                    )
+                ).all()
             parsed = [(Key(_KIND[k], t, s, n), _PARSE[k](body)) for k, t, s, n, body in rows]
             # Tenant system always exists (every Intent has it), so a diff never creates it: its router and
             # segments may be stored without a row for the tenant itself. Give build() the parent it needs.
@@ -175,9 +182,16 @@ class Store:
             rows = conn.execute(select(allocation.c.kind, allocation.c.key, allocation.c.value)).all()
         return {(kind, key): value for kind, key, value in rows}
 
-    def commit(self, changes: Sequence[Change], *, expected_revision: int, actor: str, operation: str,
-               summary: str = "", allocations: Mapping[AllocationKey, int | None] | None = None,
-               ) -> RevisionInfo | None:
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        expected_revision: int,
+        actor: str,
+        operation: str,
+        summary: str = "",
+        allocations: Mapping[AllocationKey, int | None] | None = None,
+    ) -> RevisionInfo | None:
         """Apply changes (as `model.ops.diff` makes them: complete, children with their parents) and
         allocation updates (None releases a key) as one new revision.
 
@@ -201,10 +215,17 @@ class Store:
                 if not changes and _allocations_unchanged(conn, allocations):
                     conn.rollback()
                     return None
-                conn.execute(insert(revision), {
-                    "revision": new, "created_at": created_at, "actor": actor, "operation": operation,
-                    "summary": summary, "change_count": len(changes),
-                })
+                conn.execute(
+                    insert(revision),
+                    {
+                        "revision": new,
+                        "created_at": created_at,
+                        "actor": actor,
+                        "operation": operation,
+                        "summary": summary,
+                        "change_count": len(changes),
+                    },
+                )
                 if any(ch.key == _SYSTEM_TENANT for ch in changes):
                     self._ensure_system_tenant(conn, new)
                 _write_objects(conn, rows)
@@ -218,8 +239,14 @@ class Store:
     def _ensure_system_tenant(self, conn: Connection, new: int) -> None:
         """Tenant system exists in every intent without ever being created, so a change to it is an update
         of a row that may not be stored yet: store its implicit (default) form first."""
-        values = {"kind": Kind.TENANT.value, "tenant": SYSTEM, "segment": "", "name": "",
-                  "body": Tenant(name=SYSTEM).model_dump_json(), "revision": new}
+        values = {
+            "kind": Kind.TENANT.value,
+            "tenant": SYSTEM,
+            "segment": "",
+            "name": "",
+            "body": Tenant(name=SYSTEM).model_dump_json(),
+            "revision": new,
+        }
         stmt = (sqlite.insert if self._sqlite else postgresql.insert)(intent_object).values(values)
         conn.execute(stmt.on_conflict_do_nothing())
 
@@ -285,6 +312,7 @@ class Store:
 
 
 # ---- rows <-> model -----------------------------------------------------------------------------------
+
 
 def _dump(obj: Model | None) -> str | None:
     return None if obj is None else obj.model_dump_json()
@@ -360,7 +388,8 @@ def _write_objects_pg(conn: Connection, rows: _Rows) -> None:
                     "DELETE FROM intent_object o USING unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
                     "AS d(kind, tenant, segment, name) WHERE o.kind = d.kind AND o.tenant = d.tenant "
                     "AND o.segment = d.segment AND o.name = d.name",
-                    [list(col) for col in zip(*rows.deletes, strict=True)])
+                    [list(col) for col in zip(*rows.deletes, strict=True)],
+                )
                 _check_count("deleted", len(rows.deletes), cur.rowcount)
             if rows.updates:
                 body, revision_, *key = zip(*rows.updates, strict=True)
@@ -369,7 +398,8 @@ def _write_objects_pg(conn: Connection, rows: _Rows) -> None:
                     "%s::text[], %s::text[], %s::text[], %s::text[]) AS u(kind, tenant, segment, name, body) "
                     "WHERE o.kind = u.kind AND o.tenant = u.tenant AND o.segment = u.segment "
                     "AND o.name = u.name",
-                    [revision_[0], *(list(col) for col in key), list(body)])
+                    [revision_[0], *(list(col) for col in key), list(body)],
+                )
                 _check_count("updated", len(rows.updates), cur.rowcount)
             for table, columns, rowlist in (
                 ("intent_object", "kind, tenant, segment, name, body, revision", rows.inserts),
@@ -427,9 +457,13 @@ def _info_of(row: Row[Any]) -> RevisionInfo:
 
 # ---- allocations --------------------------------------------------------------------------------------
 
+
 def _allocations_unchanged(conn: Connection, wanted: Mapping[AllocationKey, int | None]) -> bool:
-    rows = conn.execute(select(allocation.c.kind, allocation.c.key, allocation.c.value)
-                        .where(tuple_(allocation.c.kind, allocation.c.key).in_(list(wanted)))).all()
+    rows = conn.execute(
+        select(allocation.c.kind, allocation.c.key, allocation.c.value).where(
+            tuple_(allocation.c.kind, allocation.c.key).in_(list(wanted))
+        )
+    ).all()
     current = {(kind, key): value for kind, key, value in rows}
     return all(current.get(k) == v for k, v in wanted.items())
 
@@ -437,10 +471,10 @@ def _allocations_unchanged(conn: Connection, wanted: Mapping[AllocationKey, int 
 def _write_allocations(conn: Connection, wanted: Mapping[AllocationKey, int | None]) -> None:
     # Delete every named key first, then insert the new values: a commit may move a value from one key to
     # another (release A's number, give it to B), which row-by-row upserts could trip over (kind, value).
-    conn.execute(delete(allocation).where(allocation.c.kind == bindparam("a_kind"),
-                                          allocation.c.key == bindparam("a_key")),
-                 [{"a_kind": kind, "a_key": key} for kind, key in wanted])
-    rows = [{"kind": kind, "key": key, "value": value} for (kind, key), value in wanted.items()
-            if value is not None]
+    conn.execute(
+        delete(allocation).where(allocation.c.kind == bindparam("a_kind"), allocation.c.key == bindparam("a_key")),
+        [{"a_kind": kind, "a_key": key} for kind, key in wanted],
+    )
+    rows = [{"kind": kind, "key": key, "value": value} for (kind, key), value in wanted.items() if value is not None]
     if rows:
         conn.execute(insert(allocation), rows)

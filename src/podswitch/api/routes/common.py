@@ -22,10 +22,15 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 MissingOk = Annotated[bool, Query(description="answer 204 when it is already gone (idempotent delete)")]
 
 
-def if_match(if_match: Annotated[str | None, Header(
-        description='only if the intent is still at this revision: the ETag of GET /v1/running-config or '
-                    'the revision of a dry-run plan, e.g. `"42"`; otherwise 412 and nothing changes')] = None,
-             ) -> int | None:
+def if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="only if the intent is still at this revision: the ETag of GET /v1/running-config or "
+            'the revision of a dry-run plan, e.g. `"42"`; otherwise 412 and nothing changes'
+        ),
+    ] = None,
+) -> int | None:
     """The revision a conditional write expects (`*` or no header: unconditional)."""
     if if_match is None or if_match.strip() == "*":
         return None
@@ -33,8 +38,9 @@ def if_match(if_match: Annotated[str | None, Header(
     if tag.startswith('"') and tag.endswith('"') and len(tag) >= 2:
         tag = tag[1:-1]
     if not tag.isascii() or not tag.isdigit() or len(tag) > 18:
-        raise ApiError(422, f"If-Match must be one revision as an ETag, e.g. '\"42\"', not '{if_match[:40]}'",
-                       field="If-Match")
+        raise ApiError(
+            422, f"If-Match must be one revision as an ETag, e.g. '\"42\"', not '{if_match[:40]}'", field="If-Match"
+        )
     return int(tag)
 
 
@@ -58,8 +64,9 @@ Ctl = Annotated[Controller, Depends(controller)]
 
 def page(items: Iterable[T], limit: int, offset: int, total: int | None = None) -> Page[T]:
     items = list(items)
-    return Page(items=items[offset:offset + limit], total=len(items) if total is None else total,
-                limit=limit, offset=offset)
+    return Page(
+        items=items[offset : offset + limit], total=len(items) if total is None else total, limit=limit, offset=offset
+    )
 
 
 def sorted_values(mapping: dict[str, T]) -> list[T]:
@@ -87,12 +94,17 @@ def counts(changes: list[Change]) -> dict[str, dict[str, int]]:
 
 def written(outcome: Outcome, response: Response) -> WriteResult:
     response.headers[REVISION_HEADER] = str(outcome.revision)
-    return WriteResult(revision=outcome.revision, changed=outcome.changed,
-                       summary=outcome.info.summary if outcome.info else "no change", counts=counts(outcome.changes))
+    return WriteResult(
+        revision=outcome.revision,
+        changed=outcome.changed,
+        summary=outcome.info.summary if outcome.info else "no change",
+        counts=counts(outcome.changes),
+    )
 
 
-def put_object(ctl: Controller, key: Key, obj: Model, actor: str, response: Response,
-               create_only: bool = False) -> Model:
+def put_object(
+    ctl: Controller, key: Key, obj: Model, actor: str, response: Response, create_only: bool = False
+) -> Model:
     """PUT is an idempotent upsert (201 when it created, 200 otherwise); POST creates only (409 if there)."""
     existed = ctl.snapshot().intent.get(key) is not None
     outcome = ctl.put_object(key, obj, actor=actor, create_only=create_only)

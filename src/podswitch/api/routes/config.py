@@ -18,18 +18,32 @@ MAX_CONFIG_BYTES = 512 * 1024 * 1024
 TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
-@router.get("/v1/running-config", response_class=PlainTextResponse,
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@router.get(
+    "/v1/running-config",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def get_running_config(ctl: Ctl) -> PlainTextResponse:
     snap = ctl.snapshot()
-    return PlainTextResponse(render(snap.intent), headers={REVISION_HEADER: str(snap.revision),
-                                                           "ETag": etag(snap.revision)})
+    return PlainTextResponse(
+        render(snap.intent), headers={REVISION_HEADER: str(snap.revision), "ETag": etag(snap.revision)}
+    )
 
 
-@router.put("/v1/running-config", response_model=WriteResult | PlanOut, openapi_extra=TEXT_BODY, responses={
-    412: {"description": "If-Match names a revision that is no longer current; nothing changed"}})
-async def put_running_config(request: Request, ctl: Ctl, actor: Actor, response: Response, if_revision: IfMatch,
-                             dry_run: bool = Query(False, description="only return the plan")) -> WriteResult | PlanOut:
+@router.put(
+    "/v1/running-config",
+    response_model=WriteResult | PlanOut,
+    openapi_extra=TEXT_BODY,
+    responses={412: {"description": "If-Match names a revision that is no longer current; nothing changed"}},
+)
+async def put_running_config(
+    request: Request,
+    ctl: Ctl,
+    actor: Actor,
+    response: Response,
+    if_revision: IfMatch,
+    dry_run: bool = Query(False, description="only return the plan"),
+) -> WriteResult | PlanOut:
     """Replace ALL intent with the text, atomically: every object is validated first and either the whole
     text becomes the new revision or nothing changes. Errors give `line:column`.
 
@@ -45,8 +59,12 @@ async def put_running_config(request: Request, ctl: Ctl, actor: Actor, response:
     outcome = await run_in_threadpool(ctl.replace, text, actor=actor, dry_run=dry_run, if_revision=if_revision)
     if dry_run:
         assert outcome.plan is not None
-        return PlanOut(revision=outcome.revision, empty=outcome.plan.is_empty, counts=counts(outcome.changes),
-                       diff=outcome.plan.text_diff)
+        return PlanOut(
+            revision=outcome.revision,
+            empty=outcome.plan.is_empty,
+            counts=counts(outcome.changes),
+            diff=outcome.plan.text_diff,
+        )
     response.headers["ETag"] = etag(outcome.revision)
     return written(outcome, response)
 
@@ -55,5 +73,4 @@ async def put_running_config(request: Request, ctl: Ctl, actor: Actor, response:
 def get_unresolved(ctl: Ctl) -> list[Unresolved]:
     """References the fabric cannot realise yet, e.g. an interface-group Neutron bound before the topology
     has it. They resolve by themselves when the missing object appears."""
-    return [Unresolved(object=p.object, field=p.field, message=p.message)
-            for p in unresolved(ctl.snapshot().intent)]
+    return [Unresolved(object=p.object, field=p.field, message=p.message) for p in unresolved(ctl.snapshot().intent)]

@@ -25,8 +25,7 @@ def list_endpoints(tenant: str, segment: str, ctl: Ctl, limit: Limit = 100, offs
 
 
 @router.post(PREFIX, response_model=Endpoint, status_code=201)
-def create_endpoint(tenant: str, segment: str, body: Endpoint, ctl: Ctl, actor: Actor,
-                    response: Response) -> Endpoint:
+def create_endpoint(tenant: str, segment: str, body: Endpoint, ctl: Ctl, actor: Actor, response: Response) -> Endpoint:
     return put_object(ctl, Key(Kind.ENDPOINT, tenant, segment, body.id), body, actor, response, create_only=True)
 
 
@@ -37,21 +36,24 @@ def get_endpoint(tenant: str, segment: str, endpoint: str, ctl: Ctl) -> Endpoint
 
 
 @router.put(PREFIX + "/{endpoint}", response_model=Endpoint, responses={201: {"model": Endpoint}})
-def put_endpoint(tenant: str, segment: str, endpoint: str, body: Endpoint, ctl: Ctl, actor: Actor,
-                 response: Response) -> Endpoint:
+def put_endpoint(
+    tenant: str, segment: str, endpoint: str, body: Endpoint, ctl: Ctl, actor: Actor, response: Response
+) -> Endpoint:
     same_name(endpoint, body.id, "id")
     return put_object(ctl, Key(Kind.ENDPOINT, tenant, segment, endpoint), body, actor, response)
 
 
 @router.delete(PREFIX + "/{endpoint}", status_code=204)
-def delete_endpoint(tenant: str, segment: str, endpoint: str, ctl: Ctl, actor: Actor,
-                    missing_ok: MissingOk = False) -> Response:
+def delete_endpoint(
+    tenant: str, segment: str, endpoint: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False
+) -> Response:
     return delete_object(ctl, Key(Kind.ENDPOINT, tenant, segment, endpoint), actor, missing_ok)
 
 
 @router.get("/v1/endpoints", response_model=Page[LocatedEndpoint])
-def all_endpoints(ctl: Ctl, limit: Limit = 100, offset: Offset = 0, origination: str | None = None,
-                  interface_group: str | None = None) -> Page[LocatedEndpoint]:
+def all_endpoints(
+    ctl: Ctl, limit: Limit = 100, offset: Offset = 0, origination: str | None = None, interface_group: str | None = None
+) -> Page[LocatedEndpoint]:
     """Every endpoint of the fabric, by id; filter by origination (consistency checks) or attachment."""
     intent = ctl.snapshot().intent
     located = intent.endpoint_locations()
@@ -61,8 +63,9 @@ def all_endpoints(ctl: Ctl, limit: Limit = 100, offset: Offset = 0, origination:
         ep = intent.tenants[tname].segments[sname].endpoints[eid]
         if origination is not None and ep.origination != origination:
             continue
-        if interface_group is not None and (ep.attachment_point is None
-                                            or ep.attachment_point.interface_group != interface_group):
+        if interface_group is not None and (
+            ep.attachment_point is None or ep.attachment_point.interface_group != interface_group
+        ):
             continue
         items.append(LocatedEndpoint(tenant=tname, segment=sname, endpoint=ep))
     return page(items, limit, offset)

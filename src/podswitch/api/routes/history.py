@@ -16,14 +16,22 @@ RevisionPath = Path(ge=0, le=MAX_REVISION)
 
 
 def _revision(info) -> Revision:  # type: ignore[no-untyped-def]
-    return Revision(revision=info.revision, created_at=info.created_at, actor=info.actor, operation=info.operation,
-                    summary=info.summary, change_count=info.change_count)
+    return Revision(
+        revision=info.revision,
+        created_at=info.created_at,
+        actor=info.actor,
+        operation=info.operation,
+        summary=info.summary,
+        change_count=info.change_count,
+    )
 
 
 def _change(c: Change) -> ChangeOut:
     k = c.key
     return ChangeOut(
-        kind=k.kind.value, object=str(k), key={"tenant": k.tenant, "segment": k.segment, "name": k.name},
+        kind=k.kind.value,
+        object=str(k),
+        key={"tenant": k.tenant, "segment": k.segment, "name": k.name},
         operation=c.operation,
         before=c.before.model_dump(mode="json") if c.before is not None else None,
         after=c.after.model_dump(mode="json") if c.after is not None else None,
@@ -31,9 +39,11 @@ def _change(c: Change) -> ChangeOut:
 
 
 @router.get("", response_model=list[Revision])
-def list_history(ctl: Ctl, limit: int = Query(50, ge=1, le=1000),
-                 before: int | None = Query(None, ge=1, le=MAX_REVISION, description="only revisions older than this"),
-                 ) -> list[Revision]:
+def list_history(
+    ctl: Ctl,
+    limit: int = Query(50, ge=1, le=1000),
+    before: int | None = Query(None, ge=1, le=MAX_REVISION, description="only revisions older than this"),
+) -> list[Revision]:
     return [_revision(i) for i in ctl.store.history(limit=limit, before=before)]
 
 
@@ -41,28 +51,36 @@ def list_history(ctl: Ctl, limit: int = Query(50, ge=1, le=1000),
 def get_revision(ctl: Ctl, revision: int = RevisionPath, limit: Limit = 100, offset: Offset = 0) -> RevisionDetail:
     info = ctl.store.revision_info(revision)
     changes = ctl.store.revision_changes(revision, limit=limit, offset=offset)
-    return RevisionDetail(**_revision(info).model_dump(), changes=Page(
-        items=[_change(c) for c in changes], total=info.change_count, limit=limit, offset=offset))
+    return RevisionDetail(
+        **_revision(info).model_dump(),
+        changes=Page(items=[_change(c) for c in changes], total=info.change_count, limit=limit, offset=offset),
+    )
 
 
 def _answer(outcome, response: Response, dry_run: bool) -> WriteResult | PlanOut:  # type: ignore[no-untyped-def]
     if dry_run:
-        return PlanOut(revision=outcome.revision, empty=outcome.plan.is_empty, counts=counts(outcome.changes),
-                       diff=outcome.plan.text_diff)
+        return PlanOut(
+            revision=outcome.revision,
+            empty=outcome.plan.is_empty,
+            counts=counts(outcome.changes),
+            diff=outcome.plan.text_diff,
+        )
     return written(outcome, response)
 
 
 @router.post("/{revision}/revert", response_model=WriteResult | PlanOut)
-async def revert(ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath,
-                 dry_run: bool = DryRun) -> WriteResult | PlanOut:
+async def revert(
+    ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath, dry_run: bool = DryRun
+) -> WriteResult | PlanOut:
     """Undo what `revision` changed, as a new revision (refused if those objects changed again since)."""
     outcome = await run_in_threadpool(ctl.revert, revision, actor=actor, dry_run=dry_run)
     return _answer(outcome, response, dry_run)
 
 
 @router.post("/{revision}/restore", response_model=WriteResult | PlanOut)
-async def restore(ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath,
-                  dry_run: bool = DryRun) -> WriteResult | PlanOut:
+async def restore(
+    ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath, dry_run: bool = DryRun
+) -> WriteResult | PlanOut:
     """Bring the whole intent back to how it was right after `revision`, as a new revision."""
     outcome = await run_in_threadpool(ctl.restore, revision, actor=actor, dry_run=dry_run)
     return _answer(outcome, response, dry_run)

@@ -25,15 +25,29 @@ def get_member(tenant: str, segment: str, interface_group: str, ctl: Ctl, vlan: 
 
 
 @router.put("/{interface_group}/{vlan}", response_model=Member, responses={201: {"model": Member}})
-def put_member(tenant: str, segment: str, interface_group: str, body: Member, ctl: Ctl, actor: Actor,
-               response: Response, vlan: int = VlanPath) -> Member:
+def put_member(
+    tenant: str,
+    segment: str,
+    interface_group: str,
+    body: Member,
+    ctl: Ctl,
+    actor: Actor,
+    response: Response,
+    vlan: int = VlanPath,
+) -> Member:
     same_name(interface_group, body.interface_group, "interface_group")
     same_name(vlan, body.vlan, "vlan")
     return put_object(ctl, Key(Kind.MEMBER, tenant, segment, body.key), body, actor, response)
 
 
 @router.delete("/{interface_group}/{vlan}", status_code=204)
-def delete_member(tenant: str, segment: str, interface_group: str, ctl: Ctl, actor: Actor,
-                  missing_ok: MissingOk = False, vlan: int = VlanPath) -> Response:
-    return delete_object(ctl, Key(Kind.MEMBER, tenant, segment, member_key(interface_group, vlan)), actor,
-                         missing_ok)
+def delete_member(
+    tenant: str,
+    segment: str,
+    interface_group: str,
+    ctl: Ctl,
+    actor: Actor,
+    missing_ok: MissingOk = False,
+    vlan: int = VlanPath,
+) -> Response:
+    return delete_object(ctl, Key(Kind.MEMBER, tenant, segment, member_key(interface_group, vlan)), actor, missing_ok)

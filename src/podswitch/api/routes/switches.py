@@ -25,9 +25,13 @@ def _out(ctl: Controller, sw: Switch, statuses: dict[str, dict]) -> SwitchOut:
     metrics.SWITCH_IN_SYNC.labels(switch=sw.name).set(1 if in_sync else 0)
     state = compiled.state(sw.name)
     return SwitchOut(
-        name=sw.name, role=sw.role.value,
+        name=sw.name,
+        role=sw.role.value,
         management_address=str(sw.management_address) if sw.management_address else None,
-        loopback=state.loopback if state else None, etag=etag, in_sync=in_sync, status=status,
+        loopback=state.loopback if state else None,
+        etag=etag,
+        in_sync=in_sync,
+        status=status,
         last_seen=datetime.fromisoformat(raw["seen"]) if raw else None,
     )
 
@@ -57,9 +61,13 @@ def delete_switch(name: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = Fal
     return delete_object(ctl, Key(Kind.SWITCH, name=name), actor, missing_ok)
 
 
-@router.get("/{name}/desired-state", responses={
-    200: {"description": "the switch's DesiredState (JSON)", "content": {"application/json": {}}},
-    304: {"description": "unchanged since the ETag in If-None-Match"}})
+@router.get(
+    "/{name}/desired-state",
+    responses={
+        200: {"description": "the switch's DesiredState (JSON)", "content": {"application/json": {}}},
+        304: {"description": "unchanged since the ETag in If-None-Match"},
+    },
+)
 def desired_state(name: str, ctl: Ctl, if_none_match: str | None = Header(default=None)) -> Response:
     """What the switch's agent must program. Compiled once per revision and shared by every agent that
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes."""
@@ -81,8 +89,7 @@ def desired_state(name: str, ctl: Ctl, if_none_match: str | None = Header(defaul
 def put_status(name: str, body: AgentStatus, ctl: Ctl, actor: Actor) -> Response:
     """The agent's report after each reconcile: applied revision/ETag, errors, link states."""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
-    ctl.store.put_switch_status(name, {"status": body.model_dump(mode="json"),
-                                       "seen": datetime.now(UTC).isoformat()})
+    ctl.store.put_switch_status(name, {"status": body.model_dump(mode="json"), "seen": datetime.now(UTC).isoformat()})
     return Response(status_code=204)
 
 

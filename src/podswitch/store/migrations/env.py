@@ -32,8 +32,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = (context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
-           or os.environ.get("PODSWITCH_DATABASE_URL"))
+    url = (
+        context.get_x_argument(as_dictionary=True).get("url")
+        or config.get_main_option("sqlalchemy.url")
+        or os.environ.get("PODSWITCH_DATABASE_URL")
+    )
     if not url:
         raise SystemExit("no database: pass -x url=..., set sqlalchemy.url or PODSWITCH_DATABASE_URL")
     engine = make_engine(url)

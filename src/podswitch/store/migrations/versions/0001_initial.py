@@ -63,8 +63,9 @@ def upgrade() -> None:
         sa.Column("name", KEY, nullable=False),
         sa.Column("before", sa.Text(), nullable=True),
         sa.Column("after", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(["revision"], ["revision.revision"], name=op.f("fk_change_revision_revision"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["revision"], ["revision.revision"], name=op.f("fk_change_revision_revision"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("revision", "seq", name=op.f("pk_change")),
     )
     op.create_table(
