@@ -2,7 +2,7 @@
 
 from .errors import IntentError, InUse, NotFound, Problem
 from .intent import MODEL_OF, Intent, Key, Kind, SegmentNode, TenantNode, Topology
-from .ops import Change, apply_changes, build, delete, diff, put
+from .ops import Change, Edit, apply_changes, build, delete, diff, put
 from .router import (
     Action,
     LogicalRouter,
@@ -26,6 +26,7 @@ __all__ = [
     "Action",
     "Attachment",
     "Change",
+    "Edit",
     "Endpoint",
     "InUse",
     "Intent",

@@ -20,7 +20,8 @@ from .intent import (
     TenantNode,
     Topology,
 )
-from .tenant import SYSTEM, Endpoint, Member, Tenant
+from .router import LogicalRouter
+from .tenant import SYSTEM, Endpoint, Member, Segment, Tenant
 from .types import Model
 
 
@@ -41,81 +42,265 @@ class Change:
         return "update"
 
 
-def _with(
-    intent: Intent,
-    *,
-    topology: Topology | None = None,
-    tenants: dict[str, TenantNode] | None = None,
-    claims: dict | None = None,
-    endpoint_at: dict | None = None,
-) -> Intent:
-    new = Intent.model_construct(
-        topology=topology if topology is not None else intent.topology,
-        tenants=tenants if tenants is not None else intent.tenants,
-    )
-    new._claims = claims
-    new._endpoint_at = endpoint_at
-    return new
-
-
 def _check_key(key: Key, obj: Model) -> None:
     expected = Key.of(key.kind, obj, key.tenant, key.segment)
     if expected != key:
         raise IntentError(Problem(str(key), "name", f"the object's own name says {expected}, not {key}"))
 
 
-def put(intent: Intent, key: Key, obj: Model) -> Intent:
-    """Create or replace the object at key. Children of a replaced tenant/segment are kept."""
-    _check_key(key, obj)
-    kind = key.kind
-    if kind in (Kind.SWITCH, Kind.LINK, Kind.INTERFACE_GROUP):
-        topo = intent.topology
-        field = {Kind.SWITCH: "switches", Kind.LINK: "links", Kind.INTERFACE_GROUP: "interface_groups"}[kind]
-        items = dict(getattr(topo, field))
-        items[key.name] = obj
-        new_topo = topo.model_copy(update={field: items})
-        return _with(intent, topology=new_topo, claims=intent._claims, endpoint_at=intent._endpoint_at)
+_TOPOLOGY_FIELD = {Kind.SWITCH: "switches", Kind.LINK: "links", Kind.INTERFACE_GROUP: "interface_groups"}
 
-    tenants = dict(intent.tenants)
-    if kind == Kind.TENANT:
-        old = tenants.get(key.tenant)
-        tenants[key.tenant] = (
-            old.model_copy(update={"tenant": obj}) if old else TenantNode(tenant=obj)  # type: ignore[arg-type]
-        )
-        return _with(intent, tenants=tenants, claims=intent._claims, endpoint_at=intent._endpoint_at)
 
-    tnode = tenants.get(key.tenant)
-    if tnode is None:
-        raise NotFound(f"tenant {key.tenant}")
-    if kind == Kind.LOGICAL_ROUTER:
-        tenants[key.tenant] = tnode.model_copy(update={"router": obj})
-        return _with(intent, tenants=tenants, claims=intent._claims, endpoint_at=intent._endpoint_at)
+class _OpenSegment:
+    """A segment being edited: its node's parts, the member/endpoint dicts copied on first change."""
 
-    segments = dict(tnode.segments)
-    if kind == Kind.SEGMENT:
-        old_seg = segments.get(key.segment)
-        segments[key.segment] = (
-            old_seg.model_copy(update={"segment": obj}) if old_seg else SegmentNode(segment=obj)  # type: ignore[arg-type]
-        )
-        tenants[key.tenant] = tnode.model_copy(update={"segments": segments})
-        return _with(intent, tenants=tenants, claims=intent._claims, endpoint_at=intent._endpoint_at)
+    __slots__ = ("endpoints", "endpoints_copied", "members", "members_copied", "segment")
 
-    snode = segments.get(key.segment)
-    if snode is None:
-        raise NotFound(f"tenant {key.tenant} segment {key.segment}")
-    claims = intent._claims
-    endpoint_at = intent._endpoint_at
-    where = (key.tenant, key.segment)
-    if kind == Kind.MEMBER:
-        assert isinstance(obj, Member)
-        old_member = snode.members.get(key.name)
-        members = dict(snode.members)
-        members[key.name] = obj
-        snode = snode.model_copy(update={"members": members})
-        claims = _move_claim(claims, where, None if old_member is None else _claim_of(old_member), _claim_of(obj))
-    else:
+    def __init__(self, node: SegmentNode) -> None:
+        self.segment = node.segment
+        self.members = node.members
+        self.endpoints = node.endpoints
+        self.members_copied = False
+        self.endpoints_copied = False
+
+    def own_members(self) -> dict[str, Member]:
+        if not self.members_copied:
+            self.members = dict(self.members)
+            self.members_copied = True
+        return self.members
+
+    def own_endpoints(self) -> dict[str, Endpoint]:
+        if not self.endpoints_copied:
+            self.endpoints = dict(self.endpoints)
+            self.endpoints_copied = True
+        return self.endpoints
+
+    def node(self) -> SegmentNode:
+        return SegmentNode.model_construct(segment=self.segment, members=self.members, endpoints=self.endpoints)
+
+
+class _OpenTenant:
+    """A tenant being edited: its parts, the segments dict copied on first change."""
+
+    __slots__ = ("open", "router", "segments", "segments_copied", "tenant")
+
+    def __init__(self, node: TenantNode) -> None:
+        self.tenant = node.tenant
+        self.router = node.router
+        self.segments = node.segments
+        self.segments_copied = False
+        self.open: dict[str, _OpenSegment] = {}
+
+    def own_segments(self) -> dict[str, SegmentNode]:
+        if not self.segments_copied:
+            self.segments = dict(self.segments)
+            self.segments_copied = True
+        return self.segments
+
+    def segment_node(self, name: str) -> SegmentNode | None:
+        opened = self.open.get(name)
+        return opened.node() if opened is not None else self.segments.get(name)
+
+    def node(self) -> TenantNode:
+        if self.open:
+            segments = self.own_segments()
+            for name, opened in self.open.items():
+                segments[name] = opened.node()
+        return TenantNode.model_construct(tenant=self.tenant, router=self.router, segments=self.segments)
+
+
+class Edit:
+    """Puts and deletes on an intent, producing a new intent that shares every untouched subtree with it.
+
+    Copy on write per *edit*, not per change: each container on a touched path (the tenants dict, one
+    tenant's segments, one segment's endpoints, the endpoint index ...) is copied once however many
+    changes the edit makes below it. A transaction of N objects, a catch-up replaying N changes or a
+    restore undoing them costs O(N) rather than N copies of 100,000-entry dicts. `get` sees the edit's
+    own changes, so later operations can build on earlier ones. The base intent is never modified."""
+
+    def __init__(self, base: Intent) -> None:
+        self.base = base
+        self._topology: dict[Kind, dict[str, Model]] = {}
+        self._tenants: dict[str, TenantNode] | None = None  # copied on the first tenant-level change
+        self._open: dict[str, _OpenTenant] = {}
+        # The indexes, carried forward when the base has them (each copied once, on first change).
+        self._claims = base._claims
+        self._claims_copied = False
+        self._claim_holders_copied: set[Claim] = set()
+        # Endpoint ids are unique fabric-wide, so every endpoint put needs the index: build it on the base
+        # (cached there; the base is immutable) rather than half-way through the edit.
+        self._endpoint_at: dict[str, Location] = base.endpoint_locations()
+        self._endpoint_at_copied = False
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    def _tenant_map(self) -> dict[str, TenantNode]:
+        return self._tenants if self._tenants is not None else self.base.tenants
+
+    def has_tenant(self, name: str) -> bool:
+        return name in self._open or name in self._tenant_map()
+
+    def get(self, key: Key) -> Model | None:
+        """The object at key as this edit has it so far, or None."""
+        kind = key.kind
+        if kind in _TOPOLOGY_FIELD:
+            items = self._topology.get(kind)
+            if items is None:
+                items = getattr(self.base.topology, _TOPOLOGY_FIELD[kind])
+            return items.get(key.name)
+        opened = self._open.get(key.tenant)
+        if opened is None:
+            tnode = self._tenant_map().get(key.tenant)
+            if tnode is None:
+                return None
+            if kind == Kind.TENANT:
+                return tnode.tenant
+            if kind == Kind.LOGICAL_ROUTER:
+                return tnode.router
+            snode = tnode.segments.get(key.segment)
+        else:
+            if kind == Kind.TENANT:
+                return opened.tenant
+            if kind == Kind.LOGICAL_ROUTER:
+                return opened.router
+            oseg = opened.open.get(key.segment)
+            if oseg is not None:
+                if kind == Kind.SEGMENT:
+                    return oseg.segment
+                if kind == Kind.MEMBER:
+                    return oseg.members.get(key.name)
+                return oseg.endpoints.get(key.name)
+            snode = opened.segments.get(key.segment)
+        if snode is None:
+            return None
+        if kind == Kind.SEGMENT:
+            return snode.segment
+        if kind == Kind.MEMBER:
+            return snode.members.get(key.name)
+        return snode.endpoints.get(key.name)
+
+    def endpoint_location(self, endpoint_id: str) -> Location | None:
+        return self._endpoint_at.get(endpoint_id)
+
+    # ---- opening subtrees ------------------------------------------------------------------------
+
+    def _own_tenants(self) -> dict[str, TenantNode]:
+        if self._tenants is None:
+            self._tenants = dict(self.base.tenants)
+        return self._tenants
+
+    def _open_tenant(self, name: str) -> _OpenTenant:
+        opened = self._open.get(name)
+        if opened is None:
+            tnode = self._tenant_map().get(name)
+            if tnode is None:
+                raise NotFound(f"tenant {name}")
+            self._own_tenants()
+            opened = self._open[name] = _OpenTenant(tnode)
+        return opened
+
+    def _open_segment(self, key: Key) -> _OpenSegment:
+        tenant = self._open_tenant(key.tenant)
+        opened = tenant.open.get(key.segment)
+        if opened is None:
+            snode = tenant.segments.get(key.segment)
+            if snode is None:
+                raise NotFound(f"tenant {key.tenant} segment {key.segment}")
+            opened = tenant.open[key.segment] = _OpenSegment(snode)
+        return opened
+
+    # ---- indexes ---------------------------------------------------------------------------------
+
+    def _index_endpoint(self, endpoint_id: str, where: Location | None) -> None:
+        if not self._endpoint_at_copied:
+            self._endpoint_at = dict(self._endpoint_at)
+            self._endpoint_at_copied = True
+        if where is None:
+            self._endpoint_at.pop(endpoint_id, None)
+        else:
+            self._endpoint_at[endpoint_id] = where
+
+    def _move_claim(self, where: Location, old: Claim | None, new: Claim | None) -> None:
+        if self._claims is None or old == new:
+            return
+        if not self._claims_copied:
+            self._claims = dict(self._claims)
+            self._claims_copied = True
+        claims = self._claims
+        if old is not None:
+            holders = self._own_holders(old)
+            count = holders.get(where, 0) - 1
+            if count > 0:
+                holders[where] = count
+            else:
+                holders.pop(where, None)
+            if not holders:
+                claims.pop(old, None)
+        if new is not None:
+            holders = self._own_holders(new)
+            holders[where] = holders.get(where, 0) + 1
+
+    def _own_holders(self, claim: Claim) -> dict[Location, int]:
+        assert self._claims is not None
+        holders = self._claims.get(claim)
+        if holders is None or claim not in self._claim_holders_copied:
+            holders = self._claims[claim] = dict(holders or {})
+            self._claim_holders_copied.add(claim)
+        return holders
+
+    def _forget_segment(self, where: Location, node: SegmentNode) -> None:
+        for member in node.members.values():
+            self._move_claim(where, _claim_of(member), None)
+        for eid, endpoint in node.endpoints.items():
+            self._move_claim(where, _claim_of(endpoint), None)
+            self._index_endpoint(eid, None)
+
+    # ---- changing --------------------------------------------------------------------------------
+
+    def put(self, key: Key, obj: Model) -> Edit:
+        """Create or replace the object at key. Children of a replaced tenant/segment are kept."""
+        _check_key(key, obj)
+        kind = key.kind
+        if self.get(key) == obj:
+            return self  # exactly what is there: share it, copy nothing
+        if kind in _TOPOLOGY_FIELD:
+            items = self._topology.get(kind)
+            if items is None:
+                items = self._topology[kind] = dict(getattr(self.base.topology, _TOPOLOGY_FIELD[kind]))
+            items[key.name] = obj
+            return self
+        if kind == Kind.TENANT:
+            assert isinstance(obj, Tenant)
+            if self.has_tenant(key.tenant):
+                self._open_tenant(key.tenant).tenant = obj
+            else:
+                self._own_tenants()[key.tenant] = TenantNode(tenant=obj)
+            return self
+        tenant = self._open_tenant(key.tenant)
+        if kind == Kind.LOGICAL_ROUTER:
+            assert isinstance(obj, LogicalRouter)
+            tenant.router = obj
+            return self
+        if kind == Kind.SEGMENT:
+            assert isinstance(obj, Segment)
+            opened = tenant.open.get(key.segment)
+            if opened is not None:
+                opened.segment = obj
+            elif key.segment in tenant.segments:
+                self._open_segment(key).segment = obj
+            else:
+                tenant.own_segments()[key.segment] = SegmentNode(segment=obj)
+            return self
+        segment = self._open_segment(key)
+        where = (key.tenant, key.segment)
+        if kind == Kind.MEMBER:
+            assert isinstance(obj, Member)
+            old_member = segment.members.get(key.name)
+            segment.own_members()[key.name] = obj
+            self._move_claim(where, None if old_member is None else _claim_of(old_member), _claim_of(obj))
+            return self
         assert isinstance(obj, Endpoint)
-        located = intent.endpoint_locations().get(key.name)
+        located = self.endpoint_location(key.name)
         if located is not None and located != where:
             raise IntentError(
                 Problem(
@@ -125,75 +310,101 @@ def put(intent: Intent, key: Key, obj: Model) -> Intent:
                     kind="conflict",
                 )
             )
-        old_ep = snode.endpoints.get(key.name)
-        endpoints = dict(snode.endpoints)
-        endpoints[key.name] = obj
-        snode = snode.model_copy(update={"endpoints": endpoints})
-        claims = _move_claim(claims, where, None if old_ep is None else _claim_of(old_ep), _claim_of(obj))
+        old_ep = segment.endpoints.get(key.name)
+        segment.own_endpoints()[key.name] = obj
+        self._move_claim(where, None if old_ep is None else _claim_of(old_ep), _claim_of(obj))
         if old_ep is None:
-            endpoint_at = dict(intent.endpoint_locations())
-            endpoint_at[key.name] = where
-    segments[key.segment] = snode
-    tenants[key.tenant] = tnode.model_copy(update={"segments": segments})
-    return _with(intent, tenants=tenants, claims=claims, endpoint_at=endpoint_at)
+            self._index_endpoint(key.name, where)
+        return self
+
+    def delete(self, key: Key) -> Edit:
+        """Remove the object at key with everything below it (a tenant's segments, a segment's endpoints).
+        Raises NotFound if it is not there. Whether others still refer to it is `validate.referrers`' job."""
+        if self.get(key) is None:
+            raise NotFound(str(key))
+        kind = key.kind
+        if kind in _TOPOLOGY_FIELD:
+            items = self._topology.get(kind)
+            if items is None:
+                items = self._topology[kind] = dict(getattr(self.base.topology, _TOPOLOGY_FIELD[kind]))
+            del items[key.name]
+            return self
+        if kind == Kind.TENANT:
+            tenant = self._open_tenant(key.tenant)
+            for sname in list(tenant.segments.keys() | tenant.open.keys()):
+                node = tenant.segment_node(sname)
+                if node is not None:
+                    self._forget_segment((key.tenant, sname), node)
+            del self._open[key.tenant]
+            tenants = self._own_tenants()
+            if key.tenant == SYSTEM:
+                # The system tenant always exists; deleting it clears its configuration.
+                tenants[SYSTEM] = TenantNode(tenant=Tenant(name=SYSTEM))
+            else:
+                del tenants[key.tenant]
+            return self
+        tenant = self._open_tenant(key.tenant)
+        if kind == Kind.LOGICAL_ROUTER:
+            tenant.router = None
+            return self
+        where = (key.tenant, key.segment)
+        if kind == Kind.SEGMENT:
+            node = tenant.segment_node(key.segment)
+            assert node is not None
+            self._forget_segment(where, node)
+            tenant.open.pop(key.segment, None)
+            del tenant.own_segments()[key.segment]
+            return self
+        segment = self._open_segment(key)
+        if kind == Kind.MEMBER:
+            self._move_claim(where, _claim_of(segment.own_members().pop(key.name)), None)
+            return self
+        self._move_claim(where, _claim_of(segment.own_endpoints().pop(key.name)), None)
+        self._index_endpoint(key.name, None)
+        return self
+
+    def apply(self, changes: Iterable[Change]) -> Edit:
+        """Replay changes (e.g. history rows written by another controller): deletes of what is already
+        gone are skipped."""
+        for change in changes:
+            if change.after is None:
+                if self.get(change.key) is not None:
+                    self.delete(change.key)
+            else:
+                self.put(change.key, change.after)
+        return self
+
+    def finish(self) -> Intent:
+        """The edited intent. The edit must not be used afterwards."""
+        topology = self.base.topology
+        if self._topology:
+            fields = {
+                field: self._topology.get(kind, getattr(topology, field)) for kind, field in _TOPOLOGY_FIELD.items()
+            }
+            topology = Topology.model_construct(**fields)
+        tenants = self._tenants
+        if tenants is None:
+            tenants = self.base.tenants
+        else:
+            for name, opened in self._open.items():
+                tenants[name] = opened.node()
+        if topology is self.base.topology and tenants is self.base.tenants:
+            return self.base
+        new = Intent.model_construct(topology=topology, tenants=tenants)
+        new._claims = self._claims
+        new._endpoint_at = self._endpoint_at
+        return new
+
+
+def put(intent: Intent, key: Key, obj: Model) -> Intent:
+    """Create or replace the object at key. Children of a replaced tenant/segment are kept."""
+    return Edit(intent).put(key, obj).finish()
 
 
 def delete(intent: Intent, key: Key) -> Intent:
     """Remove the object at key with everything below it (a tenant's segments, a segment's endpoints).
     Raises NotFound if it is not there. Whether others still refer to it is `validate.referrers`' job."""
-    if intent.get(key) is None:
-        raise NotFound(str(key))
-    kind = key.kind
-    if kind in (Kind.SWITCH, Kind.LINK, Kind.INTERFACE_GROUP):
-        topo = intent.topology
-        field = {Kind.SWITCH: "switches", Kind.LINK: "links", Kind.INTERFACE_GROUP: "interface_groups"}[kind]
-        items = dict(getattr(topo, field))
-        del items[key.name]
-        return _with(
-            intent,
-            topology=topo.model_copy(update={field: items}),
-            claims=intent._claims,
-            endpoint_at=intent._endpoint_at,
-        )
-
-    tenants = dict(intent.tenants)
-    tnode = tenants[key.tenant]
-    if kind == Kind.TENANT:
-        if key.tenant == SYSTEM:
-            # The system tenant always exists; deleting it clears its configuration.
-            tenants[SYSTEM] = TenantNode(tenant=Tenant(name=SYSTEM))
-        else:
-            del tenants[key.tenant]
-        # Dropping many segments at once: rebuild the indexes lazily.
-        return _with(intent, tenants=tenants)
-    if kind == Kind.LOGICAL_ROUTER:
-        tenants[key.tenant] = tnode.model_copy(update={"router": None})
-        return _with(intent, tenants=tenants, claims=intent._claims, endpoint_at=intent._endpoint_at)
-
-    segments = dict(tnode.segments)
-    where = (key.tenant, key.segment)
-    if kind == Kind.SEGMENT:
-        del segments[key.segment]
-        tenants[key.tenant] = tnode.model_copy(update={"segments": segments})
-        return _with(intent, tenants=tenants)
-
-    snode = segments[key.segment]
-    claims = intent._claims
-    endpoint_at = intent._endpoint_at
-    if kind == Kind.MEMBER:
-        members = dict(snode.members)
-        claims = _move_claim(claims, where, _claim_of(members.pop(key.name)), None)
-        snode = snode.model_copy(update={"members": members})
-    else:
-        endpoints = dict(snode.endpoints)
-        claims = _move_claim(claims, where, _claim_of(endpoints.pop(key.name)), None)
-        snode = snode.model_copy(update={"endpoints": endpoints})
-        if endpoint_at is not None:
-            endpoint_at = dict(endpoint_at)
-            endpoint_at.pop(key.name, None)
-    segments[key.segment] = snode
-    tenants[key.tenant] = tnode.model_copy(update={"segments": segments})
-    return _with(intent, tenants=tenants, claims=claims, endpoint_at=endpoint_at)
+    return Edit(intent).delete(key).finish()
 
 
 def _claim_of(obj: Member | Endpoint) -> Claim | None:
@@ -201,30 +412,6 @@ def _claim_of(obj: Member | Endpoint) -> Claim | None:
         return (obj.interface_group, obj.vlan)
     ap = obj.attachment_point
     return None if ap is None else (ap.interface_group, ap.vlan)
-
-
-def _move_claim(
-    claims: dict[Claim, dict[Location, int]] | None, where: Location, old: Claim | None, new: Claim | None
-) -> dict[Claim, dict[Location, int]] | None:
-    if claims is None or old == new:
-        return claims
-    claims = dict(claims)
-    if old is not None:
-        holders = dict(claims.get(old, {}))
-        count = holders.get(where, 0) - 1
-        if count > 0:
-            holders[where] = count
-        else:
-            holders.pop(where, None)
-        if holders:
-            claims[old] = holders
-        else:
-            claims.pop(old, None)
-    if new is not None:
-        holders = dict(claims.get(new, {}))
-        holders[where] = holders.get(where, 0) + 1
-        claims[new] = holders
-    return claims
 
 
 def build(objects: Iterable[tuple[Key, Model]]) -> Intent:
@@ -354,11 +541,5 @@ def _change_order(change: Change) -> tuple[int, int]:
 
 
 def apply_changes(intent: Intent, changes: Iterable[Change]) -> Intent:
-    """Replay changes (e.g. history rows written by another controller) on an intent."""
-    for change in changes:
-        if change.after is None:
-            if intent.get(change.key) is not None:
-                intent = delete(intent, change.key)
-        else:
-            intent = put(intent, change.key, change.after)
-    return intent
+    """Replay changes (e.g. history rows written by another controller) on an intent, in one edit."""
+    return Edit(intent).apply(changes).finish()
