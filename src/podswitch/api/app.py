@@ -8,11 +8,11 @@ from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from .. import __version__
+from ..controller import Controller, metrics
 from ..store import Store
-from . import errors, metrics
+from . import errors
 from .routes import config, endpoints, health, history, members, routers, segments, switches, tenants, topology
 from .schemas import ERROR_RESPONSES
-from .service import Controller
 
 DESCRIPTION = """podswitch makes a leaf-spine POD of Linux switches behave as one big switch.
 

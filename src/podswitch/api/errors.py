@@ -1,10 +1,15 @@
 """Every failure becomes JSON `{"error": {"message", "object", "field", ...}}` with a 4xx status. Nothing
 the client sends may produce a 5xx; an unexpected exception is logged with its traceback and answered
-with a 500 that says so, and the test suite (schemathesis) keeps that count at zero."""
+with a 500 that says so, and the test suite (schemathesis) keeps that count at zero.
+
+Error bodies echo what the client sent (a bad name, a bad address). JSON text may carry anything, lone
+UTF-16 surrogates included, which UTF-8 cannot encode: every string of an error body is made encodable
+before it is sent, so a bad value can never turn a 4xx into a 500 and a reset connection."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,8 +18,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import ConfigError
+from ..controller import OperationError, RevisionMismatch
 from ..model import IntentError, InUse, NotFound
-from .service import RevisionMismatch
 
 log = logging.getLogger(__name__)
 
@@ -26,93 +31,129 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.body = {"message": message, "object": object, "field": field, **extra}
+        self.headers: dict[str, str] | None = None
+
+
+def encodable(value: Any) -> Any:
+    """`value` with every string made encodable as UTF-8 (lone surrogates become `\\udXXX` escapes)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encodable(v) for v in value]
+    return value
 
 
 def error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return JSONResponse({"error": encodable(body)}, status_code=status, headers=headers)
 
 
-def _loc(loc: tuple | list) -> str:
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
 
 
+Answer = tuple[int, dict[str, Any], dict[str, str] | None]
+
+
+def _api(exc: ApiError) -> Answer:
+    return exc.status, exc.body, exc.headers
+
+
+def _intent(exc: IntentError) -> Answer:
+    first = exc.first
+    problems = [{"object": p.object, "field": p.field, "message": p.message} for p in exc.problems[:100]]
+    body = {
+        "message": str(first),
+        "object": first.object,
+        "field": first.field,
+        "problems": problems,
+        "problem_count": len(exc.problems),
+    }
+    return 409 if exc.is_conflict else 422, body, None
+
+
+def _config(exc: ConfigError) -> Answer:
+    problems = [{"line": p.line, "column": p.column, "message": p.message} for p in exc.problems[:100]]
+    body = {
+        "message": str(exc),
+        "field": "running-config",
+        "object": None,
+        "line": exc.line,
+        "column": exc.column,
+        "problems": problems,
+    }
+    return 422, body, None
+
+
+def _mismatch(exc: RevisionMismatch) -> Answer:
+    body = {
+        "message": str(exc),
+        "object": None,
+        "field": "If-Match",
+        "expected_revision": exc.expected,
+        "revision": exc.current,
+    }
+    return 412, body, {"ETag": f'"{exc.current}"'}
+
+
+def _not_found(exc: NotFound) -> Answer:
+    return 404, {"message": str(exc), "object": exc.object, "field": None}, None
+
+
+def _in_use(exc: InUse) -> Answer:
+    return 409, {"message": str(exc), "object": exc.object, "field": None, "referenced_by": exc.referenced_by}, None
+
+
+def _operation(exc: OperationError) -> Answer:
+    """The inner error's answer, naming the operation: `operation` is its index in the transaction."""
+    status, body, headers = answer(exc.error)
+    if exc.index is not None:
+        body = {**body, "operation": exc.index, "message": f"operation {exc.index}: {body['message']}"}
+    else:
+        body = {**body, "operation": None}
+    return status, body, headers
+
+
+_ANSWERS: dict[type[Exception], Callable[[Any], Answer]] = {
+    ApiError: _api,
+    IntentError: _intent,
+    ConfigError: _config,
+    RevisionMismatch: _mismatch,
+    NotFound: _not_found,
+    InUse: _in_use,
+    OperationError: _operation,
+}
+
+
+def answer(exc: Exception) -> Answer:
+    for kind in type(exc).__mro__:
+        handler = _ANSWERS.get(kind)  # type: ignore[call-overload]
+        if handler is not None:
+            return handler(exc)
+    raise TypeError(f"no answer for {type(exc).__name__}")
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.body)
+    async def _known(_: Request, exc: Exception) -> JSONResponse:
+        status, body, headers = answer(exc)
+        return error(status, body, headers)
 
-    @app.exception_handler(IntentError)
-    async def _intent(_: Request, exc: IntentError) -> JSONResponse:
-        first = exc.first
-        problems = [{"object": p.object, "field": p.field, "message": p.message} for p in exc.problems[:100]]
-        return error(
-            409 if exc.is_conflict else 422,
-            {
-                "message": str(first),
-                "object": first.object,
-                "field": first.field,
-                "problems": problems,
-                "problem_count": len(exc.problems),
-            },
-        )
-
-    @app.exception_handler(ConfigError)
-    async def _config(_: Request, exc: ConfigError) -> JSONResponse:
-        problems = [
-            {"line": p.line, "column": p.column, "message": p.message}
-            for p in (getattr(exc, "problems", None) or [exc])[:100]
-        ]
-        return error(
-            422,
-            {
-                "message": str(exc),
-                "field": "running-config",
-                "object": None,
-                "line": exc.line,
-                "column": exc.column,
-                "problems": problems,
-            },
-        )
-
-    @app.exception_handler(RevisionMismatch)
-    async def _mismatch(_: Request, exc: RevisionMismatch) -> JSONResponse:
-        return error(
-            412,
-            {
-                "message": str(exc),
-                "object": None,
-                "field": "If-Match",
-                "expected_revision": exc.expected,
-                "revision": exc.current,
-            },
-            headers={"ETag": f'"{exc.current}"'},
-        )
-
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return error(404, {"message": str(exc), "object": exc.object, "field": None})
-
-    @app.exception_handler(InUse)
-    async def _in_use(_: Request, exc: InUse) -> JSONResponse:
-        return error(
-            409, {"message": str(exc), "object": exc.object, "field": None, "referenced_by": exc.referenced_by}
-        )
+    for kind in _ANSWERS:
+        app.add_exception_handler(kind, _known)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         problems = [{"field": _loc(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors[:100]]
         first = problems[0] if problems else {"field": None, "message": "invalid request"}
-        return error(
-            422,
-            {
-                "message": f"{first['field']}: {first['message']}",
-                "field": first["field"],
-                "object": None,
-                "problems": problems,
-            },
-        )
+        body = {"message": f"{first['field']}: {first['message']}", "field": first["field"], "object": None}
+        return error(422, {**body, "problems": problems})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

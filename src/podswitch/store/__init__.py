@@ -4,6 +4,29 @@ SQLAlchemy 2 (Core) with Alembic migrations; SQLite in WAL mode embedded by defa
 several controller processes. Imports only `podswitch.model`."""
 
 from .migrate import SchemaError
-from .store import DATABASE_URL_ENV, AllocationKey, RevisionInfo, StaleRevision, Store, StoreError
+from .store import (
+    DATABASE_URL_ENV,
+    AllocationKey,
+    CatchUp,
+    RevisionInfo,
+    Rows,
+    StaleRevision,
+    Store,
+    StoreError,
+    Writer,
+    prepare_rows,
+)
 
-__all__ = ["DATABASE_URL_ENV", "AllocationKey", "RevisionInfo", "SchemaError", "StaleRevision", "Store", "StoreError"]
+__all__ = [
+    "DATABASE_URL_ENV",
+    "AllocationKey",
+    "CatchUp",
+    "RevisionInfo",
+    "Rows",
+    "SchemaError",
+    "StaleRevision",
+    "Store",
+    "StoreError",
+    "Writer",
+    "prepare_rows",
+]

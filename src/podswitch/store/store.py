@@ -71,6 +71,73 @@ class StoreError(Exception):
     an allocated value already taken). A bug in the caller, never a user error; nothing was written."""
 
 
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """What a controller at an older revision replays to reach `head` (see `Store.catch_up`)."""
+
+    head: int
+    changes: list[tuple[int, Change]]
+    allocations: dict[AllocationKey, int]
+
+
+class Writer:
+    """One open write transaction under the fabric-wide lock (`Store.writer`)."""
+
+    def __init__(self, store: Store, conn: Connection, head: int) -> None:
+        self._store = store
+        self._conn = conn
+        self.head = head
+        self._done = False
+
+    def catch_up(self, after: int) -> CatchUp:
+        """The changes since `after`, read under the lock: nobody can commit in between, so replaying them
+        gives exactly the state the next commit lands on."""
+        with gc_paused():
+            return _catch_up(self._conn, after, False)
+
+    def commit(
+        self,
+        changes: Sequence[Change],
+        *,
+        actor: str,
+        operation: str,
+        summary: str = "",
+        allocations: Mapping[AllocationKey, int | None] | None = None,
+        rows: Rows | None = None,
+    ) -> RevisionInfo | None:
+        """Write `changes` as revision head + 1 (see `Store.commit`). `rows` are `prepare_rows(changes,
+        head + 1)` made before taking the lock, if the caller could."""
+        if self._done:
+            raise RuntimeError("a writer commits once")
+        allocations = dict(allocations or {})
+        conn, new = self._conn, self.head + 1
+        # Timestamped under the lock, so revision times never run backwards.
+        created_at = datetime.now(UTC)
+        if not changes and (not allocations or _allocations_unchanged(conn, allocations)):
+            return None
+        if rows is None or rows.revision != new:
+            rows = prepare_rows(changes, new)
+        conn.execute(
+            insert(revision),
+            {
+                "revision": new,
+                "created_at": created_at,
+                "actor": actor,
+                "operation": operation,
+                "summary": summary,
+                "change_count": len(changes),
+            },
+        )
+        if any(ch.key == _SYSTEM_TENANT for ch in changes):
+            self._store._ensure_system_tenant(conn, new)
+        _write_objects(conn, rows)
+        if allocations:
+            _write_allocations(conn, allocations)
+        conn.execute(update(fabric).where(fabric.c.id == 1).values(revision=new))
+        self._done = True
+        return RevisionInfo(new, created_at, actor, operation, summary, len(changes))
+
+
 class Store:
     """A handle on the database. Thread-safe: every method runs in its own connection and transaction."""
 
@@ -198,43 +265,36 @@ class Store:
         Raises StaleRevision if the head is not expected_revision, StoreError if the changes do not fit the
         stored objects; either way nothing is written. Returns None, writing nothing, when there is nothing
         to do: no changes and no allocation that differs from the stored one."""
-        allocations = dict(allocations or {})
         if not changes and not allocations:
             return None
         # The new revision is known up front (if the head is not expected_revision nothing is written), so
         # all rows are built and serialised before taking the lock: the lock is held for database work only.
-        new = expected_revision + 1
-        with gc_paused():
-            rows = _rows_of(changes, new)
+        rows = prepare_rows(changes, expected_revision + 1)
+        with self.writer() as writer:
+            if writer.head != expected_revision:
+                raise StaleRevision(writer.head, expected_revision)
+            return writer.commit(
+                changes, actor=actor, operation=operation, summary=summary, allocations=allocations, rows=rows
+            )
+
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """A write transaction holding the fabric-wide write lock (other writers, in this process or in any
+        other controller on the same database, wait). Under the lock the head cannot move, so what the
+        writer reads (`head`, `catch_up`) is exactly the state its commit lands on. Leaving the block
+        without `commit` writes nothing."""
         try:
             with self._write() as (conn, head):
-                if head != expected_revision:
-                    raise StaleRevision(head, expected_revision)
-                # Timestamped under the lock, so revision times never run backwards.
-                created_at = datetime.now(UTC)
-                if not changes and _allocations_unchanged(conn, allocations):
-                    conn.rollback()
-                    return None
-                conn.execute(
-                    insert(revision),
-                    {
-                        "revision": new,
-                        "created_at": created_at,
-                        "actor": actor,
-                        "operation": operation,
-                        "summary": summary,
-                        "change_count": len(changes),
-                    },
-                )
-                if any(ch.key == _SYSTEM_TENANT for ch in changes):
-                    self._ensure_system_tenant(conn, new)
-                _write_objects(conn, rows)
-                if allocations:
-                    _write_allocations(conn, allocations)
-                conn.execute(update(fabric).where(fabric.c.id == 1).values(revision=new))
+                yield Writer(self, conn, head)
         except IntegrityError as exc:
             raise StoreError(f"the changes do not fit the stored data: {exc.orig}") from exc
-        return RevisionInfo(new, created_at, actor, operation, summary, len(changes))
+
+    def catch_up(self, after: int, *, before: bool = False) -> CatchUp:
+        """Everything a controller at revision `after` needs to be at head, read in one consistent
+        transaction: the head, every change since `after` in order (`before` bodies only if asked: a replay
+        needs only what each object became) and the allocations at that head."""
+        with gc_paused(), self._read() as conn:
+            return _catch_up(conn, after, before)
 
     def _ensure_system_tenant(self, conn: Connection, new: int) -> None:
         """Tenant system exists in every intent without ever being created, so a change to it is an update
@@ -319,21 +379,27 @@ def _dump(obj: Model | None) -> str | None:
 
 
 @dataclass(slots=True)
-class _Rows:
-    """What one commit writes, as positional rows in the column order of `_sql`."""
+class Rows:
+    """What one commit writes, as positional rows in the column order of `_sql` (see `prepare_rows`)."""
 
+    revision: int
     changes: list[tuple[Any, ...]] = field(default_factory=list)
     inserts: list[tuple[Any, ...]] = field(default_factory=list)
     updates: list[tuple[Any, ...]] = field(default_factory=list)
     deletes: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def _rows_of(changes: Sequence[Change], new: int) -> _Rows:
+def prepare_rows(changes: Sequence[Change], new: int) -> Rows:
     """Change rows (every change, in order) and the object writes they add up to. A key changed more than
     once in one commit is written once, in its final state; whether it existed before the commit is what
     its first change says (checked against the table: inserts hit the primary key, updates and deletes
     count their rows)."""
-    rows = _Rows()
+    with gc_paused():
+        return _rows_of(changes, new)
+
+
+def _rows_of(changes: Sequence[Change], new: int) -> Rows:
+    rows = Rows(new)
     final: dict[Key, tuple[bool, tuple[str, str, str, str], str | None]] = {}
     for seq, ch in enumerate(changes):
         key = ch.key
@@ -355,7 +421,7 @@ def _rows_of(changes: Sequence[Change], new: int) -> _Rows:
     return rows
 
 
-def _write_objects(conn: Connection, rows: _Rows) -> None:
+def _write_objects(conn: Connection, rows: Rows) -> None:
     # A full replace of a large fabric is 100k+ objects plus as many change rows: each goes to the database
     # in one bulk operation per statement. Row-by-row (let alone ORM objects) would take minutes, and even
     # SQLAlchemy's per-row parameter handling costs more than SQLite's own work, so the DBAPI gets
@@ -373,7 +439,7 @@ def _write_objects(conn: Connection, rows: _Rows) -> None:
         conn.exec_driver_sql(sql["changes"], rows.changes)
 
 
-def _write_objects_pg(conn: Connection, rows: _Rows) -> None:
+def _write_objects_pg(conn: Connection, rows: Rows) -> None:
     """PostgreSQL: an executemany is still one round of protocol messages per row (~10 s for a full
     replace); COPY for inserts and one statement over unnest()ed arrays for updates and deletes are ~10x
     faster. Column names are literal here, checked against the schema by the test suite."""
@@ -442,11 +508,28 @@ def _sql(dialect: Dialect) -> dict[str, str]:
     }
 
 
-def _change_of(row: Row[Any]) -> Change:
+def _catch_up(conn: Connection, after: int, before: bool) -> CatchUp:
+    head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+    columns = [change.c.revision, change.c.kind, change.c.tenant, change.c.segment, change.c.name, change.c.after]
+    if before:
+        columns.append(change.c.before)
+    query = select(*columns).where(change.c.revision > after, change.c.revision <= head)
+    rows = conn.execute(query.order_by(change.c.revision, change.c.seq)).all()
+    alloc = conn.execute(select(allocation.c.kind, allocation.c.key, allocation.c.value)).all()
+    return CatchUp(
+        head,
+        [(row.revision, _change_of(row, before)) for row in rows],
+        {(kind, key): value for kind, key, value in alloc},
+    )
+
+
+def _change_of(row: Row[Any], before: bool = True) -> Change:
+    """A change row as a Change; without `before` its before body is not parsed (a replay does not need
+    it, and parsing is most of the cost of reading 100,000 changes)."""
     parse = _PARSE[row.kind]
     return Change(
         Key(_KIND[row.kind], row.tenant, row.segment, row.name),
-        None if row.before is None else parse(row.before),
+        None if not before or row.before is None else parse(row.before),
         None if row.after is None else parse(row.after),
     )
 

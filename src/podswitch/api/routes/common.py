@@ -7,11 +7,11 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request, Response
 
+from ...controller import Controller, Outcome
 from ...model import Change, Key, Model
 from ..auth import require_admin
 from ..errors import ApiError
 from ..schemas import Page, WriteResult
-from ..service import Controller, Outcome
 
 T = TypeVar("T")
 REVISION_HEADER = "X-Podswitch-Revision"

@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ...controller import metrics
 from ...model import unresolved
-from .. import metrics
 from .common import Ctl
 
 router = APIRouter(tags=["health"])
@@ -13,7 +13,7 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz")
 def healthz(ctl: Ctl) -> dict[str, object]:
     """Liveness and readiness: the store answers and the intent is loaded."""
-    head = ctl.store.head()
+    head = ctl.store_revision()
     snap = ctl.snapshot()
     return {"status": "ok", "revision": snap.revision, "store_revision": head, "objects": snap.intent.count()}
 

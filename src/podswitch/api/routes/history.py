@@ -44,13 +44,13 @@ def list_history(
     limit: int = Query(50, ge=1, le=1000),
     before: int | None = Query(None, ge=1, le=MAX_REVISION, description="only revisions older than this"),
 ) -> list[Revision]:
-    return [_revision(i) for i in ctl.store.history(limit=limit, before=before)]
+    return [_revision(i) for i in ctl.history(limit=limit, before=before)]
 
 
 @router.get("/{revision}", response_model=RevisionDetail)
 def get_revision(ctl: Ctl, revision: int = RevisionPath, limit: Limit = 100, offset: Offset = 0) -> RevisionDetail:
-    info = ctl.store.revision_info(revision)
-    changes = ctl.store.revision_changes(revision, limit=limit, offset=offset)
+    info = ctl.revision(revision)
+    changes = ctl.revision_changes(revision, limit=limit, offset=offset)
     return RevisionDetail(
         **_revision(info).model_dump(),
         changes=Page(items=[_change(c) for c in changes], total=info.change_count, limit=limit, offset=offset),

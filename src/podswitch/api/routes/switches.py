@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Header, Response
 
+from ...controller import Controller, metrics
 from ...model import Key, Kind, Switch
-from .. import metrics
 from ..schemas import AgentStatus, Page, SwitchOut
-from ..service import Controller
 from .common import Actor, Ctl, Limit, MissingOk, Offset, delete_object, found, page, put_object, same_name
 
 router = APIRouter(prefix="/v1/switches", tags=["switches"])
@@ -39,14 +38,14 @@ def _out(ctl: Controller, sw: Switch, statuses: dict[str, dict]) -> SwitchOut:
 @router.get("", response_model=Page[SwitchOut])
 def list_switches(ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> Page[SwitchOut]:
     switches = ctl.snapshot().intent.topology.switches
-    statuses = ctl.store.switch_statuses()
+    statuses = ctl.switch_statuses()
     return page((_out(ctl, switches[n], statuses) for n in sorted(switches)), limit, offset)
 
 
 @router.get("/{name}", response_model=SwitchOut)
 def get_switch(name: str, ctl: Ctl) -> SwitchOut:
     sw = found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
-    return _out(ctl, sw, ctl.store.switch_statuses())
+    return _out(ctl, sw, ctl.switch_statuses())
 
 
 @router.put("/{name}", response_model=Switch, responses={201: {"model": Switch}})
@@ -89,11 +88,11 @@ def desired_state(name: str, ctl: Ctl, if_none_match: str | None = Header(defaul
 def put_status(name: str, body: AgentStatus, ctl: Ctl, actor: Actor) -> Response:
     """The agent's report after each reconcile: applied revision/ETag, errors, link states."""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
-    ctl.store.put_switch_status(name, {"status": body.model_dump(mode="json"), "seen": datetime.now(UTC).isoformat()})
+    ctl.report_status(name, {"status": body.model_dump(mode="json"), "seen": datetime.now(UTC).isoformat()})
     return Response(status_code=204)
 
 
 @router.get("/{name}/status", response_model=AgentStatus)
 def get_status(name: str, ctl: Ctl) -> AgentStatus:
-    raw = found(ctl.store.switch_statuses().get(name), f"status of switch {name}")
+    raw = found(ctl.switch_statuses().get(name), f"status of switch {name}")
     return AgentStatus.model_validate(raw["status"])

@@ -38,3 +38,16 @@ def set_intent(revision: int, intent: Intent) -> None:
     REVISION.set(revision)
     for kind, n in intent.count().items():
         OBJECTS.labels(kind=kind).set(n)
+
+
+CONFLICTS = Counter(
+    "podswitch_commit_conflicts_total",
+    "Writes that found another controller had committed first and were recomputed under the store's lock",
+    registry=REGISTRY,
+)
+CATCH_UP_SECONDS = Histogram(
+    "podswitch_catch_up_seconds",
+    "Time to replay revisions another controller committed",
+    registry=REGISTRY,
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30),
+)

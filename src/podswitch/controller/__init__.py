@@ -1,0 +1,22 @@
+"""The controller layer: the one unit of work every edge (REST API, CLI, lab, integrations) writes through.
+
+`Controller` owns the current intent snapshot, commits (single objects, transactions of operations, a whole
+running-config, revert and restore) with their errors, catching up with other controllers sharing the
+store, the per-revision compile cache, history reads and switch status. Imports model, config, store and
+fabric; never HTTP."""
+
+from .core import Controller, Outcome, Snapshot
+from .errors import RevisionMismatch
+from .operations import Delete, Operation, OperationError, Put, apply_operations
+
+__all__ = [
+    "Controller",
+    "Delete",
+    "Operation",
+    "OperationError",
+    "Outcome",
+    "Put",
+    "RevisionMismatch",
+    "Snapshot",
+    "apply_operations",
+]
