@@ -15,7 +15,7 @@ def build_seed(client: TestClient) -> None:
         ).status_code
         == 201
     )
-    assert client.put(SEG, json={"name": "net_demo", "origination": "openstack"}).status_code == 201
+    assert client.put(SEG, json={"origination": "openstack"}).status_code == 201
     router = {
         "interfaces": [{"segment": "net_demo", "ip_addresses": ["10.66.16.1/24"]}],
         "tenant_interfaces": ["system"],
@@ -23,17 +23,13 @@ def build_seed(client: TestClient) -> None:
     }
     assert client.put("/v1/tenants/demo.openstack/logical-router", json=router).status_code == 201
     ep = {
-        "id": EP,
         "attachment_point": {"interface_group": "osvdev0013", "vlan": 300},
         "ips": ["10.66.16.2"],
         "mac": "fa:16:3e:ef:4f:f4",
         "origination": "openstack",
     }
     assert client.put(f"{SEG}/endpoints/{EP}", json=ep).status_code == 201
-    assert (
-        client.put(f"{SEG}/members/osvdev0013/300", json={"interface_group": "osvdev0013", "vlan": 300}).status_code
-        == 201
-    )
+    assert client.put(f"{SEG}/members/osvdev0013/300", json={}).status_code == 201
 
 
 def test_create_the_seed_object_by_object(client: TestClient) -> None:
@@ -50,9 +46,7 @@ def test_create_the_seed_object_by_object(client: TestClient) -> None:
 def test_put_is_an_idempotent_upsert(client: TestClient) -> None:
     build_seed(client)
     head = len(client.get("/v1/history").json())
-    r = client.put(
-        "/v1/tenants/demo.openstack", json={"name": "demo.openstack", "id": "1a2c", "origination": "openstack"}
-    )
+    r = client.put("/v1/tenants/demo.openstack", json={"id": "1a2c", "origination": "openstack"})
     assert r.status_code == 200 and int(r.headers["x-podswitch-revision"]) == head
     assert len(client.get("/v1/history").json()) == head
     assert client.post("/v1/tenants", json={"name": "demo.openstack"}).status_code == 409
@@ -61,12 +55,12 @@ def test_put_is_an_idempotent_upsert(client: TestClient) -> None:
 def test_bad_input_names_the_field_and_changes_nothing(client: TestClient) -> None:
     build_seed(client)
     before = client.get("/v1/running-config").text
-    r = client.put(f"{SEG}/endpoints/e2", json={"id": "e2", "attachment_point": {"interface_group": "g", "vlan": 5000}})
+    r = client.put(f"{SEG}/endpoints/e2", json={"attachment_point": {"interface_group": "g", "vlan": 5000}})
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "attachment_point.vlan"
-    r = client.put(f"{SEG}/endpoints/e2", json={"id": "e3"})
+    r = client.put(f"{SEG}/endpoints/e2", json={"id": "e3"})  # the path names the endpoint: no id in the body
     assert r.status_code == 422 and r.json()["error"]["field"] == "id"
-    r = client.put(f"{SEG}/endpoints/e2", json={"id": "e2", "ips": ["10.66.17.1"], "mac": "fa:16:3e:00:00:02"})
+    r = client.put(f"{SEG}/endpoints/e2", json={"ips": ["10.66.17.1"], "mac": "fa:16:3e:00:00:02"})
     assert r.status_code == 409 and "outside the segment's subnet" in r.json()["error"]["message"]
     assert r.json()["error"]["field"] == "ips"
     assert client.get("/v1/running-config").text == before
@@ -88,15 +82,15 @@ def test_delete_refuses_what_is_still_referenced_and_says_by_what(client: TestCl
 
 def test_topology_objects_and_their_references(client: TestClient) -> None:
     for name, role in (("spine1", "spine"), ("leaf1", "leaf")):
-        assert client.put(f"/v1/switches/{name}", json={"name": name, "role": role}).status_code == 201
+        assert client.put(f"/v1/switches/{name}", json={"role": role}).status_code == 201
     link = {"a": {"switch": "spine1", "interface": "swp1"}, "b": {"switch": "leaf1", "interface": "swp49"}}
     r = client.post("/v1/links", json=link)
     assert r.status_code == 201 and r.json()["a"]["switch"] == "leaf1"  # canonical order
     key = "leaf1:swp49-spine1:swp1"
     assert client.get(f"/v1/links/{key}").status_code == 200
-    group = {"name": "osvdev0013", "members": [{"switch": "leaf1", "interface": "swp1"}]}
+    group = {"members": [{"switch": "leaf1", "interface": "swp1"}]}
     assert client.put("/v1/interface-groups/osvdev0013", json=group).status_code == 201
-    bad = {"name": "g2", "members": [{"switch": "spine1", "interface": "swp9"}]}
+    bad = {"members": [{"switch": "spine1", "interface": "swp9"}]}
     r = client.put("/v1/interface-groups/g2", json=bad)
     assert r.status_code == 409 and "servers attach to leaves" in r.json()["error"]["message"]
     r = client.delete("/v1/switches/leaf1")
@@ -109,7 +103,7 @@ def test_topology_objects_and_their_references(client: TestClient) -> None:
 
 def test_lists_are_paged(client: TestClient) -> None:
     for i in range(7):
-        client.put(f"/v1/tenants/t{i}", json={"name": f"t{i}"})
+        client.put(f"/v1/tenants/t{i}", json={})
     page = client.get("/v1/tenants", params={"limit": 3, "offset": 3}).json()
     assert page["total"] == 8 and [t["name"] for t in page["items"]] == ["t2", "t3", "t4"]  # after system, t0, t1
     assert client.get("/v1/tenants", params={"limit": 0}).status_code == 422

@@ -48,7 +48,7 @@ def test_a_second_controller_serves_what_the_first_committed(two_controllers: tu
     doc_a = a.get("/v1/switches/leaf1/desired-state")
     assert doc_b.status_code == 200 and doc_b.headers["etag"] == doc_a.headers["etag"]
     # b writes on top of a's revision, and a serves it at once
-    r = b.put("/v1/tenants/t2", json={"name": "t2"})
+    r = b.put("/v1/tenants/t2", json={})
     assert r.status_code == 201 and r.headers["x-podswitch-revision"] == "2"
     assert a.get("/v1/tenants/t2").status_code == 200
     assert a.get("/v1/running-config").headers["x-podswitch-revision"] == "2"
@@ -60,7 +60,7 @@ def test_concurrent_writers_on_two_controllers_lose_nothing(two_controllers: tup
 
     def writer(client: TestClient, prefix: str) -> None:
         for i in range(15):
-            r = client.put(f"/v1/tenants/{prefix}{i}", json={"name": f"{prefix}{i}"})
+            r = client.put(f"/v1/tenants/{prefix}{i}", json={})
             if r.status_code not in (200, 201):
                 errors.append(r.text)
 
@@ -83,7 +83,7 @@ def test_if_match_holds_across_controllers(two_controllers: tuple[TestClient, Te
     text = POD + "!\n" + SEED.read_text()
     a.put("/v1/running-config", content=text.encode())
     read = a.get("/v1/running-config")
-    assert b.put("/v1/tenants/t2", json={"name": "t2"}).status_code == 201  # on the other controller
+    assert b.put("/v1/tenants/t2", json={}).status_code == 201  # on the other controller
     r = a.put("/v1/running-config", content=read.text.encode(), headers={"If-Match": read.headers["etag"]})
     assert r.status_code == 412 and r.json()["error"]["revision"] == 2
     assert b.get("/v1/tenants/t2").status_code == 200

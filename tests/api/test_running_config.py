@@ -86,7 +86,7 @@ def test_if_match_applies_only_onto_the_revision_that_was_read(client: TestClien
     read = client.get("/v1/running-config")
     assert read.headers["etag"] == '"1"'
     # Someone else writes between our read and our write ...
-    other = client.put("/v1/tenants/other", json={"name": "other"}, headers=AUTH)
+    other = client.put("/v1/tenants/other", json={}, headers=AUTH)
     assert other.status_code == 201
     edited = read.text.replace("vlan 300", "vlan 301")
     for params in ({}, {"dry_run": "true"}):

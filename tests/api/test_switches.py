@@ -39,7 +39,6 @@ def test_desired_state_etag_changes_only_for_the_switches_that_change(client: Te
     assert r.status_code == 304 and r.content == b""
     # a second endpoint on leaf1: leaf1 changes, leaf2 and the spine do not
     ep = {
-        "id": "e2",
         "attachment_point": {"interface_group": "osvdev0013", "vlan": 300},
         "ips": ["10.66.16.3"],
         "mac": "fa:16:3e:00:00:02",

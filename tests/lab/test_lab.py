@@ -21,9 +21,9 @@ SEED_EP = "0485e7a0-198f-4b88-a877-ca79d3e882bc"
 NEW_EP = "5e6a1c2d-0000-4000-8000-00000000a001"
 
 
-def _endpoint(eid: str, group: str, ip: str, mac: str) -> dict[str, object]:
+def _endpoint(group: str, ip: str, mac: str) -> dict[str, object]:
+    """The body of PUT .../endpoints/ID (the path names the endpoint)."""
     return {
-        "id": eid,
         "attachment_point": {"interface_group": group, "vlan": 300},
         "ips": [ip],
         "mac": mac,
@@ -50,7 +50,7 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
     # endpoint's namespace, and it reaches the seed endpoint across the fabric.
     resp = lab.api.put(
         f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
-        json=_endpoint(NEW_EP, "osvdev0042", "10.66.16.3", "fa:16:3e:00:a0:01"),
+        json=_endpoint("osvdev0042", "10.66.16.3", "fa:16:3e:00:a0:01"),
     )
     assert resp.status_code == 201, resp.text
     new_ns = f"{lab.prefix}ep-5e6a1c2d"
@@ -73,7 +73,7 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
     # text does not have vanish, and the seed endpoint still reaches its gateway.
     resp = lab.api.put(
         f"/v1/tenants/{TENANT}/segments/{SEGMENT}/endpoints/{NEW_EP}",
-        json=_endpoint(NEW_EP, "osvdev0013", "10.66.16.4", "fa:16:3e:00:a0:02"),
+        json=_endpoint("osvdev0013", "10.66.16.4", "fa:16:3e:00:a0:02"),
     )
     assert resp.status_code == 201, resp.text
     assert lab.wait_endpoint(NEW_EP) == new_ns

@@ -4,40 +4,87 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI, Request, Response
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from fastapi import FastAPI
 
 from .. import __version__
 from ..controller import Controller, metrics
 from ..store import Store
 from . import errors
-from .routes import config, endpoints, health, history, members, routers, segments, switches, tenants, topology
+from .limits import App, FrontDoor, Limits, Receive, Scope, Send
+from .routes import (
+    config,
+    endpoints,
+    health,
+    history,
+    members,
+    routers,
+    segments,
+    switches,
+    tenants,
+    topology,
+    transactions,
+)
 from .schemas import ERROR_RESPONSES
 
 DESCRIPTION = """podswitch makes a leaf-spine POD of Linux switches behave as one big switch.
 
-Reads are open; every write needs `Authorization: Bearer <admin token>`. Errors are JSON
-`{"error": {"message", "object", "field", ...}}`. Every accepted write is one new revision in the history
-(`X-Podswitch-Revision` header)."""
+Reads are open; every write needs `Authorization: Bearer <admin token>` (checked before the body is read).
+Errors are JSON `{"error": {"message", "object", "field", ...}}`. Every accepted write is one new revision in
+the history (`X-Podswitch-Revision` header); `POST /v1/transactions` makes many changes one revision. An
+object's `PUT` body leaves out what its path names."""
 
 
-class _Metrics(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+class _Metrics:
+    """Requests by method, route and status; `Server-Timing` on every answer. Pure ASGI (no buffering)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.REQUESTS.labels(method=request.method, route=path, status=str(response.status_code)).inc()
-        response.headers.setdefault("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.1f}")
-        return response
+        status = 500
+
+        async def sending(message: dict) -> None:  # type: ignore[type-arg]
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                timing = f"app;dur={(time.perf_counter() - started) * 1000:.1f}".encode()
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"server-timing", timing)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.REQUESTS.labels(method=scope["method"], route=path, status=str(status)).inc()
 
 
-def create_app(store: Store, admin_token: str) -> FastAPI:
+def create_app(store: Store, admin_token: str, *, limits: Limits | None = None) -> FastAPI:
     app = FastAPI(title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
     app.state.controller = Controller(store)
     app.state.admin_token = admin_token
     errors.install(app)
+    # Outermost last: metrics see every answer, the front door's 401/413 included.
+    app.add_middleware(FrontDoor, token=lambda: app.state.admin_token, limits=limits or Limits.from_env())
     app.add_middleware(_Metrics)
-    for module in (health, config, history, tenants, segments, members, endpoints, routers, topology, switches):
+    for module in (
+        health,
+        config,
+        history,
+        transactions,
+        tenants,
+        segments,
+        members,
+        endpoints,
+        routers,
+        topology,
+        switches,
+    ):
         app.include_router(module.router)
+    transactions.install_schema(app)
     return app

@@ -9,12 +9,13 @@ before it is sent, so a bad value can never turn a 4xx into a 500 and a reset co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import ConfigError
@@ -54,8 +55,25 @@ def error(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    if len(loc) == 2 and loc[0] == "header":
+        return "-".join(part.capitalize() for part in str(loc[1]).split("-"))  # as HTTP spells it: If-Match
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+# What a value that fails its schema pattern should have looked like, by field: a regex is no message.
+_EXPECTED = {
+    "If-Match": "If-Match must be one revision as an ETag, e.g. '\"42\"' (or '*')",
+}
+
+
+def _message(field: str, error: Mapping[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        expected = _EXPECTED.get(field)
+        if expected is not None:
+            return f"{expected}, not '{str(error.get('input', ''))[:40]}'"
+        return f"'{str(error.get('input', ''))[:80]}' is not a valid {field.rpartition('.')[2] or 'value'}"
+    return str(error.get("msg", "invalid"))
 
 
 Answer = tuple[int, dict[str, Any], dict[str, str] | None]
@@ -110,6 +128,15 @@ def _in_use(exc: InUse) -> Answer:
     return 409, {"message": str(exc), "object": exc.object, "field": None, "referenced_by": exc.referenced_by}, None
 
 
+def _validation(exc: ValidationError) -> Answer:
+    """A model refused a value the request carried (an object assembled from a path and a body)."""
+    errs = exc.errors(include_url=False)
+    problems = [{"field": _loc(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errs[:100]]
+    first = problems[0] if problems else {"field": None, "message": "invalid"}
+    body = {"message": f"{first['field']}: {first['message']}", "field": first["field"], "object": None}
+    return 422, {**body, "problems": problems}, None
+
+
 def _operation(exc: OperationError) -> Answer:
     """The inner error's answer, naming the operation: `operation` is its index in the transaction."""
     status, body, headers = answer(exc.error)
@@ -128,6 +155,7 @@ _ANSWERS: dict[type[Exception], Callable[[Any], Answer]] = {
     NotFound: _not_found,
     InUse: _in_use,
     OperationError: _operation,
+    ValidationError: _validation,
 }
 
 
@@ -150,7 +178,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        problems = [{"field": _loc(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in errors[:100]]
+        problems = []
+        for e in errors[:100]:
+            field = _loc(e.get("loc", ()))
+            problems.append({"field": field, "message": _message(field, e)})
         first = problems[0] if problems else {"field": None, "message": "invalid request"}
         body = {"message": f"{first['field']}: {first['message']}", "field": first["field"], "object": None}
         return error(422, {**body, "problems": problems})

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from ...controller import Controller, Outcome
 from ...model import Change, Key, Model
 from ..auth import require_admin
+from ..bodies import obj
 from ..errors import ApiError
 from ..schemas import Page, WriteResult
 
@@ -21,13 +23,24 @@ Limit = Annotated[int, Query(ge=1, le=10000, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 MissingOk = Annotated[bool, Query(description="answer 204 when it is already gone (idempotent delete)")]
 
+# Object names in paths, as the model writes them (the schema says exactly what the server takes).
+NAME_PATTERN = "^[0-9A-Za-z][-.0-9A-Za-z_]{0,63}$"
+TenantName = Annotated[str, Path(pattern=NAME_PATTERN, description="tenant name")]
+SegmentName = Annotated[str, Path(pattern=NAME_PATTERN, description="segment name")]
+ObjectName = Annotated[str, Path(pattern=NAME_PATTERN, description="object name")]
+EndpointId = Annotated[str, Path(pattern=NAME_PATTERN, description="endpoint id (a Neutron port id)")]
+GroupName = Annotated[str, Path(pattern=NAME_PATTERN, description="interface-group name")]
+VlanNumber = Annotated[int, Path(ge=1, le=4094, description="VLAN tag on the interface-group's ports")]
+IF_MATCH_PATTERN = r'^\s*(\*|"?[0-9]{1,18}"?)\s*$'
+
 
 def if_match(
     if_match: Annotated[
         str | None,
         Header(
+            pattern=IF_MATCH_PATTERN,
             description="only if the intent is still at this revision: the ETag of GET /v1/running-config or "
-            'the revision of a dry-run plan, e.g. `"42"`; otherwise 412 and nothing changes'
+            'the revision of a dry-run plan, e.g. `"42"`; otherwise 412 and nothing changes',
         ),
     ] = None,
 ) -> int | None:
@@ -79,11 +92,6 @@ def found(obj: T | None, what: str) -> T:
     return obj
 
 
-def same_name(path_value: Any, body_value: Any, field: str) -> None:
-    if path_value != body_value:
-        raise ApiError(422, f"{field} in the body is '{body_value}' but the path says '{path_value}'", field=field)
-
-
 def counts(changes: list[Change]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for c in changes:
@@ -103,14 +111,16 @@ def written(outcome: Outcome, response: Response) -> WriteResult:
 
 
 def put_object(
-    ctl: Controller, key: Key, obj: Model, actor: str, response: Response, create_only: bool = False
+    ctl: Controller, key: Key, body: BaseModel, actor: str, response: Response, create_only: bool = False
 ) -> Model:
-    """PUT is an idempotent upsert (201 when it created, 200 otherwise); POST creates only (409 if there)."""
-    existed = ctl.snapshot().intent.get(key) is not None
-    outcome = ctl.put_object(key, obj, actor=actor, create_only=create_only)
+    """PUT is an idempotent upsert (201 when it created, 200 otherwise); POST creates only (409 if there).
+    `body` is the object, or (PUT on the object's own path) the object without what its path names."""
+    new = obj(key, body)
+    outcome = ctl.put_object(key, new, actor=actor, create_only=create_only)
     response.headers[REVISION_HEADER] = str(outcome.revision)
-    response.status_code = 200 if existed else 201
-    return obj
+    created = any(c.key == key and c.before is None for c in outcome.changes)
+    response.status_code = 201 if created else 200
+    return new
 
 
 def delete_object(ctl: Controller, key: Key, actor: str, missing_ok: bool) -> Response:

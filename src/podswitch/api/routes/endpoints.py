@@ -3,9 +3,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from ...model import Endpoint, Key, Kind
+from ...model import Endpoint, Key, Kind, Model
+from ..bodies import EndpointBody
 from ..schemas import Page
-from .common import Actor, Ctl, Limit, MissingOk, Offset, delete_object, found, page, put_object, same_name
+from .common import (
+    Actor,
+    Ctl,
+    EndpointId,
+    Limit,
+    MissingOk,
+    Offset,
+    SegmentName,
+    TenantName,
+    delete_object,
+    found,
+    page,
+    put_object,
+)
 
 router = APIRouter(tags=["endpoints"])
 PREFIX = "/v1/tenants/{tenant}/segments/{segment}/endpoints"
@@ -18,34 +32,49 @@ class LocatedEndpoint(BaseModel):
 
 
 @router.get(PREFIX, response_model=Page[Endpoint])
-def list_endpoints(tenant: str, segment: str, ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> Page[Endpoint]:
+def list_endpoints(
+    tenant: TenantName, segment: SegmentName, ctl: Ctl, limit: Limit = 100, offset: Offset = 0
+) -> Page[Endpoint]:
     node = found(ctl.snapshot().intent.tenants.get(tenant), f"tenant {tenant}")
     snode = found(node.segments.get(segment), f"tenant {tenant} segment {segment}")
     return page((snode.endpoints[e] for e in sorted(snode.endpoints)), limit, offset)
 
 
 @router.post(PREFIX, response_model=Endpoint, status_code=201)
-def create_endpoint(tenant: str, segment: str, body: Endpoint, ctl: Ctl, actor: Actor, response: Response) -> Endpoint:
+def create_endpoint(
+    tenant: TenantName, segment: SegmentName, body: Endpoint, ctl: Ctl, actor: Actor, response: Response
+) -> Model:
     return put_object(ctl, Key(Kind.ENDPOINT, tenant, segment, body.id), body, actor, response, create_only=True)
 
 
 @router.get(PREFIX + "/{endpoint}", response_model=Endpoint)
-def get_endpoint(tenant: str, segment: str, endpoint: str, ctl: Ctl) -> Endpoint:
+def get_endpoint(tenant: TenantName, segment: SegmentName, endpoint: EndpointId, ctl: Ctl) -> Model:
     key = Key(Kind.ENDPOINT, tenant, segment, endpoint)
     return found(ctl.snapshot().intent.get(key), str(key))
 
 
 @router.put(PREFIX + "/{endpoint}", response_model=Endpoint, responses={201: {"model": Endpoint}})
 def put_endpoint(
-    tenant: str, segment: str, endpoint: str, body: Endpoint, ctl: Ctl, actor: Actor, response: Response
-) -> Endpoint:
-    same_name(endpoint, body.id, "id")
+    tenant: TenantName,
+    segment: SegmentName,
+    endpoint: EndpointId,
+    body: EndpointBody,
+    ctl: Ctl,
+    actor: Actor,
+    response: Response,
+) -> Model:
+    """Create or replace the endpoint. The path names it; its id is unique in the whole fabric."""
     return put_object(ctl, Key(Kind.ENDPOINT, tenant, segment, endpoint), body, actor, response)
 
 
 @router.delete(PREFIX + "/{endpoint}", status_code=204)
 def delete_endpoint(
-    tenant: str, segment: str, endpoint: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False
+    tenant: TenantName,
+    segment: SegmentName,
+    endpoint: EndpointId,
+    ctl: Ctl,
+    actor: Actor,
+    missing_ok: MissingOk = False,
 ) -> Response:
     return delete_object(ctl, Key(Kind.ENDPOINT, tenant, segment, endpoint), actor, missing_ok)
 
@@ -72,6 +101,6 @@ def all_endpoints(
 
 
 @router.get("/v1/endpoints/{endpoint}", response_model=LocatedEndpoint)
-def find_endpoint(endpoint: str, ctl: Ctl) -> LocatedEndpoint:
+def find_endpoint(endpoint: EndpointId, ctl: Ctl) -> LocatedEndpoint:
     hit = found(ctl.snapshot().intent.find_endpoint(endpoint), f"endpoint {endpoint}")
     return LocatedEndpoint(tenant=hit[0], segment=hit[1], endpoint=hit[2])

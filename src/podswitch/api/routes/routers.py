@@ -2,20 +2,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ...model import Key, Kind, LogicalRouter
+from ...model import Key, Kind, LogicalRouter, Model
 from .common import Actor, Ctl, MissingOk, delete_object, found, put_object
 
 router = APIRouter(prefix="/v1/tenants/{tenant}/logical-router", tags=["logical-router"])
 
 
 @router.get("", response_model=LogicalRouter)
-def get_router(tenant: str, ctl: Ctl) -> LogicalRouter:
+def get_router(tenant: str, ctl: Ctl) -> Model:
     key = Key(Kind.LOGICAL_ROUTER, tenant)
     return found(ctl.snapshot().intent.get(key), str(key))
 
 
 @router.put("", response_model=LogicalRouter, responses={201: {"model": LogicalRouter}})
-def put_router(tenant: str, body: LogicalRouter, ctl: Ctl, actor: Actor, response: Response) -> LogicalRouter:
+def put_router(tenant: str, body: LogicalRouter, ctl: Ctl, actor: Actor, response: Response) -> Model:
     """The whole router: interfaces, routes, policy lists (replaces what was there)."""
     return put_object(ctl, Key(Kind.LOGICAL_ROUTER, tenant), body, actor, response)
 

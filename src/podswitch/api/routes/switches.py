@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Header, Response
 
 from ...controller import Controller, metrics
-from ...model import Key, Kind, Switch
+from ...model import Key, Kind, Model, Switch
+from ..bodies import SwitchBody
 from ..schemas import AgentStatus, Page, SwitchOut
-from .common import Actor, Ctl, Limit, MissingOk, Offset, delete_object, found, page, put_object, same_name
+from .common import Actor, Ctl, Limit, MissingOk, ObjectName, Offset, delete_object, found, page, put_object
 
 router = APIRouter(prefix="/v1/switches", tags=["switches"])
 
@@ -49,8 +50,8 @@ def get_switch(name: str, ctl: Ctl) -> SwitchOut:
 
 
 @router.put("/{name}", response_model=Switch, responses={201: {"model": Switch}})
-def put_switch(name: str, body: Switch, ctl: Ctl, actor: Actor, response: Response) -> Switch:
-    same_name(name, body.name, "name")
+def put_switch(name: ObjectName, body: SwitchBody, ctl: Ctl, actor: Actor, response: Response) -> Model:
+    """Create or replace the switch. The path names it."""
     return put_object(ctl, Key(Kind.SWITCH, name=name), body, actor, response)
 
 

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ...model import InterfaceGroup, Key, Kind, Link
+from ...model import InterfaceGroup, Key, Kind, Link, Model
+from ..bodies import InterfaceGroupBody
 from ..schemas import Page
 from .common import (
     Actor,
     Ctl,
+    GroupName,
     Limit,
     MissingOk,
     Offset,
@@ -14,7 +16,6 @@ from .common import (
     found,
     page,
     put_object,
-    same_name,
     sorted_values,
 )
 
@@ -27,13 +28,13 @@ def list_links(ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> Page[Link]:
 
 
 @router.post("/v1/links", response_model=Link, responses={200: {"model": Link}, 201: {"model": Link}})
-def put_link(body: Link, ctl: Ctl, actor: Actor, response: Response) -> Link:
+def put_link(body: Link, ctl: Ctl, actor: Actor, response: Response) -> Model:
     """Cable a leaf port to a spine port (idempotent: 200 when the link is already there)."""
     return put_object(ctl, Key(Kind.LINK, name=body.key), body, actor, response)
 
 
 @router.get("/v1/links/{link}", response_model=Link)
-def get_link(link: str, ctl: Ctl) -> Link:
+def get_link(link: str, ctl: Ctl) -> Model:
     return found(ctl.snapshot().intent.topology.links.get(link), f"link {link}")
 
 
@@ -48,13 +49,19 @@ def list_groups(ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> Page[Interf
 
 
 @router.get("/v1/interface-groups/{name}", response_model=InterfaceGroup)
-def get_group(name: str, ctl: Ctl) -> InterfaceGroup:
+def get_group(name: str, ctl: Ctl) -> Model:
     return found(ctl.snapshot().intent.topology.interface_groups.get(name), f"interface-group {name}")
 
 
 @router.put("/v1/interface-groups/{name}", response_model=InterfaceGroup, responses={201: {"model": InterfaceGroup}})
-def put_group(name: str, body: InterfaceGroup, ctl: Ctl, actor: Actor, response: Response) -> InterfaceGroup:
-    same_name(name, body.name, "name")
+def put_group(
+    name: GroupName,
+    body: InterfaceGroupBody,
+    ctl: Ctl,
+    actor: Actor,
+    response: Response,
+) -> Model:
+    """Create or replace the interface-group. The path names it."""
     return put_object(ctl, Key(Kind.INTERFACE_GROUP, name=name), body, actor, response)
 
 
