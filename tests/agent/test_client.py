@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from podswitch import __version__
-from podswitch.agent.client import Backoff, ControllerClient, parse_retry_after
 from podswitch.agent.main import run
 from podswitch.agent.reconcile import Reconciler, Result
+from podswitch.client import Backoff, Client, parse_retry_after
 from podswitch.fabric.state import FORMAT, FORMAT_HEADER, DesiredState, FabricPort, SegmentBridge, SwitchState
 
 SWITCH = "l1"
@@ -379,16 +379,16 @@ def test_rotates_to_the_second_controller() -> None:
     stop = threading.Event()
     t = FakeTime(stop, limit=4)
     rec = FakeReconciler()
-    client_holder: list[ControllerClient] = []
+    client_holder: list[Client] = []
     with serve(fake) as url:
         dead = dead_url()
-        client = ControllerClient([dead, url], SWITCH, token=None, timeout=2.0)
+        client = Client([dead, url], retries=0, timeout=2.0)
         client_holder.append(client)
         try:
             drive([dead, url], t, rec, rng=MaxRng(), client=client)
         finally:
             client.close()
-    assert client_holder[0].current == url  # stayed on the one that works
+    assert client_holder[0].url == url  # stayed on the one that works
     assert len(rec.calls) == 1 and len(fake.requests("PUT")) == 1
     assert t.delays[1] == 0.5  # one failure (connection refused) -> one backoff step
 
@@ -546,7 +546,7 @@ def test_agent_process_restart_is_hitless(netns_prefix: str) -> None:
 
 
 def test_the_format_message_says_which_side_to_upgrade() -> None:
-    from podswitch.agent.client import _other_format
+    from podswitch.client.http import _other_format
 
     assert "upgrade the agent" in str(_other_format("u", FORMAT + 1))
     assert "upgrade the controller" in str(_other_format("u", FORMAT - 1))

@@ -141,7 +141,7 @@ def test_apply_applies_exactly_the_plan_it_showed(server: str, monkeypatch: pyte
     assert stale.exit_code == 1 and "not 0" in stale.output
 
     # Another writer gets in between the plan and the apply: the apply must not wipe what it wrote.
-    from podswitch.cli.client import Client
+    from podswitch.client import Client
 
     real = Client.request
 
@@ -150,7 +150,7 @@ def test_apply_applies_exactly_the_plan_it_showed(server: str, monkeypatch: pyte
         if (kwargs.get("params") or {}).get("dry_run") == "true":
             httpx.put(
                 f"{server}/v1/tenants/neutron.created",
-                json={"name": "neutron.created"},
+                json={},
                 headers={"Authorization": f"Bearer {TOKEN}"},
             ).raise_for_status()
         return response
@@ -218,7 +218,7 @@ def test_show_switches_says_what_is_wrong(server: str) -> None:
     env = {"PODSWITCH_URL": server, "PODSWITCH_ADMIN_TOKEN": TOKEN, "COLUMNS": "250"}
     auth = {"Authorization": f"Bearer {TOKEN}"}
     for name in ("leaf1", "leaf2"):
-        httpx.put(f"{server}/v1/switches/{name}", json={"name": name, "role": "leaf"}, headers=auth).raise_for_status()
+        httpx.put(f"{server}/v1/switches/{name}", json={"role": "leaf"}, headers=auth).raise_for_status()
     problem = "GET /v1/switches/leaf1/desired-state: desired-state format 2; upgrade the agent"
     httpx.put(
         f"{server}/v1/switches/leaf1/status", json={"applied_revision": 1, "errors": [problem]}, headers=auth

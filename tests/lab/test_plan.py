@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from podswitch.config import parse
+from podswitch.controller import apply_operations
 from podswitch.lab.plan import (
     EXTERNAL,
     EndpointSpec,
@@ -16,24 +17,25 @@ from podswitch.lab.plan import (
     resolve,
     server_vlans,
     short_names,
-    topology_writes,
+    topology_operations,
 )
-from podswitch.model import Intent, InterfaceGroup, Key, Kind, Port, Switch, put
+from podswitch.model import Intent, InterfaceGroup, Key, Kind, Port, Put, Switch, put
 from podswitch.model.ops import apply_changes, diff
+from podswitch.model.paths import path_of
 from tests.builders import DEMO, SEED_ENDPOINT, demo_tenant, endpoint, pod
 
 
 def _apply_writes(intent: Intent, lab) -> Intent:  # type: ignore[no-untyped-def]
-    """What the controller would hold after the lab's writes (the test stands in for the API)."""
-    new = intent
-    for name, sw in lab.switches.items():
-        if name not in new.topology.switches:
-            new = put(new, Key(Kind.SWITCH, name=name), sw)
-    for name, group in lab.groups.items():
-        new = put(new, Key(Kind.INTERFACE_GROUP, name=name), group)
-    for key, link in lab.links.items():
-        new = put(new, Key(Kind.LINK, name=key), link)
-    return new
+    """What the controller holds after the lab's transaction (applied as the controller applies it)."""
+    return apply_operations(intent, topology_operations(intent, lab))
+
+
+def topology_writes(intent: Intent, lab) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """The lab's operations as (PUT|DELETE, the object's API path)."""
+    return [
+        ("PUT" if isinstance(op, Put) else "DELETE", "/v1" + path_of(op.key))
+        for op in topology_operations(intent, lab)
+    ]
 
 
 def test_default_pod_has_two_spines_four_leaves_and_a_full_mesh() -> None:
@@ -93,7 +95,7 @@ def test_topology_groups_on_lab_leaves_are_respected() -> None:
     lab = plan(intent, Shape())
     assert lab.servers["osvdev0013"] == Place("leaf3", "swp1")
     assert lab.groups["osvdev0013"] is intent.topology.interface_groups["osvdev0013"]
-    assert not [w for w in topology_writes(intent, lab) if "osvdev0013" in w.path]
+    assert not [w for w in topology_writes(intent, lab) if "osvdev0013" in w[1]]
 
 
 def test_groups_on_switches_that_are_not_lab_leaves_are_recabled() -> None:
@@ -105,7 +107,7 @@ def test_groups_on_switches_that_are_not_lab_leaves_are_recabled() -> None:
     )
     lab = plan(intent, Shape())
     assert lab.servers["osvdev0013"].leaf.startswith("leaf")
-    writes = {(w.method, w.path) for w in topology_writes(intent, lab)}
+    writes = set(topology_writes(intent, lab))
     assert ("PUT", "/v1/interface-groups/osvdev0013") in writes
     assert ("DELETE", "/v1/switches/rack9") not in writes  # not a lab-named switch: never deleted
 
@@ -114,10 +116,9 @@ def test_writes_are_empty_once_the_topology_holds_the_plan() -> None:
     intent = demo_tenant()
     lab = plan(intent, Shape())
     writes = topology_writes(intent, lab)
-    assert [w.method for w in writes].count("PUT") == 6 + 2
-    assert [w.method for w in writes].count("POST") == 8
+    assert [method for method, _ in writes].count("PUT") == 6 + 2 + 8  # switches, groups, links
     # parents first: every switch before any group or link
-    kinds = [w.path.split("/")[2] for w in writes]
+    kinds = [path.split("/")[2] for _, path in writes]
     assert kinds.index("interface-groups") > max(i for i, k in enumerate(kinds) if k == "switches")
     assert topology_writes(_apply_writes(intent, lab), lab) == []
 
@@ -128,13 +129,13 @@ def test_shrinking_the_pod_deletes_surplus_lab_links_and_switches() -> None:
     intent = _apply_writes(intent, big)
     small = plan(intent, Shape(leaves=4), big.servers)
     writes = topology_writes(intent, small)
-    deleted = {w.path for w in writes if w.method == "DELETE"}
+    deleted = {path for method, path in writes if method == "DELETE"}
     assert "/v1/switches/leaf6" in deleted and "/v1/switches/leaf5" in deleted
     assert "/v1/links/leaf6:swp49-spine1:swp6" in deleted
     # external was on leaf6 (the old border leaf): it moves to the new last leaf
     assert small.servers[EXTERNAL].leaf == "leaf4"
-    assert writes.index(next(w for w in writes if w.method == "DELETE")) > max(
-        i for i, w in enumerate(writes) if w.method != "DELETE"
+    assert writes.index(next(w for w in writes if w[0] == "DELETE")) > max(
+        i for i, w in enumerate(writes) if w[0] != "DELETE"
     )
 
 

@@ -26,9 +26,9 @@ from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, Protocol
 
 from .. import __version__
+from ..client import ApiError, Backoff, Client, Unavailable, UnreadableState
 from ..daemon import setup_logging, stop_on_signals
 from ..fabric.state import FORMAT, DesiredState, SwitchState
-from .client import Backoff, ControllerClient, ControllerError, UnreadableState
 from .reconcile import Reconciler, Result
 
 log = logging.getLogger("podswitch.agent")
@@ -87,7 +87,7 @@ def run(
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     reconciler: _Reconciles | None = None,
-    client: ControllerClient | None = None,
+    client: Client | None = None,
 ) -> None:
     """Run until `stop` is set. The keyword arguments after `backoff_cap` are seams for tests: `sleep` is
     called with every delay the loop wants to wait (default: wait on `stop`), `clock` is monotonic time."""
@@ -96,7 +96,8 @@ def run(
     wait: Callable[[float], Any] = sleep if sleep is not None else stop.wait
     slog = SwitchLog(log, {"switch": switch})
     rec: _Reconciles = reconciler if reconciler is not None else Reconciler(netns)
-    cli = client if client is not None else ControllerClient(controllers, switch, token=token)
+    # retries=0: this loop paces its own retries (below); the client fails over to the next URL.
+    cli = client if client is not None else Client(controllers, token=token, retries=0, user_agent="podswitch-agent")
     backoff = Backoff(backoff_base, backoff_cap, rng)
     # Local retries of a reconcile that had errors: soon at first, never more often than `interval`.
     repair = Backoff(max(interval, 0.001), max(resync, interval), rng)
@@ -139,7 +140,7 @@ def run(
                 apply(applied, "resync")
             if now >= next_poll:
                 try:
-                    fetched = cli.fetch(etag if applied is not None else None)
+                    fetched = cli.desired_state(switch, etag if applied is not None else None)
                     if fetched.status == 200 and fetched.desired is not None:
                         changed = applied is None or fetched.desired.etag != applied.etag
                         applied, etag = fetched.desired, fetched.etag
@@ -147,28 +148,30 @@ def run(
                             apply(applied, "new state")
                     if unsent is not None:
                         try:
-                            cli.report(unsent)
-                        except ControllerError as e:
+                            cli.report_status(switch, unsent)
+                        except ApiError as e:
                             if e.retryable:
                                 raise
                             # The controller rejects this report as such: sending it again cannot help.
                             slog.error("status report rejected, dropped: %s", e)
                         unsent = None
                     if backoff.attempts:
-                        slog.info("controller %s reachable again", cli.current)
+                        slog.info("controller %s reachable again", cli.url)
                     backoff.reset()
                     next_poll = clock() + interval
-                except ControllerError as e:
+                except ApiError as e:
                     if isinstance(e, UnreadableState):
                         # Tell the operator (show switches) why this switch stays on its old state.
                         slog.error("%s", e)
-                        with contextlib.suppress(ControllerError):
-                            cli.report(status_document(applied, last, [str(e)]))
+                        with contextlib.suppress(ApiError):
+                            cli.report_status(switch, status_document(applied, last, [str(e)]))
+                    if not isinstance(e, Unavailable):
+                        # The client failed over by itself; any other answer may be this controller's
+                        # own (not caught up, another version): ask the next one too.
+                        cli.rotate()
                     delay = backoff.next(e.retry_after)
-                    slog.warning("controller %s failed (attempt %d): %s; next try in %.2fs on %s",
-                                 cli.current, backoff.attempts, e, delay,
-                                 cli.controllers[(cli.index + 1) % len(cli.controllers)])  # fmt: skip
-                    cli.rotate()
+                    slog.warning("controller failed (attempt %d): %s; next try in %.2fs on %s",
+                                 backoff.attempts, e, delay, cli.url)  # fmt: skip
                     next_poll = clock() + delay
             if stop.is_set():
                 break

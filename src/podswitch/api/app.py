@@ -10,7 +10,7 @@ from .. import __version__
 from ..controller import Controller, metrics
 from ..store import Store
 from . import errors
-from .limits import App, FrontDoor, Limits, Receive, Scope, Send
+from .limits import App, FrontDoor, Limits, Message, Receive, Scope, Send
 from .routes import (
     config,
     endpoints,
@@ -47,7 +47,7 @@ class _Metrics:
         started = time.perf_counter()
         status = 500
 
-        async def sending(message: dict) -> None:  # type: ignore[type-arg]
+        async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..daemon import setup_logging, stop_on_signals
-from .main import app
+from .app import app
 
 
 @app.command("agent")

@@ -14,13 +14,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..client import ApiError
 from ..lab import control
 from ..lab import state as st
-from ..lab.controller import Controller, ControllerError
+from ..lab.intent import lab_client
 from ..lab.plan import Shape
-from .client import data_dir, find_token
-from .main import Token, Url, app
+from .app import Token, Url, app
 from .output import console, failure
+from .settings import data_dir, find_token
 
 lab_app = typer.Typer(
     no_args_is_help=True,
@@ -49,7 +50,7 @@ PHASE_TEXT = {
 
 
 def _url(url: str | None) -> str:
-    from .client import DEFAULT_URL, URL_ENV
+    from .settings import DEFAULT_URL, URL_ENV
 
     return (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
 
@@ -83,8 +84,8 @@ def up(
     directory = data_dir(data)
     lab = st.lab_dir(directory)
     try:
-        Controller(url, token, timeout=5.0).revision()
-    except ControllerError as e:
+        lab_client(url, token, timeout=5.0).revision()
+    except ApiError as e:
         failure(f"no controller at {url}: {e} (start one with `podswitch serve` or use `podswitch run`)")
         raise typer.Exit(1) from None
     if token is None:
@@ -224,8 +225,8 @@ def _load(data: str | None) -> st.LabState:
 def print_status(state: st.LabState, url: str | None = None) -> None:
     statuses: dict[str, dict] = {}
     try:
-        statuses = {s["name"]: s for s in Controller(url or state.url, None, timeout=5.0).switches()}
-    except ControllerError as e:
+        statuses = {s["name"]: s for s in lab_client(url or state.url, None, timeout=5.0).switches()}
+    except ApiError as e:
         console.print(f"[yellow]controller not reachable: {e}[/yellow]")
     pid = state.supervisor_pid
     alive = pid is not None and control._alive(pid)

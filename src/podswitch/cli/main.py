@@ -4,51 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
+from ..client import PreconditionFailed
 from ..config import ConfigError, parse, render
-from .client import ApiFailure, Client, find_token
+from .app import DryRun, Token, Url, app, client, config_app, run_api, show_app
 from .output import console, counts, diff, err, failure, table
-
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-    help="podswitch: one big switch made of a leaf-spine POD of Linux switches.",
-)
-show_app = typer.Typer(no_args_is_help=True, help="Show intent, history and fabric state.")
-config_app = typer.Typer(no_args_is_help=True, help="Offline tools for running-config text.")
-tenant_app = typer.Typer(no_args_is_help=True, help="Create and delete tenants.")
-segment_app = typer.Typer(no_args_is_help=True, help="Create and delete segments and their members.")
-endpoint_app = typer.Typer(no_args_is_help=True, help="Create and delete endpoints.")
-router_app = typer.Typer(no_args_is_help=True, help="Change a tenant's logical router.")
-app.add_typer(show_app, name="show")
-app.add_typer(config_app, name="config")
-app.add_typer(tenant_app, name="tenant")
-app.add_typer(segment_app, name="segment")
-app.add_typer(endpoint_app, name="endpoint")
-app.add_typer(router_app, name="router")
-
-Url = Annotated[str | None, typer.Option("--url", envvar="PODSWITCH_URL", help="controller URL")]
-Token = Annotated[str | None, typer.Option("--token", help="admin token (default $PODSWITCH_ADMIN_TOKEN)")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="show the plan, change nothing")]
-
-
-def _client(url: str | None, token: str | None = None) -> Client:
-    return Client(url, find_token(token))
-
-
-def _run(fn):  # type: ignore[no-untyped-def]
-    """Call fn; turn API failures into a message and exit code 1."""
-    try:
-        return fn()
-    except ApiFailure as exc:
-        failure(str(exc), exc.body)
-        raise typer.Exit(1) from None
-
 
 # ---- config text, offline ---------------------------------------------------------------------------
 
@@ -108,22 +72,10 @@ def apply(
     """Replace all intent with FILE, atomically; shows the plan. What is applied is exactly the plan shown:
     if anyone changes the intent in between, nothing is applied and the command fails."""
     text = _read(file)
-    client = _client(url, token)
-
-    def put(dry: bool, revision: int | None) -> dict[str, Any]:
-        headers = {"Content-Type": "text/plain"}
-        if revision is not None:
-            headers["If-Match"] = f'"{revision}"'
-        return client.request(
-            "PUT",
-            "/v1/running-config",
-            params={"dry_run": "true"} if dry else None,
-            content=text.encode(),
-            headers=headers,
-        ).json()  # type: ignore[no-any-return]
+    api = client(url, token)
 
     def go() -> None:
-        plan = put(True, if_revision)
+        plan = api.replace_running_config(text, if_revision=if_revision, dry_run=True)
         if plan["empty"]:
             console.print(f"no changes (revision {plan['revision']})")
             return
@@ -132,18 +84,16 @@ def apply(
         if dry_run:
             return
         try:
-            result = put(False, plan["revision"])
-        except ApiFailure as exc:
-            if exc.status == 412:
-                exc.args = (
-                    f"the intent changed while the plan was shown (revision {plan['revision']} -> "
-                    f"{exc.body.get('revision')}); nothing was applied — run apply again to see the "
-                    f"new plan",
-                )
+            result = api.replace_running_config(text, if_revision=plan["revision"])
+        except PreconditionFailed as exc:
+            exc.message = (
+                f"the intent changed while the plan was shown (revision {plan['revision']} -> "
+                f"{exc.revision}); nothing was applied — run apply again to see the new plan"
+            )
             raise
         console.print(f"[green]applied[/green]: revision {result['revision']} ({result['summary']})")
 
-    _run(go)
+    run_api(go)
 
 
 @app.command("revert")
@@ -159,17 +109,17 @@ def restore(revision: int, dry_run: DryRun = False, url: Url = None, token: Toke
 
 
 def _history_op(op: str, revision: int, dry_run: bool, url: str | None, token: str | None) -> None:
-    client = _client(url, token)
+    api = client(url, token)
 
     def go() -> None:
-        result = client.post(f"/v1/history/{revision}/{op}", **({"dry_run": "true"} if dry_run else {}))
+        result = api.undo(op, revision, dry_run=dry_run)
         if dry_run:
             diff(result["diff"])
             console.print(f"[bold]plan:[/bold] {counts(result['counts'])}")
         else:
             console.print(f"[green]{op}[/green]: revision {result['revision']} ({result['summary']})")
 
-    _run(go)
+    run_api(go)
 
 
 # ---- show -------------------------------------------------------------------------------------------
@@ -178,18 +128,18 @@ def _history_op(op: str, revision: int, dry_run: bool, url: str | None, token: s
 @show_app.command("running-config")
 def show_running_config(url: Url = None) -> None:
     """The whole intent as running-config text."""
-    sys.stdout.write(_run(lambda: _client(url).request("GET", "/v1/running-config").text))
+    sys.stdout.write(run_api(lambda: client(url).running_config()[1]))
 
 
 @show_app.command("tenants")
 def show_tenants(url: Url = None) -> None:
-    items = _run(lambda: _client(url).get_all("/v1/tenants"))
+    items = run_api(lambda: client(url).get_all("/v1/tenants"))
     table("tenants", ["name", "id", "origination"], ([t["name"], t["id"], t["origination"]] for t in items))
 
 
 @show_app.command("segments")
 def show_segments(tenant: str, url: Url = None) -> None:
-    items = _run(lambda: _client(url).get_all(f"/v1/tenants/{tenant}/segments"))
+    items = run_api(lambda: client(url).get_all(f"/v1/tenants/{tenant}/segments"))
     table(
         f"segments of {tenant}", ["name", "id", "origination"], ([s["name"], s["id"], s["origination"]] for s in items)
     )
@@ -202,14 +152,14 @@ def show_endpoints(
     url: Url = None,
 ) -> None:
     """Endpoints of one segment, or of the whole fabric."""
-    client = _client(url)
+    api = client(url)
     if tenant and segment:
         items = [
             {"tenant": tenant, "segment": segment, "endpoint": e}
-            for e in _run(lambda: client.get_all(f"/v1/tenants/{tenant}/segments/{segment}/endpoints"))
+            for e in run_api(lambda: api.get_all(f"/v1/tenants/{tenant}/segments/{segment}/endpoints"))
         ]
     else:
-        items = _run(lambda: client.get_all("/v1/endpoints"))
+        items = run_api(lambda: api.get_all("/v1/endpoints"))
         if tenant:
             items = [i for i in items if i["tenant"] == tenant]
 
@@ -236,7 +186,7 @@ def show_endpoints(
 
 @show_app.command("history")
 def show_history(limit: int = 20, url: Url = None) -> None:
-    items = _run(lambda: _client(url).get("/v1/history", limit=limit))
+    items = run_api(lambda: client(url).history(limit))
     table(
         "history",
         ["revision", "time", "actor", "operation", "changes", "summary"],
@@ -250,7 +200,7 @@ def show_history(limit: int = 20, url: Url = None) -> None:
 @show_app.command("switches")
 def show_switches(url: Url = None) -> None:
     """Switches with what their agents report."""
-    items = _run(lambda: _client(url).get_all("/v1/switches"))
+    items = run_api(lambda: client(url).switches())
 
     def state(s: dict) -> str:
         st = s.get("status")
@@ -285,7 +235,7 @@ def _when(timestamp: str | None) -> str:
 
 @show_app.command("unresolved")
 def show_unresolved(url: Url = None) -> None:
-    items = _run(lambda: _client(url).get("/v1/unresolved"))
+    items = run_api(lambda: client(url).get("/v1/unresolved"))
     table(
         "unresolved references",
         ["object", "reference", "why"],

@@ -1,13 +1,29 @@
-"""Object commands: the everyday operations of the seed, one object at a time."""
+"""Object commands: the everyday operations of the seed, one object at a time.
+
+Each command builds the intent object itself (so a bad value is refused before anything is sent, with the
+same message the controller would give) and writes it through the client."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from .client import ApiFailure, Client
-from .main import Token, Url, _client, _run, endpoint_app, router_app, segment_app, tenant_app
+from ..client import Client, Conflict, NotFound, PreconditionFailed
+from ..model import (
+    Endpoint,
+    Key,
+    Kind,
+    LogicalRouter,
+    Member,
+    Model,
+    Put,
+    Segment,
+    Tenant,
+    member_key,
+)
+from .app import Token, Url, client, endpoint_app, router_app, run_api, segment_app, tenant_app
 from .output import console
 
 Id = Annotated[str | None, typer.Option("--id", help="the orchestrator's id")]
@@ -26,26 +42,23 @@ def _done(what: str) -> None:
     console.print(f"[green]ok[/green]: {what}")
 
 
-def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}
+def _create(api: Client, key: Key, obj: Model, replace: bool) -> None:
+    """Create only (409 if it exists, so a typo cannot wipe an object's id or origination), or with --replace
+    an idempotent put of the whole object."""
+    if replace:
+        api.put_object(key, obj)
+        return
+    try:
+        api.transaction([Put(key, obj, create_only=True)])
+    except Conflict as exc:
+        if "already exists" in exc.message:
+            exc.message = f"{key} already exists (use --replace to overwrite it)"
+        raise
 
 
-def _create(client: Client, collection: str, name: str, body: dict[str, Any], replace: bool) -> None:
-    """POST (create only: 409 if it exists, so a typo cannot wipe an object's id or origination), or with
-    --replace an idempotent PUT of the whole object."""
-
-    def go() -> None:
-        if replace:
-            client.put(f"{collection}/{name}", body)
-            return
-        try:
-            client.post(collection, body)
-        except ApiFailure as exc:
-            if exc.status == 409 and "already exists" in str(exc):
-                raise ApiFailure(exc.status, f"{exc} (use --replace to overwrite it)", exc.body) from None
-            raise
-
-    _run(go)
+def _delete(url: str | None, token: str | None, key: Key, missing_ok: bool) -> None:
+    api = client(url, token)
+    run_api(lambda: api.delete_object(key, missing_ok=missing_ok))
 
 
 @tenant_app.command("create")
@@ -57,16 +70,15 @@ def tenant_create(
     url: Url = None,
     token: Token = None,
 ) -> None:
-    client = _client(url, token)
-    _create(client, "/v1/tenants", name, _drop_none({"name": name, "id": id, "origination": origination}), replace)
+    api = client(url, token)
+    run_api(lambda: _create(api, Key(Kind.TENANT, name), Tenant(name=name, id=id, origination=origination), replace))
     _done(f"tenant {name}")
 
 
 @tenant_app.command("delete")
 def tenant_delete(name: str, missing_ok: MissingOk = False, url: Url = None, token: Token = None) -> None:
     """Delete a tenant with its segments, endpoints and router."""
-    client = _client(url, token)
-    _run(lambda: client.delete(f"/v1/tenants/{name}", missing_ok=str(missing_ok).lower()))
+    _delete(url, token, Key(Kind.TENANT, name), missing_ok)
     _done(f"tenant {name} deleted")
 
 
@@ -80,16 +92,15 @@ def segment_create(
     url: Url = None,
     token: Token = None,
 ) -> None:
-    client = _client(url, token)
-    body = _drop_none({"name": name, "id": id, "origination": origination})
-    _create(client, f"/v1/tenants/{tenant}/segments", name, body, replace)
+    api = client(url, token)
+    key = Key(Kind.SEGMENT, tenant, name)
+    run_api(lambda: _create(api, key, Segment(name=name, id=id, origination=origination), replace))
     _done(f"tenant {tenant} segment {name}")
 
 
 @segment_app.command("delete")
 def segment_delete(tenant: str, name: str, missing_ok: MissingOk = False, url: Url = None, token: Token = None) -> None:
-    client = _client(url, token)
-    _run(lambda: client.delete(f"/v1/tenants/{tenant}/segments/{name}", missing_ok=str(missing_ok).lower()))
+    _delete(url, token, Key(Kind.SEGMENT, tenant, name), missing_ok)
     _done(f"tenant {tenant} segment {name} deleted")
 
 
@@ -104,9 +115,13 @@ def member_add(
     token: Token = None,
 ) -> None:
     """member interface-group G vlan V: G's ports carry the segment tagged V."""
-    client = _client(url, token)
-    body = _drop_none({"interface_group": interface_group, "vlan": vlan, "origination": origination})
-    _run(lambda: client.put(f"/v1/tenants/{tenant}/segments/{segment}/members/{interface_group}/{vlan}", body))
+    api = client(url, token)
+
+    def go() -> None:
+        member = Member(interface_group=interface_group, vlan=vlan, origination=origination)
+        api.put_object(Key(Kind.MEMBER, tenant, segment, member.key), member)
+
+    run_api(go)
     _done(f"member interface-group {interface_group} vlan {vlan}")
 
 
@@ -120,13 +135,7 @@ def member_remove(
     url: Url = None,
     token: Token = None,
 ) -> None:
-    client = _client(url, token)
-    _run(
-        lambda: client.delete(
-            f"/v1/tenants/{tenant}/segments/{segment}/members/{interface_group}/{vlan}",
-            missing_ok=str(missing_ok).lower(),
-        )
-    )
+    _delete(url, token, Key(Kind.MEMBER, tenant, segment, member_key(interface_group, vlan)), missing_ok)
     _done(f"member interface-group {interface_group} vlan {vlan} removed")
 
 
@@ -148,17 +157,14 @@ def endpoint_create(
     one (e.g. moves it to another interface-group)."""
     if (interface_group is None) != (vlan is None):
         raise typer.BadParameter("--interface-group and --vlan go together")
-    body = _drop_none(
-        {
-            "id": id,
-            "ips": ip or [],
-            "mac": mac,
-            "origination": origination,
-            "attachment_point": {"interface_group": interface_group, "vlan": vlan} if interface_group else None,
-        }
-    )
-    client = _client(url, token)
-    _create(client, f"/v1/tenants/{tenant}/segments/{segment}/endpoints", id, body, replace)
+    api = client(url, token)
+
+    def go() -> None:
+        attachment = {"interface_group": interface_group, "vlan": vlan} if interface_group else None
+        body = {"id": id, "ips": ip or [], "mac": mac, "origination": origination, "attachment_point": attachment}
+        _create(api, Key(Kind.ENDPOINT, tenant, segment, id), Endpoint.model_validate(body), replace)
+
+    run_api(go)
     _done(f"endpoint {id}")
 
 
@@ -166,30 +172,33 @@ def endpoint_create(
 def endpoint_delete(
     tenant: str, segment: str, id: str, missing_ok: MissingOk = False, url: Url = None, token: Token = None
 ) -> None:
-    client = _client(url, token)
-    _run(
-        lambda: client.delete(
-            f"/v1/tenants/{tenant}/segments/{segment}/endpoints/{id}", missing_ok=str(missing_ok).lower()
-        )
-    )
+    _delete(url, token, Key(Kind.ENDPOINT, tenant, segment, id), missing_ok)
     _done(f"endpoint {id} deleted")
 
 
-def _edit_router(tenant: str, url: str | None, token: str | None, edit) -> None:  # type: ignore[no-untyped-def]
-    """Read-modify-write of the tenant's router (the API takes the router as one object)."""
-    client = _client(url, token)
+def _edit_router(tenant: str, url: str | None, token: str | None, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Read-modify-write of the tenant's router (the API takes the router as one object), conditional on
+    the revision it was read at: a change someone else makes in between is never overwritten (the edit is
+    done again on the new router instead)."""
+    api = client(url, token)
+    key = Key(Kind.LOGICAL_ROUTER, tenant)
 
     def go() -> None:
-        try:
-            router = client.get(f"/v1/tenants/{tenant}/logical-router")
-        except ApiFailure as exc:  # a missing router starts empty
-            if exc.status != 404:
-                raise
-            router = {}
-        edit(router)
-        client.put(f"/v1/tenants/{tenant}/logical-router", router)
+        for _ in range(5):
+            revision = api.revision()
+            try:
+                current = api.get_object(key).model_dump(mode="json")
+            except NotFound:  # a missing router starts empty (if the tenant is missing, the put says so)
+                current = {}
+            edit(current)
+            try:
+                api.transaction([Put(key, LogicalRouter.model_validate(current))], if_revision=revision)
+                return
+            except PreconditionFailed:
+                continue
+        raise PreconditionFailed(f"tenant {tenant}'s logical-router kept changing; nothing was changed, try again")
 
-    _run(go)
+    run_api(go)
 
 
 @router_app.command("interface-add")
@@ -202,7 +211,7 @@ def router_interface_add(
 ) -> None:
     """interface segment S / ip address A/len (the anycast gateway on every leaf)."""
 
-    def edit(r: dict) -> None:
+    def edit(r: dict[str, Any]) -> None:
         others = [i for i in r.get("interfaces", []) if i["segment"] != segment]
         r["interfaces"] = [*others, {"segment": segment, "ip_addresses": ip}]
 
@@ -246,7 +255,7 @@ def router_route_add(
         raise typer.BadParameter("give exactly one of --next-hop-tenant and --next-hop-ip")
     hop = {"tenant": next_hop_tenant} if next_hop_tenant else {"ip": next_hop_ip}
 
-    def edit(r: dict) -> None:
+    def edit(r: dict[str, Any]) -> None:
         r["routes"] = [*(x for x in r.get("routes", []) if x["prefix"] != prefix), {"prefix": prefix, "next_hop": hop}]
 
     _edit_router(tenant, url, token, edit)

@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 import typer
 
+from ..client import ApiError, Client
 from ..lab import state as lab_state
-from ..lab.controller import Controller, ControllerError
-from .client import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_URL, data_dir
-from .main import app
+from .app import app
 from .output import console, failure
+from .settings import ACTOR, DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_URL, data_dir
 
 DEMO_CONFIG = "demo-running-config.txt"
 STARTUP_TIMEOUT = 30.0
@@ -108,12 +108,12 @@ def run(
                 raise typer.Exit(1)
             time.sleep(0.05)
         console.print(f"controller on [bold]{url}[/bold] (data dir {directory}, revision {store.head()})")
-        ctl = Controller(url, token)
+        ctl = Client(url, token=token, actor=ACTOR, timeout=600.0)
         if store.head() == 0:
             if text_path is None:
                 console.print(f"[yellow]examples/{DEMO_CONFIG} not found: starting with an empty intent[/yellow]")
             else:
-                result = ctl.put_running_config(text_path.read_text())
+                result = ctl.replace_running_config(text_path.read_text())
                 console.print(f"loaded {text_path} as revision {result['revision']}")
         lab_cli.up(
             spines=spines,
@@ -128,7 +128,7 @@ def run(
         )
         console.print()
         console.rule("running-config")
-        console.print(ctl._request("GET", "/v1/running-config").text, end="", markup=False, highlight=False)
+        console.print(ctl.running_config()[1], end="", markup=False, highlight=False)
         console.rule()
         _howto(url, directory, directory / TOKEN_FILE)
         console.print("\n[bold]Ctrl-C[/bold] stops the agents and removes the lab.")
@@ -137,7 +137,7 @@ def run(
             if not thread.is_alive():
                 failure("the controller stopped")
                 break
-    except ControllerError as e:
+    except ApiError as e:
         failure(str(e))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

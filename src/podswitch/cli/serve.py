@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..daemon import setup_logging
-from .client import DEFAULT_PORT, data_dir
-from .main import app
+from .app import app
 from .output import console
+from .settings import DEFAULT_PORT, data_dir
 
 if TYPE_CHECKING:
     from ..store import Store

@@ -8,41 +8,22 @@ naming its index; nothing is changed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..model import (
     SYSTEM,
+    Delete,
     Edit,
     Intent,
     IntentError,
     InUse,
     Key,
     Kind,
-    Model,
     NotFound,
+    Operation,
     Problem,
+    Put,
     referrers,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Put:
-    """Create or replace the object at `key` (create only: refuse one that exists)."""
-
-    key: Key
-    obj: Model
-    create_only: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    """Delete the object at `key` with everything below it; `missing_ok`: nothing to do if it is gone."""
-
-    key: Key
-    missing_ok: bool = False
-
-
-Operation = Put | Delete
 
 
 class OperationError(Exception):

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..client import ApiError, Client
 from . import netns
 from . import state as st
-from .controller import Controller, ControllerError
+from .intent import lab_client
 from .plan import Resolution, Shape, resolve
 from .process import tail
 from .supervisor import TOKEN_ENV
@@ -140,7 +141,7 @@ class Progress:
     problems: list[str] = field(default_factory=list)
 
 
-def check(lab: Path, ctl: Controller) -> Progress:
+def check(lab: Path, ctl: Client) -> Progress:
     """Where the lab is: its phase, and how many of its switches' agents are in sync."""
     state = st.load(lab)
     if state is None:
@@ -153,7 +154,7 @@ def check(lab: Path, ctl: Controller) -> Progress:
     ok = 0
     try:
         items = {s["name"]: s for s in ctl.switches()}
-    except ControllerError as e:
+    except ApiError as e:
         return Progress(state.phase, len(state.switches), problems=[str(e)])
     for name in sorted(state.switches):
         s = items.get(name)
@@ -183,7 +184,7 @@ def wait_ready(
 ) -> Progress:
     """Wait until the lab runs and every agent is in sync with no errors; LabError on timeout or when the
     supervisor dies. Bounded by `timeout` seconds."""
-    ctl = Controller(url, token, timeout=5.0)
+    ctl = lab_client(url, token, timeout=5.0)
     deadline = clock() + timeout
     last = Progress(st.STARTING)
     try:

@@ -1,9 +1,9 @@
 """What the lab POD looks like, computed from the intent: pure, no I/O.
 
 `plan(intent, shape, placed)` says which switches, links and interface-groups the topology must hold for
-the emulated POD, and where each server (one per interface-group) is cabled. `topology_writes` turns the
-difference between that plan and the intent's topology into API calls: the lab's topology is intent like
-any other, written through the API and visible in running-config and history.
+the emulated POD, and where each server (one per interface-group) is cabled. `topology_operations` turns
+the difference between that plan and the intent's topology into one transaction: the lab's topology is
+intent like any other, written through the API and visible in running-config and history.
 
 `endpoint_specs` says how every endpoint of the intent is realised behind its server: VLAN, MAC,
 addresses with the prefix length of the segment's gateway subnet, and the gateways.
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Intent, InterfaceGroup, Link, Port, Role, Switch
+from ..model import Delete, Intent, InterfaceGroup, Key, Kind, Link, Operation, Port, Put, Role, Switch
 
 EXTERNAL = "external"
 UPLINK_BASE = 48  # leaf port swp{48+s} goes to spine s; swp1..swp48 face servers
@@ -197,46 +197,33 @@ def _free_port(used: set[str]) -> str | None:
 # ---- topology writes -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Write:
-    """One API call: `method path` with a JSON body (None for DELETE)."""
-
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-    what: str = ""
-
-
-def topology_writes(intent: Intent, lab: LabPlan) -> list[Write]:
-    """The API calls that make the topology hold `lab`, parents before children, deletions last.
+def topology_operations(intent: Intent, lab: LabPlan) -> list[Operation]:
+    """The operations that make the topology hold `lab` (one transaction), parents before children,
+    deletions last.
 
     Switches keep whatever else the operator set on them (a management address); links and groups of the
     plan are written as planned. Links between two lab-named switches that the plan does not have (a
     smaller POD than last time) are deleted, and so are lab-named switches nothing refers to any more."""
     topo = intent.topology
-    out: list[Write] = []
+    out: list[Operation] = []
     for name, sw in lab.switches.items():
         have = topo.switches.get(name)
         if have is None or have.role != sw.role:
             body = sw if have is None else have.model_copy(update={"role": sw.role})
-            out.append(
-                Write("PUT", f"/v1/switches/{name}", body.model_dump(mode="json", exclude_none=True), f"switch {name}")
-            )
+            out.append(Put(Key(Kind.SWITCH, name=name), body))
     for name, group in lab.groups.items():
         if topo.interface_groups.get(name) != group:
-            out.append(
-                Write("PUT", f"/v1/interface-groups/{name}", group.model_dump(mode="json"), f"interface-group {name}")
-            )
+            out.append(Put(Key(Kind.INTERFACE_GROUP, name=name), group))
     for key, link in lab.links.items():
         if key not in topo.links:
-            out.append(Write("POST", "/v1/links", link.model_dump(mode="json"), f"link {key}"))
+            out.append(Put(Key(Kind.LINK, name=key), link))
     stale_links = [
         key
         for key, link in topo.links.items()
         if key not in lab.links and is_lab_switch(link.a.switch) and is_lab_switch(link.b.switch)
     ]
     for key in sorted(stale_links):
-        out.append(Write("DELETE", f"/v1/links/{key}", None, f"link {key}"))
+        out.append(Delete(Key(Kind.LINK, name=key), missing_ok=True))
     gone = set(stale_links)
     referenced = {p.switch for key, link in topo.links.items() if key not in gone for p in (link.a, link.b)}
     for name, group in topo.interface_groups.items():
@@ -244,7 +231,7 @@ def topology_writes(intent: Intent, lab: LabPlan) -> list[Write]:
         referenced.update(p.switch for p in members)
     for name in sorted(topo.switches):
         if is_lab_switch(name) and name not in lab.switches and name not in referenced:
-            out.append(Write("DELETE", f"/v1/switches/{name}", None, f"switch {name}"))
+            out.append(Delete(Key(Kind.SWITCH, name=name), missing_ok=True))
     return out
 
 

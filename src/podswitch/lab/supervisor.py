@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..client import ApiError, Client, Conflict, PreconditionFailed, Unauthorized
 from ..daemon import setup_logging, stop_on_signals
 from . import netns
 from . import state as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
-from .controller import Controller, ControllerError
+from .intent import lab_client, read_intent
 from .plan import (
     EndpointSpec,
     LabPlan,
@@ -41,7 +42,7 @@ from .plan import (
     plan,
     server_vlans,
     short_names,
-    topology_writes,
+    topology_operations,
 )
 
 log = logging.getLogger("podswitch.lab")
@@ -192,7 +193,7 @@ class Supervisor:
         # None: fork agents from this process (see Forked); else the command to exec, e.g. `podswitch agent`.
         self.agent_cmd = agent_cmd
         self.clock = clock
-        self.ctl = Controller(url, token)
+        self.ctl: Client = lab_client(url, token)
         self.builder = Builder(prefix)
         self.state = st.LabState(
             prefix=prefix,
@@ -268,7 +269,7 @@ class Supervisor:
         while not stop.is_set():
             try:
                 return self.ctl.revision()
-            except ControllerError as e:
+            except ApiError as e:
                 log.warning("controller not reachable yet: %s", e)
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
@@ -281,12 +282,12 @@ class Supervisor:
             try:
                 current = self.ctl.revision()
                 if current != revision or self.clock() >= self.retry_at:
-                    revision, intent = self.ctl.intent()
+                    revision, intent = read_intent(self.ctl)
                     revision = self._sync(intent, revision)
                     self.state.revision = revision
                     self._save(st.RUNNING)
                 errors = 0
-            except ControllerError as e:
+            except ApiError as e:
                 errors += 1
                 # Bounded complaint: a controller restart should not fill the log.
                 if errors <= 3 or errors % 60 == 0:
@@ -303,31 +304,30 @@ class Supervisor:
         return {g: Place(s["leaf"], s["port"]) for g, s in self.state.servers.items()}
 
     def _write_topology(self) -> tuple[int, Any]:
-        """Write what the topology lacks; returns the intent after the writes."""
+        """Write what the topology lacks, as one transaction conditional on the intent it was planned
+        from (so it cannot undo a change made in between); returns the intent after the write."""
         for _ in range(5):
-            revision, intent = self.ctl.intent()
+            revision, intent = read_intent(self.ctl)
             lab = plan(intent, self.shape, self._placed())
-            writes = topology_writes(intent, lab)
-            if not writes:
+            operations = topology_operations(intent, lab)
+            if not operations:
                 self.plan = lab
                 return revision, intent
-            for w in writes:
-                log.info("topology: %s %s", w.method, w.what)
-                try:
-                    self.ctl.write(w)
-                except ControllerError as e:
-                    if e.status in (401, 403):  # no retry makes a wrong token right
-                        raise
-                    # Someone else changed the topology in between (409) or refused it: re-plan.
-                    log.warning("topology write %s %s failed: %s", w.method, w.what, e)
-                    break
-        revision, intent = self.ctl.intent()
+            log.info("topology: %d changes in one transaction", len(operations))
+            try:
+                self.ctl.transaction(operations, if_revision=revision)
+            except Unauthorized:  # no retry makes a wrong token right
+                raise
+            except (PreconditionFailed, Conflict) as e:
+                # Someone else changed the intent in between, or the plan clashes with it: re-plan.
+                log.warning("topology transaction refused (re-planning): %s", e)
+        revision, intent = read_intent(self.ctl)
         self.plan = plan(intent, self.shape, self._placed())
         return revision, intent
 
     def _sync(self, intent: Any, revision: int) -> int:
         lab = plan(intent, self.shape, self._placed())
-        if topology_writes(intent, lab):
+        if topology_operations(intent, lab):
             revision, intent = self._write_topology()
         else:
             self.plan = lab
@@ -481,7 +481,7 @@ class Supervisor:
         reopens handles as it needs them, and a fresh HTTP client connects on its first request."""
         self.builder.close()
         self.ctl.close()
-        self.ctl = Controller(self.url, self.token)
+        self.ctl = lab_client(self.url, self.token)
 
     def _check_agents(self) -> None:
         now = self.clock()

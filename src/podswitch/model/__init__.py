@@ -2,7 +2,7 @@
 
 from .errors import IntentError, InUse, NotFound, Problem
 from .intent import MODEL_OF, Intent, Key, Kind, SegmentNode, TenantNode, Topology
-from .ops import Change, Edit, apply_changes, build, delete, diff, put
+from .ops import Change, Delete, Edit, Operation, Put, apply_changes, build, delete, diff, put
 from .router import (
     Action,
     LogicalRouter,
@@ -26,6 +26,7 @@ __all__ = [
     "Action",
     "Attachment",
     "Change",
+    "Delete",
     "Edit",
     "Endpoint",
     "InUse",
@@ -41,12 +42,14 @@ __all__ = [
     "Model",
     "NextHop",
     "NotFound",
+    "Operation",
     "PolicyList",
     "PolicyRule",
     "Port",
     "PortRange",
     "Problem",
     "Protocol",
+    "Put",
     "Role",
     "Route",
     "Segment",

@@ -42,6 +42,27 @@ class Change:
         return "update"
 
 
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Create or replace the object at `key` (create only: refuse one that exists)."""
+
+    key: Key
+    obj: Model
+    create_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete the object at `key` with everything below it; `missing_ok`: nothing to do if it is gone."""
+
+    key: Key
+    missing_ok: bool = False
+
+
+# One operation of a transaction (the controller applies a list of them as one revision).
+Operation = Put | Delete
+
+
 def _check_key(key: Key, obj: Model) -> None:
     expected = Key.of(key.kind, obj, key.tenant, key.segment)
     if expected != key:
