@@ -33,8 +33,7 @@ def _apply_writes(intent: Intent, lab) -> Intent:  # type: ignore[no-untyped-def
 def topology_writes(intent: Intent, lab) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     """The lab's operations as (PUT|DELETE, the object's API path)."""
     return [
-        ("PUT" if isinstance(op, Put) else "DELETE", "/v1" + path_of(op.key))
-        for op in topology_operations(intent, lab)
+        ("PUT" if isinstance(op, Put) else "DELETE", "/v1" + path_of(op.key)) for op in topology_operations(intent, lab)
     ]
 
 
