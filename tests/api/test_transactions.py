@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from podswitch.api.app import create_app
 from podswitch.store import Store
 from tests.api.conftest import AUTH, TOKEN
-from tests.store.conftest import empty_pg, pg_database  # noqa: F401  (fixture)
+from tests.store.conftest import pg_database, store_url  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 T = "/tenants/demo.openstack"
 S = f"{T}/segments/net_demo"
@@ -47,13 +47,9 @@ SEED_OPS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
-    if request.param == "sqlite":
-        url = Store.default_url(tmp_path)
-    else:
-        url = empty_pg(request.getfixturevalue("pg_database"))
-    store = Store.open(url)
+@pytest.fixture
+def api(store_url: str) -> Iterator[TestClient]:  # noqa: F811
+    store = Store.open(store_url)
     yield TestClient(create_app(store, TOKEN), headers=AUTH)
     store.close()
 
