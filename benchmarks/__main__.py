@@ -13,7 +13,7 @@ from rich.table import Table
 
 from benchmarks.common import RESULT_PREFIX
 
-BENCHMARKS = ["bench_config", "bench_compile", "bench_api", "bench_dataplane"]
+BENCHMARKS = ["bench_config", "bench_compile", "bench_api", "bench_history", "bench_dataplane"]
 
 
 def main() -> int:
