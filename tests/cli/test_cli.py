@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -226,3 +227,28 @@ def test_show_switches_says_what_is_wrong(server: str) -> None:
     out = cli("show", "switches", env=env).stdout
     assert "1 error: GET /v1/switches/leaf1/desired-state" in out and "upgrade the agent" in out
     assert "no agent yet" in out  # leaf2
+
+
+def test_apply_ops_is_one_transaction_planned_then_applied(server: str, tmp_path: Path) -> None:
+    env = {"PODSWITCH_URL": server, "PODSWITCH_ADMIN_TOKEN": TOKEN, "COLUMNS": "200"}
+    assert cli("apply", "-f", str(SEED), env=env).exit_code == 0
+    ops = {
+        "operations": [
+            {"op": "put", "path": "/tenants/t2", "body": {"origination": "cli"}},
+            {"op": "put", "path": "/tenants/t2/segments/s1", "body": {}},
+            {"op": "delete", "path": "/tenants/demo.openstack/segments/net_demo/members/osvdev0013/300"},
+        ]
+    }
+    path = tmp_path / "ops.json"
+    path.write_text(json.dumps(ops))
+    planned = cli("apply", "--ops", str(path), "--dry-run", env=env)
+    assert planned.exit_code == 0 and "+tenant t2" in planned.stdout and "onto revision 1" in planned.stdout
+    applied = cli("apply", "--ops", str(path), env=env)
+    assert applied.exit_code == 0 and "applied: revision 2" in applied.stdout
+    text = cli("show", "running-config", env=env).stdout
+    assert "segment s1" in text and "member interface-group" not in text
+    again = cli("apply", "--ops", str(path), env=env)  # the delete is not missing_ok: nothing changes
+    assert again.exit_code == 1 and "operation 2" in again.output
+    path.write_text("{not json")
+    bad = cli("apply", "--ops", str(path), env=env)
+    assert bad.exit_code == 2 and f"{path}:1:2" in bad.output

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -55,7 +56,17 @@ def config_fmt(file: Path) -> None:
 
 @app.command("apply")
 def apply(
-    file: Annotated[Path, typer.Option("-f", "--file", help="running-config text ('-' = stdin)")],
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="running-config text to replace ALL intent with ('-' = stdin)")
+    ] = None,
+    ops: Annotated[
+        Path | None,
+        typer.Option(
+            "--ops",
+            help='a transaction as JSON, {"operations": [{"op": "put", "path": ..., "body": ...}, ...]} '
+            "('-' = stdin): changes only what it names",
+        ),
+    ] = None,
     dry_run: DryRun = False,
     if_revision: Annotated[
         int | None,
@@ -69,13 +80,27 @@ def apply(
     url: Url = None,
     token: Token = None,
 ) -> None:
-    """Replace all intent with FILE, atomically; shows the plan. What is applied is exactly the plan shown:
-    if anyone changes the intent in between, nothing is applied and the command fails."""
-    text = _read(file)
+    """Replace all intent with FILE (-f), or apply a transaction (--ops), atomically; shows the plan. What is
+    applied is exactly the plan shown: if anyone changes the intent in between, nothing is applied and the
+    command fails."""
+    if (file is None) == (ops is None):
+        raise typer.BadParameter("give exactly one of -f/--file and --ops")
     api = client(url, token)
+    if file is not None:
+        text = _read(file)
+
+        def submit(dry: bool, revision: int | None) -> dict[str, Any]:
+            return api.replace_running_config(text, if_revision=revision, dry_run=dry)
+
+    else:
+        assert ops is not None
+        document = _read_json(ops)
+
+        def submit(dry: bool, revision: int | None) -> dict[str, Any]:
+            return api.transaction_document(document, if_revision=revision, dry_run=dry)
 
     def go() -> None:
-        plan = api.replace_running_config(text, if_revision=if_revision, dry_run=True)
+        plan = submit(True, if_revision)
         if plan["empty"]:
             console.print(f"no changes (revision {plan['revision']})")
             return
@@ -84,7 +109,7 @@ def apply(
         if dry_run:
             return
         try:
-            result = api.replace_running_config(text, if_revision=plan["revision"])
+            result = submit(False, plan["revision"])
         except PreconditionFailed as exc:
             exc.message = (
                 f"the intent changed while the plan was shown (revision {plan['revision']} -> "
@@ -94,6 +119,19 @@ def apply(
         console.print(f"[green]applied[/green]: revision {result['revision']} ({result['summary']})")
 
     run_api(go)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    text = _read(path)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        failure(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}")
+        raise typer.Exit(2) from None
+    if not isinstance(document, dict) or not isinstance(document.get("operations"), list):
+        failure(f'{path}: a transaction is {{"operations": [...]}}')
+        raise typer.Exit(2)
+    return document
 
 
 @app.command("revert")

@@ -200,15 +200,29 @@ class Client:
         """Apply the operations in order as one revision, all or nothing (see POST /v1/transactions). The
         answer is the controller's WriteResult (or the plan, with `dry_run`). Retried after a failure only
         when every operation is replay-safe (no create-only put, every delete `missing_ok`)."""
-        headers = {"If-Match": f'"{if_revision}"'} if if_revision is not None else {}
         safe = all(op.missing_ok if isinstance(op, Delete) else not op.create_only for op in operations)
+        document = {"operations": [operation_json(op) for op in operations]}
+        return self.transaction_document(document, if_revision=if_revision, dry_run=dry_run, retry=safe)
+
+    def transaction_document(
+        self,
+        document: dict[str, Any],
+        *,
+        if_revision: int | None = None,
+        dry_run: bool = False,
+        retry: bool = False,
+    ) -> dict[str, Any]:
+        """POST /v1/transactions with a document as the API takes it (`{"operations": [...]}`)."""
+        headers = {"Content-Type": "application/json"}
+        if if_revision is not None:
+            headers["If-Match"] = f'"{if_revision}"'
         response = self.request(
             "POST",
             "/v1/transactions",
-            retry=safe,
+            retry=retry,
             params={"dry_run": "true"} if dry_run else None,
-            content=orjson.dumps({"operations": [operation_json(op) for op in operations]}),
-            headers={"Content-Type": "application/json", **headers},
+            content=orjson.dumps(document),
+            headers=headers,
         )
         result: dict[str, Any] = response.json()
         return result
