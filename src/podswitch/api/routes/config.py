@@ -10,9 +10,10 @@ from ...config import render
 from ...model import unresolved
 from ..errors import ApiError
 from ..schemas import PlanOut, Unresolved, WriteResult
+from ..strict_json import StrictJSONRoute
 from .common import REVISION_HEADER, Actor, Ctl, IfMatch, counts, etag, written
 
-router = APIRouter(tags=["running-config"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["running-config"])
 
 MAX_CONFIG_BYTES = 512 * 1024 * 1024
 TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}}

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 from ...model import Endpoint, Key, Kind, Model
 from ..bodies import EndpointBody
 from ..schemas import Page
+from ..strict_json import StrictJSONRoute
 from .common import (
     Actor,
     Ctl,
@@ -21,7 +22,7 @@ from .common import (
     put_object,
 )
 
-router = APIRouter(tags=["endpoints"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["endpoints"])
 PREFIX = "/v1/tenants/{tenant}/segments/{segment}/endpoints"
 
 

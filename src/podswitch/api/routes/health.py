@@ -7,9 +7,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ...controller import Controller, metrics
 from ...model import unresolved
+from ..strict_json import StrictJSONRoute
 from .common import Ctl
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["health"])
 
 
 def _current(request: Request) -> Controller:

@@ -7,9 +7,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from ...model import Change
 from ..schemas import ChangeOut, Page, PlanOut, Revision, RevisionDetail, WriteResult
+from ..strict_json import StrictJSONRoute
 from .common import Actor, Ctl, Limit, Offset, counts, written
 
-router = APIRouter(prefix="/v1/history", tags=["history"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/history", tags=["history"])
 DryRun = Query(False, description="only return the plan")
 MAX_REVISION = 2**62  # revisions are 64-bit integers in every store
 RevisionPath = Path(ge=0, le=MAX_REVISION)

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 from ...model import Key, Kind, Member, Model, member_key
 from ..bodies import MemberBody
 from ..schemas import Page
+from ..strict_json import StrictJSONRoute
 from .common import (
     Actor,
     Ctl,
@@ -21,7 +22,9 @@ from .common import (
     put_object,
 )
 
-router = APIRouter(prefix="/v1/tenants/{tenant}/segments/{segment}/members", tags=["members"])
+router = APIRouter(
+    route_class=StrictJSONRoute, prefix="/v1/tenants/{tenant}/segments/{segment}/members", tags=["members"]
+)
 
 
 @router.get("", response_model=Page[Member])

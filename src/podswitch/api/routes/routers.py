@@ -3,9 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ...model import Key, Kind, LogicalRouter, Model
+from ..strict_json import StrictJSONRoute
 from .common import Actor, Ctl, MissingOk, delete_object, found, put_object
 
-router = APIRouter(prefix="/v1/tenants/{tenant}/logical-router", tags=["logical-router"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/tenants/{tenant}/logical-router", tags=["logical-router"])
 
 
 @router.get("", response_model=LogicalRouter)

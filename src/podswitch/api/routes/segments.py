@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 from ...model import Key, Kind, Model, Segment
 from ..bodies import SegmentBody
 from ..schemas import Page
+from ..strict_json import StrictJSONRoute
 from .common import (
     Actor,
     Ctl,
@@ -19,7 +20,7 @@ from .common import (
     put_object,
 )
 
-router = APIRouter(prefix="/v1/tenants/{tenant}/segments", tags=["segments"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/tenants/{tenant}/segments", tags=["segments"])
 
 
 @router.get("", response_model=Page[Segment])

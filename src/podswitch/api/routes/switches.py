@@ -11,9 +11,10 @@ from ...controller import Controller, metrics
 from ...model import Key, Kind, Model, Switch
 from ..bodies import SwitchBody
 from ..schemas import AgentStatus, Page, SwitchOut
+from ..strict_json import StrictJSONRoute
 from .common import Actor, Ctl, Limit, MissingOk, ObjectName, Offset, delete_object, found, page, put_object
 
-router = APIRouter(prefix="/v1/switches", tags=["switches"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/switches", tags=["switches"])
 
 
 def _out(ctl: Controller, sw: Switch, statuses: dict[str, dict]) -> SwitchOut:

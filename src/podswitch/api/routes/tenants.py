@@ -5,9 +5,10 @@ from fastapi import APIRouter, Response
 from ...model import Key, Kind, Model, Tenant
 from ..bodies import TenantBody
 from ..schemas import Page
+from ..strict_json import StrictJSONRoute
 from .common import Actor, Ctl, Limit, MissingOk, Offset, TenantName, delete_object, found, page, put_object
 
-router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/tenants", tags=["tenants"])
 
 
 @router.get("", response_model=Page[Tenant])

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 from ...model import InterfaceGroup, Key, Kind, Link, Model
 from ..bodies import InterfaceGroupBody
 from ..schemas import Page
+from ..strict_json import StrictJSONRoute
 from .common import (
     Actor,
     Ctl,
@@ -19,7 +20,7 @@ from .common import (
     sorted_values,
 )
 
-router = APIRouter(tags=["topology"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["topology"])
 
 
 @router.get("/v1/links", response_model=Page[Link])

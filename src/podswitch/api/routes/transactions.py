@@ -17,9 +17,10 @@ from ...model.paths import IDENTITY, PATH_FORMS, PathError, key_of, object_at
 from ..errors import ApiError
 from ..limits import read_body
 from ..schemas import PlanOut, WriteResult
+from ..strict_json import StrictJSONRoute
 from .common import REVISION_HEADER, Actor, Ctl, IfMatch, counts, etag, written
 
-router = APIRouter(tags=["transactions"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["transactions"])
 
 # A full sync of the largest supported fabric (100,000 endpoints) is ~110,000 operations.
 MAX_OPERATIONS = 250_000
