@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -174,3 +175,18 @@ def test_bodies_are_bounded_per_route_and_the_limits_are_configurable(tmp_path: 
     assert client.put("/v1/running-config", content=b"tenant t\n").status_code == 200  # within the limit
     assert client.get("/v1/tenants/t").status_code == 200
     assert len(client.get("/v1/history").json()) == 1  # the refused ones changed nothing
+
+
+def test_a_405_allows_exactly_the_methods_the_schema_documents(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    checked = 0
+    for template, item in spec["paths"].items():
+        path = re.sub(r"\{[^/]+\}", "x1", template)
+        documented = {m.upper() for m in item}
+        for method in sorted({"GET", "PUT", "POST", "DELETE", "PATCH"} - documented):
+            r = client.request(method, path)
+            assert r.status_code == 405, (method, path, r.status_code)
+            allowed = set(r.headers["allow"].split(", "))
+            assert allowed - {"HEAD"} == documented, (method, template, allowed)
+            checked += 1
+    assert checked > 30
