@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .errors import ApiError
+from .errors import Refused
 
 TOKEN_ENV = "PODSWITCH_ADMIN_TOKEN"
 TOKEN_FILE = "admin-token"
@@ -41,12 +41,12 @@ def require_admin(request: Request, creds: HTTPAuthorizationCredentials | None =
     """Dependency for write routes; returns the actor name recorded in the audit log."""
     expected: str = request.app.state.admin_token
     if creds is None or creds.scheme.lower() != "bearer":
-        raise ApiError(
+        raise Refused(
             401,
             f"this request changes the fabric and needs 'Authorization: Bearer <token>' (the admin token, {TOKEN_ENV})",
             field="Authorization",
         )
     if not hmac.compare_digest(creds.credentials.encode(), expected.encode()):
-        raise ApiError(403, "the bearer token is not the admin token", field="Authorization")
+        raise Refused(403, "the bearer token is not the admin token", field="Authorization")
     actor = request.headers.get("x-podswitch-actor", "admin")
     return actor[:64] if actor.isprintable() else "admin"

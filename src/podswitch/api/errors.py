@@ -26,7 +26,7 @@ from ..model import IntentError, InUse, NotFound
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class Refused(Exception):
     def __init__(
         self, status: int, message: str, *, field: str | None = None, object: str | None = None, **extra: Any
     ) -> None:
@@ -80,7 +80,7 @@ def _message(field: str, error: Mapping[str, Any]) -> str:
 Answer = tuple[int, dict[str, Any], dict[str, str] | None]
 
 
-def _api(exc: ApiError) -> Answer:
+def _api(exc: Refused) -> Answer:
     return exc.status, exc.body, exc.headers
 
 
@@ -149,7 +149,7 @@ def _operation(exc: OperationError) -> Answer:
 
 
 _ANSWERS: dict[type[Exception], Callable[[Any], Answer]] = {
-    ApiError: _api,
+    Refused: _api,
     IntentError: _intent,
     ConfigError: _config,
     RevisionMismatch: _mismatch,

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from .errors import ApiError, error
+from .errors import Refused, error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,18 +55,18 @@ class Limits:
         return self.bulk if path in BULK_PATHS else self.object
 
 
-def token_problem(authorization: str | None, expected: str) -> ApiError | None:
+def token_problem(authorization: str | None, expected: str) -> Refused | None:
     """Why a write's Authorization header is not the admin token, or None when it is."""
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        return ApiError(
+        return Refused(
             401,
             "this request changes the fabric and needs 'Authorization: Bearer <token>' (the admin token, "
             "PODSWITCH_ADMIN_TOKEN)",
             field="Authorization",
         )
     if not hmac.compare_digest(credentials.strip().encode(), expected.encode()):
-        return ApiError(403, "the bearer token is not the admin token", field="Authorization")
+        return Refused(403, "the bearer token is not the admin token", field="Authorization")
     return None
 
 
@@ -96,8 +96,8 @@ class FrontDoor:
         await self.app(scope, _bounded(receive, self.limits.of(scope["path"])), send)
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(
+def _too_large(limit: int) -> Refused:
+    return Refused(
         413,
         f"request body larger than {limit} bytes (the limit of this route; see {OBJECT_BODY_ENV} and {BULK_BODY_ENV})",
         field="body",

@@ -17,7 +17,7 @@ from rich.table import Table
 from ..client import ApiError
 from ..lab import control
 from ..lab import state as st
-from ..lab.intent import lab_client
+from ..lab.controller import lab_client
 from ..lab.plan import Shape
 from .app import Token, Url, app
 from .output import console, failure

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..client import Client, Conflict, NotFound, PreconditionFailed
+from ..client import Client, Conflict, Missing, PreconditionFailed
 from ..model import (
     Endpoint,
     Key,
@@ -188,7 +188,7 @@ def _edit_router(tenant: str, url: str | None, token: str | None, edit: Callable
             revision = api.revision()
             try:
                 current = api.get_object(key).model_dump(mode="json")
-            except NotFound:  # a missing router starts empty (if the tenant is missing, the put says so)
+            except Missing:  # a missing router starts empty (if the tenant is missing, the put says so)
                 current = {}
             edit(current)
             try:

@@ -61,8 +61,8 @@ class Unauthorized(ApiError):
     """401/403: no token, or not one that may do this."""
 
 
-class NotFound(ApiError):
-    """404: the object (or a parent it needs) does not exist."""
+class Missing(ApiError):
+    """404: the object (or a parent it needs) does not exist (`model.NotFound` on the controller)."""
 
 
 class Conflict(ApiError):
@@ -93,7 +93,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     400: Invalid,
     401: Unauthorized,
     403: Unauthorized,
-    404: NotFound,
+    404: Missing,
     409: Conflict,
     412: PreconditionFailed,
     413: Invalid,

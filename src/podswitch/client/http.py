@@ -6,7 +6,7 @@
   replay-safe), at most `retries` times, each after `Backoff` (capped exponential, full jitter) with the
   controller's `Retry-After` as a floor. `retries=0` leaves pacing to the caller (the agent's own loop).
 - A bearer token and an actor name (recorded in the audit log) on every request.
-- Failures are typed (`errors.py`): NotFound, Conflict, PreconditionFailed, Invalid, Unauthorized,
+- Failures are typed (`errors.py`): Missing, Conflict, PreconditionFailed, Invalid, Unauthorized,
   Unavailable, each with the controller's message and error body."""
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Client:
     # ---- intent objects -------------------------------------------------------------------------
 
     def get_object(self, key: Key) -> Model:
-        """The object at key (NotFound if it is not there)."""
+        """The object at key (`Missing` if it is not there)."""
         return MODEL_OF[key.kind].model_validate(self.get(f"/v1{path_of(key)}"))
 
     def put_object(self, key: Key, obj: Model) -> Written:
@@ -189,7 +189,7 @@ class Client:
         return Written(int(response.headers.get(REVISION_HEADER, 0)), response.status_code == 201)
 
     def delete_object(self, key: Key, *, missing_ok: bool = False) -> Written:
-        """Delete the object at key with everything below it (NotFound unless `missing_ok`)."""
+        """Delete the object at key with everything below it (`Missing` unless `missing_ok`)."""
         params = {"missing_ok": "true"} if missing_ok else None
         response = self.request("DELETE", f"/v1{path_of(key)}", params=params)
         return Written(int(response.headers.get(REVISION_HEADER, 0)), True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..client import ApiError, Client
 from . import netns
 from . import state as st
-from .intent import lab_client
+from .controller import lab_client
 from .plan import Resolution, Shape, resolve
 from .process import tail
 from .supervisor import TOKEN_ENV

@@ -31,7 +31,7 @@ from ..daemon import setup_logging, stop_on_signals
 from . import netns
 from . import state as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
-from .intent import lab_client, read_intent
+from .controller import lab_client, read_intent
 from .plan import (
     EndpointSpec,
     LabPlan,

@@ -12,7 +12,7 @@ from ...controller import Controller, Outcome
 from ...model import Change, Key, Model
 from ..auth import require_admin
 from ..bodies import obj
-from ..errors import ApiError
+from ..errors import Refused
 from ..schemas import Page, WriteResult
 
 T = TypeVar("T")
@@ -51,7 +51,7 @@ def if_match(
     if tag.startswith('"') and tag.endswith('"') and len(tag) >= 2:
         tag = tag[1:-1]
     if not tag.isascii() or not tag.isdigit() or len(tag) > 18:
-        raise ApiError(
+        raise Refused(
             422, f"If-Match must be one revision as an ETag, e.g. '\"42\"', not '{if_match[:40]}'", field="If-Match"
         )
     return int(tag)
@@ -88,7 +88,7 @@ def sorted_values(mapping: dict[str, T]) -> list[T]:
 
 def found(obj: T | None, what: str) -> T:
     if obj is None:
-        raise ApiError(404, f"{what} does not exist", object=what)
+        raise Refused(404, f"{what} does not exist", object=what)
     return obj
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import PlainTextResponse
 
 from ...config import render
 from ...model import unresolved
-from ..errors import ApiError
+from ..errors import Refused
 from ..schemas import PlanOut, Unresolved, WriteResult
 from ..strict_json import StrictJSONRoute
 from .common import REVISION_HEADER, Actor, Ctl, IfMatch, counts, etag, written
@@ -52,11 +52,11 @@ async def put_running_config(
     only if nobody changed the intent since — what you planned is exactly what is applied; otherwise 412."""
     raw = await request.body()
     if len(raw) > MAX_CONFIG_BYTES:
-        raise ApiError(413, f"running-config larger than {MAX_CONFIG_BYTES} bytes", field="running-config")
+        raise Refused(413, f"running-config larger than {MAX_CONFIG_BYTES} bytes", field="running-config")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ApiError(422, f"running-config is not UTF-8 text (byte {exc.start})", field="running-config") from None
+        raise Refused(422, f"running-config is not UTF-8 text (byte {exc.start})", field="running-config") from None
     outcome = await run_in_threadpool(ctl.replace, text, actor=actor, dry_run=dry_run, if_revision=if_revision)
     if dry_run:
         assert outcome.plan is not None

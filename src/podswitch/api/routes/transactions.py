@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from ...controller import Delete, Operation, OperationError, Put
 from ...model import IntentError, Problem
 from ...model.paths import IDENTITY, PATH_FORMS, PathError, key_of, object_at
-from ..errors import ApiError
+from ..errors import Refused
 from ..limits import read_body
 from ..schemas import PlanOut, WriteResult
 from ..strict_json import StrictJSONRoute
@@ -65,13 +65,13 @@ _BODY_SCHEMA = {
 
 
 def parse_operations(raw: bytes) -> list[Operation]:
-    """The operations of a transaction body; ApiError (422) naming `operations.N.field` otherwise."""
+    """The operations of a transaction body; Refused (422) naming `operations.N.field` otherwise."""
     try:
         request = _ADAPTER.validate_json(raw)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in err["loc"] if p not in ("put", "delete"))
-        raise ApiError(422, f"{field or 'body'}: {err['msg']}", field=field or None) from None
+        raise Refused(422, f"{field or 'body'}: {err['msg']}", field=field or None) from None
     operations: list[Operation] = []
     for index, item in enumerate(request.operations):
         try:
