@@ -216,7 +216,7 @@ class CountingOpener:
 
 
 def _decode(cls: Any, body: bytes, msg_type: int) -> Any:
-    header = netlink._HDR.pack(16 + len(body), msg_type, 1, 1, 0)
+    header = netlink.message.HDR.pack(16 + len(body), msg_type, 1, 1, 0)
     msg = cls(header + body)
     msg.decode()
     return msg
