@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import netns
+from ..agent import netns
 from . import state as st
 from .controller import Controller, ControllerError
 from .plan import Resolution, Shape, resolve

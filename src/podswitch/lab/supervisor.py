@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..agent import netns
 from ..daemon import setup_logging, stop_on_signals
-from . import netns
 from . import state as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
 from .controller import Controller, ControllerError
