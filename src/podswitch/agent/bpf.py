@@ -92,7 +92,7 @@ class Asm:
     def ja(self, target: str) -> None:
         self._insns.append((_BPF_JA, 0, 0, target, 0))
 
-    def call(self, helper: int) -> None:
+    def call_helper(self, helper: int) -> None:
         self._insns.append((_BPF_CALL, 0, 0, 0, helper))
 
     def exit(self) -> None:

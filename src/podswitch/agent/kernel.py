@@ -111,8 +111,9 @@ def netns_fds(names: Sequence[str | None]) -> Iterator[dict[str | None, int]]:
     try:
         for name in names:
             if name not in fds:
-                fds[name] = os.open(netns.path(name) if name is not None else "/proc/self/ns/net",
-                                    os.O_RDONLY | os.O_CLOEXEC)  # fmt: skip
+                fds[name] = os.open(
+                    netns.path(name) if name is not None else "/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC
+                )
         yield fds
     finally:
         for fd in fds.values():

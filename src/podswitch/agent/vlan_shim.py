@@ -170,11 +170,11 @@ def pop_program(vlans: Mapping[int, int]) -> bytes:
     tree(sorted(vlans.items()))
     a.label("act")
     a.mov_reg(R1, R6)
-    a.call(HELPER_SKB_VLAN_POP)
+    a.call_helper(HELPER_SKB_VLAN_POP)
     a.jne_imm(R0, 0, "drop")
     a.mov_reg(R1, R8)
     a.mov_imm(R2, 0)  # flags 0 = egress of the target device
-    a.call(HELPER_REDIRECT)  # returns TC_ACT_REDIRECT, or TC_ACT_SHOT for bad flags
+    a.call_helper(HELPER_REDIRECT)  # returns TC_ACT_REDIRECT, or TC_ACT_SHOT for bad flags
     a.exit()
     a.label("drop")
     a.mov_imm(R0, TC_ACT_SHOT)
@@ -190,11 +190,11 @@ def push_program(vlan: int, port_ifindex: int) -> bytes:
     # r1 = ctx already
     a.mov_imm(R2, _ETH_P_8021Q_BE)
     a.mov_imm(R3, vlan)
-    a.call(HELPER_SKB_VLAN_PUSH)
+    a.call_helper(HELPER_SKB_VLAN_PUSH)
     a.jne_imm(R0, 0, "drop")
     a.mov_imm(R1, port_ifindex)
     a.mov_imm(R2, 0)
-    a.call(HELPER_REDIRECT)
+    a.call_helper(HELPER_REDIRECT)
     a.exit()
     a.label("drop")
     a.mov_imm(R0, TC_ACT_SHOT)

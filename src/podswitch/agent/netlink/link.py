@@ -99,8 +99,19 @@ class KernelLink:
         return v[0] if v is not None and len(v) >= 1 else None
 
 
-_LINK_WANTED = frozenset({IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINK, IFLA_OPERSTATE, IFLA_ADDRESS, IFLA_IFALIAS,
-                          IFLA_LINKINFO, IFLA_LINK_NETNSID})  # fmt: skip
+_LINK_WANTED = frozenset(
+    {
+        IFLA_IFNAME,
+        IFLA_MTU,
+        IFLA_MASTER,
+        IFLA_LINK,
+        IFLA_OPERSTATE,
+        IFLA_ADDRESS,
+        IFLA_IFALIAS,
+        IFLA_LINKINFO,
+        IFLA_LINK_NETNSID,
+    }
+)
 
 
 def parse_link(buf: bytes | memoryview, off: int, end: int) -> KernelLink:
@@ -154,8 +165,22 @@ def parse_link(buf: bytes | memoryview, off: int, end: int) -> KernelLink:
             elif k == IFLA_INFO_SLAVE_DATA:
                 slave_raw = bytes(buf[pos + 4 : pos + length])
             pos += (length + 3) & ~3
-    return KernelLink(index, text(IFLA_IFNAME) or "", flags, u32(IFLA_MTU), u32(IFLA_MASTER), text(IFLA_IFALIAS),
-                      operstate, u32(IFLA_LINK), netnsid, address, kind, slave_kind, info_raw, slave_raw)  # fmt: skip
+    return KernelLink(
+        index,
+        text(IFLA_IFNAME) or "",
+        flags,
+        u32(IFLA_MTU),
+        u32(IFLA_MASTER),
+        text(IFLA_IFALIAS),
+        operstate,
+        u32(IFLA_LINK),
+        netnsid,
+        address,
+        kind,
+        slave_kind,
+        info_raw,
+        slave_raw,
+    )
 
 
 _LINK_COMMANDS = {
@@ -226,8 +251,9 @@ def veth_peer(ifname: str, *, address: str | None = None, net_ns_fd: int | None 
     return nla(VETH_INFO_PEER, b"".join(parts))
 
 
-def vxlan_data(*, vni: int | None = None, local: str | None = None, port: int | None = None,
-               learning: int | None = None) -> bytes:  # fmt: skip
+def vxlan_data(
+    *, vni: int | None = None, local: str | None = None, port: int | None = None, learning: int | None = None
+) -> bytes:
     parts = []
     if vni is not None:
         parts.append(nla_u32(IFLA_VXLAN_ID, vni))

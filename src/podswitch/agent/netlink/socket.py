@@ -302,8 +302,11 @@ class RtSocket:
                 # small groups so the answers fit. An exclusive create (NLM_F_EXCL) that finds its object is
                 # done: the first send made it (the caller reads its objects back afterwards anyway).
                 for i in range(0, len(chunk), 64):
-                    failures.extend(f for f in self._send_chunk(chunk[i : i + 64], ack_all=True)
-                                    if not (f.errno == errno.EEXIST and f.op.flags & NLM_F_EXCL))  # fmt: skip
+                    failures.extend(
+                        f
+                        for f in self._send_chunk(chunk[i : i + 64], ack_all=True)
+                        if not (f.errno == errno.EEXIST and f.op.flags & NLM_F_EXCL)
+                    )
             start = stop
         return failures
 

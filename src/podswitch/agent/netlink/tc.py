@@ -84,8 +84,9 @@ _QDISC_COMMANDS = {
 }
 
 
-def qdisc_op(command: str, *, what: str, ifindex: int, kind: str, handle: int, parent: int,
-             ok: frozenset[int] = frozenset()) -> Op:  # fmt: skip
+def qdisc_op(
+    command: str, *, what: str, ifindex: int, kind: str, handle: int, parent: int, ok: frozenset[int] = frozenset()
+) -> Op:
     try:
         msg_type, msg_flags = _QDISC_COMMANDS[command]
     except KeyError:
@@ -94,8 +95,9 @@ def qdisc_op(command: str, *, what: str, ifindex: int, kind: str, handle: int, p
     return Op(msg_type, msg_flags, body, what, ok)
 
 
-def bpf_filter_op(*, what: str, ifindex: int, parent: int, prio: int, protocol: int, handle: int, fd: int,
-                  name: str, flags: int) -> Op:  # fmt: skip
+def bpf_filter_op(
+    *, what: str, ifindex: int, parent: int, prio: int, protocol: int, handle: int, fd: int, name: str, flags: int
+) -> Op:
     """Create or replace (NLM_F_REPLACE) a cls_bpf filter running program `fd`, as pyroute2's
     `tc("replace-filter", "bpf", ...)` sends it."""
     info = (prio << 16) | socket.htons(protocol)
