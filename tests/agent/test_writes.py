@@ -282,3 +282,28 @@ def test_other_kinds_of_write(monkeypatch: pytest.MonkeyPatch) -> None:
     assert remove.applied and ("netns remove", "s3") in calls
     assert table.errno == 0 and table.describe() == "<ruleset>:3:5-9: Error: syntax error"
     assert txn.writes == 5
+
+
+def test_only_the_transaction_writes() -> None:
+    """A guard on the layout: in the agent, only `writes.Transaction` hands requests to a netlink socket,
+    writes sysctls, makes or removes namespaces and replaces nftables tables; pyroute2 is imported only for
+    hosts without an agent (`vlan_shim.ensure_*`) and the lab's handles (`netns.Space`)."""
+    import pathlib
+    import re
+
+    import podswitch.agent
+
+    root = pathlib.Path(podswitch.agent.__file__).parent
+    writers = {
+        r"\.execute\(": {"writes.py"},
+        r"sysctl_set_many\(": {"writes.py"},
+        r"\bwrite_table\(": {"writes.py", "nft.py"},
+        r"\bnetns\.(add|remove|create)\(": {"writes.py"},
+        r"^\s*(from|import) pyroute2": {"vlan_shim.py", "netns.py"},
+    }
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text()
+        for pattern, allowed in writers.items():
+            for line in text.splitlines():
+                if re.search(pattern, line) and not line.lstrip().startswith(("def ", "#", '"""')):
+                    assert path.name in allowed, f"{path.relative_to(root)}: {line.strip()}"
