@@ -450,10 +450,6 @@ def test_removing_attachments_in_one_batch(big: tuple[str, SwitchState, Result])
 # ---- the kernel is the desired state, object by object ---------------------------------------------
 
 
-def _norm_name(name: str, prefix: str) -> str:
-    return name.replace(prefix, "NS")
-
-
 def snapshot(switch: str, suffix: str = "") -> dict[str, Any]:
     """What podswitch programs in one namespace (`switch` + `suffix`), by name (ifindexes differ between
     two namespaces), without what the kernel makes up by itself (random MACs, IPv6 link-local addresses
