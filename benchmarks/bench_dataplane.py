@@ -425,10 +425,10 @@ def fdb_states():  # type: ignore[no-untyped-def]
 
 
 def _fresh(name: str, empty) -> None:  # type: ignore[no-untyped-def]
+    from podswitch.agent import netns as agent_netns
     from podswitch.agent.reconcile import Reconciler
-    from podswitch.lab import netns as lab_netns
 
-    lab_netns.create(name).close()
+    agent_netns.create(name).close()
     with Reconciler(name) as rec:
         res = rec.reconcile(empty)
     if res.errors:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podswitch.agent import netns as agent_netns
-from podswitch.lab import netns as lab_netns
 from podswitch.lab.process import ControllerProcess
 from podswitch.lab.process import start_controller as start_controller_process
 
@@ -44,7 +43,7 @@ def remove_namespaces(prefix: str) -> list[str]:
     """Every namespace whose name starts with `prefix` (processes inside are killed first)."""
     if not prefix.startswith("psb") or not prefix.endswith("-"):
         raise ValueError(f"refusing to remove namespaces by the prefix {prefix!r}")
-    return lab_netns.remove_all(prefix)
+    return agent_netns.remove_all(prefix)
 
 
 def run(argv: list[str], *, timeout: float = 60.0, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -164,7 +163,7 @@ def _ip_json(ns: str, *args: str) -> list[dict]:
 
 
 def inventory(prefix: str) -> Inventory:
-    inv = Inventory(namespaces=lab_netns.names(prefix))
+    inv = Inventory(namespaces=agent_netns.names(prefix))
     links: dict[str, dict[int, dict]] = {}
     ids: dict[str, dict[int, str]] = {}
     for ns in inv.namespaces:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from podswitch.agent import vlan_shim
+from podswitch.agent import bpf, vlan_shim
 
 pytestmark = pytest.mark.netns
 
@@ -296,7 +296,7 @@ def test_empty_map_drops_everything_and_remove(lab: dict[str, Side]) -> None:
 def test_foreign_filter_is_replaced(lab: dict[str, Side]) -> None:
     """A filter that is not ours (here an ingress-hook bpf at another pref) is removed by ensure."""
     leaf = lab["leaf"]
-    fd = vlan_shim.load_program(vlan_shim.pop_program({}))
+    fd = bpf.load_program(vlan_shim.pop_program({}))
     try:
         leaf.ipr.tc("add-filter", "bpf", leaf.shims[301], handle=1, parent=vlan_shim.INGRESS_PARENT,
                     prio=7, protocol=0x0003, fd=fd, name="someone-else", direct_action=True)  # fmt: skip
@@ -309,11 +309,11 @@ def test_foreign_filter_is_replaced(lab: dict[str, Side]) -> None:
 
 def test_verifier_log_in_error() -> None:
     _require_root()
-    bad = vlan_shim.Asm()
-    bad.mov_reg(vlan_shim.R0, vlan_shim.R5)  # r5 is uninitialised at entry
+    bad = bpf.Asm()
+    bad.mov_reg(bpf.R0, bpf.R5)  # r5 is uninitialised at entry
     bad.exit()
-    with pytest.raises(vlan_shim.BpfError) as e:
-        vlan_shim.load_program(bad.assemble())
+    with pytest.raises(bpf.BpfError) as e:
+        bpf.load_program(bad.assemble())
     assert "R5 !read_ok" in e.value.log
     assert "R5 !read_ok" in str(e.value)
 
@@ -322,7 +322,7 @@ def test_large_trunk_map_loads() -> None:
     """4094 VLANs: the binary decision tree stays within verifier limits; the name falls back to a digest."""
     _require_root()
     vlans = {v: 1000 + v for v in range(1, 4095)}
-    fd = vlan_shim.load_program(vlan_shim.pop_program(vlans))
+    fd = bpf.load_program(vlan_shim.pop_program(vlans))
     os.close(fd)
     name = vlan_shim._pop_name(vlans)
     assert len(name) < 256 and vlan_shim._parse_name(name) == vlan_shim.ShimState("pop", None, name)

@@ -32,8 +32,9 @@ from typing import Any
 import httpx
 import pytest
 
+from podswitch.agent import netns
 from podswitch.config import parse, render
-from podswitch.lab import control, netns
+from podswitch.lab import control
 from podswitch.lab import state as lab_state
 from podswitch.lab.process import ControllerProcess as ControllerProc
 from podswitch.lab.process import ControllerStartError

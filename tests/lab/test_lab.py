@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from podswitch.lab import netns
+from podswitch.agent import netns
 from podswitch.lab import state as lab_state
 
 from .conftest import SEED_CONFIG, Lab, start_lab, wait_for

@@ -13,7 +13,7 @@ whitespace and `#` comments::
 
 The text must not set a table-level `comment` itself: the agent owns it. `None` means "no table".
 
-How it is applied: `ensure_table()` hands nft ONE input, which nft turns into one netlink batch, i.e. one
+How it is applied: `write_table()` hands nft ONE input, which nft turns into one netlink batch, i.e. one
 nf_tables transaction::
 
     add table inet podswitch; delete table inet podswitch; table inet podswitch { comment "sha256:<hex>"; ...
@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 
 from .netns import run_in as netns_run_in
 
-__all__ = ["FAMILY", "TABLE", "NftError", "ensure_table", "read_digest", "run"]
+__all__ = ["FAMILY", "TABLE", "NftError", "check", "digest", "ensure_table", "read_digest", "run", "write_table"]
 
 FAMILY = "inet"
 TABLE = "podswitch"
@@ -225,30 +225,56 @@ def read_digest(netns: str | None) -> str | None:
     return _with_ctx(netns, _read_comment)
 
 
-def ensure_table(netns: str | None, ruleset: str | None) -> bool:
-    """Make `table inet podswitch` in `netns` equal to `ruleset` (None: no table). True iff it wrote.
+def digest(ruleset: str) -> str:
+    """The comment the table carries once `ruleset` is applied: `read_digest` equal to this means done."""
+    return _digest(ruleset)
+
+
+def check(ruleset: str) -> None:
+    """ValueError unless `ruleset` is exactly one `table inet podswitch` block (see the module doc)."""
+    _check(ruleset)
+
+
+def _write(ctx: _Ctx, ruleset: str | None) -> None:
+    if ruleset is None:
+        # `add` first, so the one transaction cannot fail on a table that is gone already.
+        ctx.run(f"add table {FAMILY} {TABLE}; delete table {FAMILY} {TABLE}")
+        return
+    head = _check(ruleset)
+    # One buffer = one transaction; everything added stays on the header's line (see module doc).
+    text = (
+        f"add table {FAMILY} {TABLE}; delete table {FAMILY} {TABLE}; "
+        + ruleset[: head.end()]
+        + f' comment "{_digest(ruleset)}";'
+        + ruleset[head.end() :]
+    )
+    ctx.run_file(text)
+
+
+def write_table(netns: str | None, ruleset: str | None) -> None:
+    """Replace `table inet podswitch` in `netns` with `ruleset` (None: remove it), unconditionally, in one
+    nf_tables transaction. The agent's write: it reads `read_digest` first and writes only what differs.
 
     Raises NftError (nft's message in `.error`) if nft rejects the text; the previous table then stays."""
-    head = _check(ruleset) if ruleset is not None else None
+    if ruleset is not None:
+        _check(ruleset)
+    _with_ctx(netns, lambda ctx: _write(ctx, ruleset))
+
+
+def ensure_table(netns: str | None, ruleset: str | None) -> bool:
+    """Make `table inet podswitch` in `netns` equal to `ruleset` (None: no table). True iff it wrote.
+    Read and write in one nft context, for one-off use (tests, diagnostics); the agent reads and writes
+    separately, the write going through its transaction like every other.
+
+    Raises NftError (nft's message in `.error`) if nft rejects the text; the previous table then stays."""
+    if ruleset is not None:
+        _check(ruleset)
 
     def body(ctx: _Ctx) -> bool:
         current = _read_comment(ctx)
-        if ruleset is None or head is None:
-            if current is None:
-                return False
-            ctx.run(f"delete table {FAMILY} {TABLE}")
-            return True
-        want = _digest(ruleset)
-        if current == want:
+        if current == (None if ruleset is None else _digest(ruleset)):
             return False
-        # One buffer = one transaction; everything added stays on the header's line (see module doc).
-        text = (
-            f"add table {FAMILY} {TABLE}; delete table {FAMILY} {TABLE}; "
-            + ruleset[: head.end()]
-            + f' comment "{want}";'
-            + ruleset[head.end() :]
-        )
-        ctx.run_file(text)
+        _write(ctx, ruleset)
         return True
 
     return _with_ctx(netns, body)

@@ -13,27 +13,30 @@ server), `shim` is the BPF end.
 * `shim` ingress, one "push" program per attachment: `bpf_skb_vlan_push(0x8100, v)` and `bpf_redirect` to
   the egress of `port`.
 
-The programs are a dozen instructions assembled right here (no clang, no object files, no compile per
-attachment), loaded with bpf(2) BPF_PROG_LOAD through ctypes, and attached with pyroute2 as a cls_bpf
+The programs are a dozen instructions assembled by `bpf.Asm` (no clang, no object files, no compile per
+attachment), loaded with bpf(2) BPF_PROG_LOAD (`bpf.load_program`), and attached as a cls_bpf
 direct-action filter (pref 1, handle 1, protocol all) on the `clsact` ingress hook. The filter's NAME encodes
 the program's parameters (`psw1:pop:300=12,301=13`, `psw1:push:300>7`), so reading the filter back says
-whether it is already right: an unchanged call does one netlink dump and no write and loads no program.
+whether it is already right: an unchanged hook costs one read and no write and loads no program.
 Replacing is `RTM_NEWTFILTER` with NLM_F_REPLACE on the same pref/handle, which cls_bpf swaps under RCU:
-hitless. Ifindexes are those of the handle's namespace (bpf_redirect resolves them in the namespace of the
+hitless. Ifindexes are those of the device's namespace (bpf_redirect resolves them in the namespace of the
 packet's device); the process may sit in any namespace since program fds are namespace independent and the
-attach goes through the handle.
+attach goes through a socket in the device's namespace.
 
 Names are limited to 255 bytes by the kernel (CLS_BPF_NAME_LEN); a trunk map too long to spell out is
 named by digest (`psw1:pop#<sha256/128>`), which still answers "is it right" but not "what is it".
 
-Many devices at once (the agent's reconcile of thousands of attachments): `expected_push_name` /
-`expected_trunk_name` say what the filter must be called, `check_named` asks the kernel for the pref-1
-filter of many devices in one send() through `netlink.RtSocket.get_filters` (RTM_GETTFILTER gets, not
-dumps: the kernel has no filter dump per namespace), `read_hook` reads one device's whole hook with the fast
-parser, and `attach_writes` gives the clsact/filter requests for `kernel.Namespace.submit` to batch. A get
-sees only our own slot (pref 1, protocol all, handle 1); a foreign filter elsewhere on a hook whose own
-filter is right is found by `read_hook`/`ensure_*` (a dump), which the reconcile uses on trunk ports and on
-any device whose filter is not right.
+The agent (thousands of attachments at once): `expected_push_name` / `expected_trunk_name` say what the
+filter must be called, `check_named` asks the kernel for the pref-1 filter of many devices in one send()
+through `netlink.RtSocket.get_filters` (RTM_GETTFILTER gets, not dumps: the kernel has no filter dump per
+namespace), `read_hook` reads one device's whole hook with the fast parser, and `attach_writes` /
+`detach_writes` turn what is on a hook into the writes that make it right, for the agent's
+`writes.Transaction` to batch. A get sees only our own slot (pref 1, protocol all, handle 1); a foreign
+filter elsewhere on a hook whose own filter is right is found by `read_hook` (a dump), which the reconcile
+uses on trunk ports and on any device whose filter is not right.
+
+Hosts without an agent (the lab's servers, the tests' hosts): `ensure_push`, `ensure_trunk`, `read` and
+`remove` do the same for one device at a time through a pyroute2 handle. The agent never calls them.
 
 Cost (measured, 2-core VM, 1,000 shims in one namespace): BPF_PROG_LOAD of a push program ~70 us; a first
 ensure_push ~1.8 ms, a replace ~1.7 ms, a no-op ~0.6 ms, almost all of it pyroute2 netlink round trips.
@@ -45,31 +48,46 @@ a map keyed by the shim's ifindex, i.e. map updates and map lifetime per namespa
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import os
-import platform
 import socket
-import struct
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pyroute2.netlink.exceptions import NetlinkError
+from .bpf import (
+    HELPER_REDIRECT,
+    HELPER_SKB_VLAN_POP,
+    HELPER_SKB_VLAN_PUSH,
+    R0,
+    R1,
+    R2,
+    R3,
+    R6,
+    R7,
+    R8,
+    SKB_VLAN_PRESENT,
+    SKB_VLAN_PROTO,
+    SKB_VLAN_TCI,
+    TC_ACT_SHOT,
+    Asm,
+    load_program,
+)
+from .netlink import RtSocket
+from .writes import NetlinkWrite, Record, bpf_filter_replace, filter_del, qdisc_write
 
 __all__ = [
-    "BpfError",
     "Hook",
     "ShimState",
     "attach_writes",
     "check_named",
+    "detach_writes",
+    "egress_busy",
     "ensure_push",
     "ensure_trunk",
     "expected_push_name",
     "expected_trunk_name",
-    "load_program",
     "pop_program",
     "push_program",
     "read",
@@ -90,106 +108,14 @@ PREF = 1
 FILTER_HANDLE = 1
 ETH_P_ALL = 0x0003
 TCA_BPF_FLAG_ACT_DIRECT = 1
-
-# ---------------------------------------------------------------------------------------------------------
-# A tiny eBPF assembler: just the instructions the two programs need.
-# ---------------------------------------------------------------------------------------------------------
-
-R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
-
-# opcode = class | op | source
-_BPF_LDX_MEM_W = 0x61  # LDX | MEM | W
-_BPF_ALU64_MOV_K = 0xB7
-_BPF_ALU64_MOV_X = 0xBF
-_BPF_ALU64_AND_K = 0x57
-_BPF_JA = 0x05
-_BPF_JEQ_K = 0x15
-_BPF_JGT_K = 0x25  # unsigned >
-_BPF_JNE_K = 0x55
-_BPF_CALL = 0x85
-_BPF_EXIT = 0x95
-
-# helper ids (include/uapi/linux/bpf.h, stable ABI)
-HELPER_SKB_VLAN_PUSH = 18
-HELPER_SKB_VLAN_POP = 19
-HELPER_REDIRECT = 23
-
-# struct __sk_buff offsets (stable ABI)
-SKB_VLAN_PRESENT = 20
-SKB_VLAN_TCI = 24
-SKB_VLAN_PROTO = 28
-
-TC_ACT_SHOT = 2
+POP_PROGRAM, PUSH_PROGRAM = "psw_pop", "psw_push"  # the programs' own names (bpftool prog show)
 
 # vlan_proto is a __be16 in the skb; loaded into a register it reads as htons() of the ethertype on any host.
 _ETH_P_8021Q_BE = socket.htons(0x8100)
 
-
-def _encode(code: int, dst: int, src: int, off: int, imm: int) -> bytes:
-    # struct bpf_insn {u8 code; u8 dst_reg:4, src_reg:4; s16 off; s32 imm}: the bitfield order follows the
-    # host's byte order, as the kernel reads the struct natively.
-    if sys.byteorder == "little":
-        return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
-    return struct.pack(">BBhi", code, (dst << 4) | src, off, imm)
-
-
-class Asm:
-    """Instructions with symbolic jump targets; `assemble()` resolves them to offsets."""
-
-    def __init__(self) -> None:
-        # (code, dst, src, off or label, imm)
-        self._insns: list[tuple[int, int, int, int | str, int]] = []
-        self._labels: dict[str, int] = {}
-        self._n = 0
-
-    def new_label(self) -> str:
-        self._n += 1
-        return f"L{self._n}"
-
-    def label(self, name: str) -> None:
-        if name in self._labels:
-            raise ValueError(f"label {name} defined twice")
-        self._labels[name] = len(self._insns)
-
-    def mov_imm(self, dst: int, imm: int) -> None:
-        self._insns.append((_BPF_ALU64_MOV_K, dst, 0, 0, imm))
-
-    def mov_reg(self, dst: int, src: int) -> None:
-        self._insns.append((_BPF_ALU64_MOV_X, dst, src, 0, 0))
-
-    def and_imm(self, dst: int, imm: int) -> None:
-        self._insns.append((_BPF_ALU64_AND_K, dst, 0, 0, imm))
-
-    def ldx_w(self, dst: int, src: int, off: int) -> None:
-        self._insns.append((_BPF_LDX_MEM_W, dst, src, off, 0))
-
-    def jeq_imm(self, reg: int, imm: int, target: str) -> None:
-        self._insns.append((_BPF_JEQ_K, reg, 0, target, imm))
-
-    def jne_imm(self, reg: int, imm: int, target: str) -> None:
-        self._insns.append((_BPF_JNE_K, reg, 0, target, imm))
-
-    def jgt_imm(self, reg: int, imm: int, target: str) -> None:
-        self._insns.append((_BPF_JGT_K, reg, 0, target, imm))
-
-    def ja(self, target: str) -> None:
-        self._insns.append((_BPF_JA, 0, 0, target, 0))
-
-    def call(self, helper: int) -> None:
-        self._insns.append((_BPF_CALL, 0, 0, 0, helper))
-
-    def exit(self) -> None:
-        self._insns.append((_BPF_EXIT, 0, 0, 0, 0))
-
-    def assemble(self) -> bytes:
-        out = bytearray()
-        for pc, (code, dst, src, off, imm) in enumerate(self._insns):
-            if isinstance(off, str):
-                off = self._labels[off] - pc - 1  # jumps are relative to the next instruction
-                if not -0x8000 <= off <= 0x7FFF:
-                    raise ValueError("jump out of range")
-            out += _encode(code, dst, src, off, imm)
-        return bytes(out)
+# ---------------------------------------------------------------------------------------------------------
+# The two programs
+# ---------------------------------------------------------------------------------------------------------
 
 
 def _check_vlan(vlan: int) -> None:
@@ -244,11 +170,11 @@ def pop_program(vlans: Mapping[int, int]) -> bytes:
     tree(sorted(vlans.items()))
     a.label("act")
     a.mov_reg(R1, R6)
-    a.call(HELPER_SKB_VLAN_POP)
+    a.call_helper(HELPER_SKB_VLAN_POP)
     a.jne_imm(R0, 0, "drop")
     a.mov_reg(R1, R8)
     a.mov_imm(R2, 0)  # flags 0 = egress of the target device
-    a.call(HELPER_REDIRECT)  # returns TC_ACT_REDIRECT, or TC_ACT_SHOT for bad flags
+    a.call_helper(HELPER_REDIRECT)  # returns TC_ACT_REDIRECT, or TC_ACT_SHOT for bad flags
     a.exit()
     a.label("drop")
     a.mov_imm(R0, TC_ACT_SHOT)
@@ -264,106 +190,16 @@ def push_program(vlan: int, port_ifindex: int) -> bytes:
     # r1 = ctx already
     a.mov_imm(R2, _ETH_P_8021Q_BE)
     a.mov_imm(R3, vlan)
-    a.call(HELPER_SKB_VLAN_PUSH)
+    a.call_helper(HELPER_SKB_VLAN_PUSH)
     a.jne_imm(R0, 0, "drop")
     a.mov_imm(R1, port_ifindex)
     a.mov_imm(R2, 0)
-    a.call(HELPER_REDIRECT)
+    a.call_helper(HELPER_REDIRECT)
     a.exit()
     a.label("drop")
     a.mov_imm(R0, TC_ACT_SHOT)
     a.exit()
     return a.assemble()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# bpf(2) through ctypes
-# ---------------------------------------------------------------------------------------------------------
-
-_NR_BPF = {
-    "x86_64": 321,
-    "aarch64": 280,
-    "riscv64": 280,
-    "ppc64le": 361,
-    "s390x": 351,
-    "i686": 357,
-    "armv7l": 386,
-}
-BPF_PROG_LOAD = 5
-BPF_PROG_TYPE_SCHED_CLS = 3
-_LICENSE = ctypes.create_string_buffer(b"GPL")  # bpf_redirect & co. are GPL-only helpers
-
-
-class BpfError(OSError):
-    """BPF_PROG_LOAD failed; `log` is the verifier's log (also in the message)."""
-
-    def __init__(self, err: int, msg: str, log: str = "") -> None:
-        super().__init__(err, f"{msg}{': ' + log if log else ''}")
-        self.log = log
-
-
-class _ProgLoadAttr(ctypes.Structure):
-    # The head of union bpf_attr for BPF_PROG_LOAD, up to expected_attach_type. The kernel accepts a shorter
-    # attr than its own (the rest is treated as zero), so this stays valid on newer kernels.
-    _fields_ = [
-        ("prog_type", ctypes.c_uint32),
-        ("insn_cnt", ctypes.c_uint32),
-        ("insns", ctypes.c_uint64),
-        ("license", ctypes.c_uint64),
-        ("log_level", ctypes.c_uint32),
-        ("log_size", ctypes.c_uint32),
-        ("log_buf", ctypes.c_uint64),
-        ("kern_version", ctypes.c_uint32),
-        ("prog_flags", ctypes.c_uint32),
-        ("prog_name", ctypes.c_char * 16),
-        ("prog_ifindex", ctypes.c_uint32),
-        ("expected_attach_type", ctypes.c_uint32),
-    ]
-
-
-_libc: Any = None
-
-
-def _bpf(cmd: int, attr: ctypes.Structure) -> int:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    nr = _NR_BPF.get(platform.machine())
-    if nr is None:
-        raise OSError(f"bpf(2) syscall number unknown for {platform.machine()}")
-    ret = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
-    if ret < 0:
-        return -ctypes.get_errno()
-    return int(ret)
-
-
-def load_program(insns: bytes, name: str = "psw") -> int:
-    """Load a SCHED_CLS program; return its fd (caller closes). Raise BpfError with the verifier log."""
-    if len(insns) % 8:
-        raise ValueError("instructions must be a multiple of 8 bytes")
-    buf = ctypes.create_string_buffer(insns, len(insns))
-    attr = _ProgLoadAttr()
-    attr.prog_type = BPF_PROG_TYPE_SCHED_CLS
-    attr.insn_cnt = len(insns) // 8
-    attr.insns = ctypes.addressof(buf)
-    attr.license = ctypes.addressof(_LICENSE)
-    attr.prog_name = name.encode()[:15]
-    # First try without a log: verifier logging costs time and the common case succeeds.
-    fd = _bpf(BPF_PROG_LOAD, attr)
-    if fd >= 0:
-        return fd
-    err = -fd
-    log_size = 1 << 20
-    log = ctypes.create_string_buffer(log_size)
-    attr.log_level = 1
-    attr.log_size = log_size
-    attr.log_buf = ctypes.addressof(log)
-    fd = _bpf(BPF_PROG_LOAD, attr)
-    if fd >= 0:  # a transient failure (e.g. EAGAIN); take the program
-        return fd
-    text = log.value.decode(errors="replace").strip()
-    raise BpfError(err, f"BPF_PROG_LOAD: {os.strerror(err)}", text)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -386,7 +222,7 @@ class ShimState:
 
 
 def expected_trunk_name(vlans: Mapping[int, int]) -> str:
-    """The name `ensure_trunk(ipr, port, vlans)` gives its filter: equal names, equal programs."""
+    """The name of the filter that pops `vlans` ({VID: shim ifindex}): equal names, equal programs."""
     for vlan, ifindex in vlans.items():
         _check_vlan(vlan)
         _check_ifindex(ifindex)
@@ -394,7 +230,7 @@ def expected_trunk_name(vlans: Mapping[int, int]) -> str:
 
 
 def expected_push_name(vlan: int, port_ifindex: int) -> str:
-    """The name `ensure_push(ipr, shim, vlan, port_ifindex)` gives its filter."""
+    """The name of the filter that pushes `vlan` and sends the frame out of `port_ifindex`."""
     _check_vlan(vlan)
     _check_ifindex(port_ifindex)
     return _push_name(vlan, port_ifindex)
@@ -431,7 +267,7 @@ def _parse_name(name: str) -> ShimState | None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# tc through pyroute2
+# What is on a hook, and the writes that make it right (the agent's path)
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -447,9 +283,6 @@ class Hook:
 
     def state(self) -> ShimState | None:
         return _parse_name(self.ours) if self.ours else None
-
-
-_Hook = Hook
 
 
 def _is_ours(prio: int, proto: int, handle: int, kind: str | None, name: str | None, flags: int | None) -> bool:
@@ -478,7 +311,165 @@ def _classify(filters: Iterable[tuple[int, int, int, str | None, str | None, int
     return hook
 
 
+def read_hook(rt: RtSocket, ifindex: int) -> Hook:
+    """`ifindex`'s whole ingress hook, read with one dump through a `netlink.RtSocket` (fast)."""
+    return _classify(
+        (f.prio, f.protocol, f.handle, f.kind, f.bpf_name, f.bpf_flags) for f in rt.filters(ifindex, INGRESS_PARENT)
+    )
+
+
+def check_named(rt: RtSocket, wanted: Mapping[int, str]) -> set[int]:
+    """The devices of `wanted` ({ifindex: expected filter name}) whose pref-1 slot holds our direct-action
+    filter of exactly that name. One RTM_GETTFILTER get per device, many per send(), no dump; see the
+    module docstring for what a get does not see."""
+    order = list(wanted)
+    answers = rt.get_filters([(i, INGRESS_PARENT, PREF, ETH_P_ALL, FILTER_HANDLE) for i in order])
+    right = set()
+    for ifindex, f in zip(order, answers, strict=True):
+        if isinstance(f, int):
+            continue
+        if f.bpf_name == wanted[ifindex] and _is_ours(f.prio, f.protocol, f.handle, f.kind, f.bpf_name, f.bpf_flags):
+            right.add(ifindex)
+    return right
+
+
+def egress_busy(rt: RtSocket, ifindex: int) -> bool:
+    """Whether anything is attached to `ifindex`'s egress hook (then its clsact qdisc must stay)."""
+    return any(f.handle for f in rt.filters(ifindex, EGRESS_PARENT))
+
+
+def attach_writes(
+    netns: str | None,
+    ifindex: int,
+    fd: int,
+    name: str,
+    *,
+    slot: str | None,
+    hook: Hook,
+    what: str,
+    key: Hashable = None,
+    record: Record | None = None,
+) -> list[NetlinkWrite]:
+    """The writes that make `ifindex`'s ingress run program `fd` as our filter `name`, given what is there:
+    `slot`, the kind of the qdisc in clsact's slot (None: no qdisc), and `hook`, the filters on the ingress
+    hook (`read_hook`; not looked at unless the slot holds a clsact). `fd` must stay open until the writes
+    are committed. `key` goes on every write, `record` (what a result notes when it applied) on the filter."""
+    writes = []
+    if slot is not None and slot != "clsact":
+        # Only `ingress` can share clsact's slot (ffff:fff1); it blocks clsact, so it goes, with its filters.
+        writes.append(
+            qdisc_write(
+                "del",
+                netns,
+                ifindex,
+                slot,
+                handle=CLSACT_HANDLE,
+                parent=CLSACT_PARENT,
+                ok=frozenset({errno.ENOENT}),
+                what=f"{what}: remove {slot}",
+                key=key,
+            )
+        )
+    if slot != "clsact":
+        writes.append(
+            qdisc_write(
+                "add",
+                netns,
+                ifindex,
+                "clsact",
+                handle=CLSACT_HANDLE,
+                parent=CLSACT_PARENT,
+                what=f"{what}: clsact",
+                key=key,
+            )
+        )
+    else:
+        for prio, proto in hook.foreign:
+            # The port belongs to the agent. A foreign filter at our pref would make replace fail (kind
+            # mismatch); any other would run only if ours passed frames on, which it never does, but it is
+            # still drift.
+            writes.append(
+                filter_del(
+                    netns,
+                    ifindex,
+                    parent=INGRESS_PARENT,
+                    prio=prio,
+                    protocol=proto,
+                    what=f"{what}: remove filter pref {prio}",
+                    key=key,
+                )
+            )
+    # NLM_F_REPLACE on an existing pref/handle: cls_bpf swaps the program under RCU, no frame sees a gap.
+    writes.append(
+        bpf_filter_replace(
+            netns,
+            ifindex,
+            parent=INGRESS_PARENT,
+            prio=PREF,
+            protocol=ETH_P_ALL,
+            handle=FILTER_HANDLE,
+            fd=fd,
+            name=name,
+            direct_action=True,
+            what=f"{what}: filter",
+            key=key,
+            record=record,
+        )
+    )
+    return writes
+
+
+def detach_writes(
+    netns: str | None,
+    ifindex: int,
+    hook: Hook,
+    *,
+    egress_busy: bool,
+    what: str,
+    key: Hashable = None,
+    record: Record | None = None,
+) -> list[NetlinkWrite]:
+    """The writes that remove our filter from `ifindex`'s ingress, and the clsact qdisc with it if nothing
+    else uses the qdisc (nothing foreign on the ingress `hook`, not `egress_busy`). None if our filter is not
+    there: an empty clsact we did not empty ourselves may be someone else's."""
+    if hook.ours is None:
+        return []
+    writes = [
+        filter_del(
+            netns,
+            ifindex,
+            parent=INGRESS_PARENT,
+            prio=PREF,
+            protocol=ETH_P_ALL,
+            what=f"{what}: filter",
+            key=key,
+            record=record,
+        )
+    ]
+    if not hook.foreign and not egress_busy:
+        writes.append(
+            qdisc_write(
+                "del",
+                netns,
+                ifindex,
+                "clsact",
+                handle=CLSACT_HANDLE,
+                parent=CLSACT_PARENT,
+                what=f"{what}: clsact",
+                key=key,
+            )
+        )
+    return writes
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One device through a pyroute2 handle: hosts without an agent (the lab's servers, the tests' hosts)
+# ---------------------------------------------------------------------------------------------------------
+
+
 def _read_hook(ipr: Any, ifindex: int) -> Hook:
+    from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
     try:
         msgs = ipr.get_filters(index=ifindex, parent=INGRESS_PARENT)
     except NetlinkError as e:  # the device vanished, or (older kernels) no qdisc: nothing attached
@@ -496,46 +487,9 @@ def _read_hook(ipr: Any, ifindex: int) -> Hook:
     return _classify(fields(m) for m in msgs)
 
 
-def read_hook(rt: Any, ifindex: int) -> Hook:
-    """`ifindex`'s whole ingress hook, read with one dump through a `netlink.RtSocket` (fast)."""
-    return _classify((f.prio, f.protocol, f.handle, f.kind, f.bpf_name, f.bpf_flags)
-                     for f in rt.filters(ifindex, INGRESS_PARENT))  # fmt: skip
-
-
-def check_named(rt: Any, wanted: Mapping[int, str]) -> set[int]:
-    """The devices of `wanted` ({ifindex: expected filter name}) whose pref-1 slot holds our direct-action
-    filter of exactly that name. One RTM_GETTFILTER get per device, many per send(), no dump; see the
-    module docstring for what a get does not see."""
-    order = list(wanted)
-    answers = rt.get_filters([(i, INGRESS_PARENT, PREF, ETH_P_ALL, FILTER_HANDLE) for i in order])
-    right = set()
-    for ifindex, f in zip(order, answers, strict=True):
-        if isinstance(f, int):
-            continue
-        if f.bpf_name == wanted[ifindex] and _is_ours(f.prio, f.protocol, f.handle, f.kind, f.bpf_name, f.bpf_flags):
-            right.add(ifindex)
-    return right
-
-
-def attach_writes(ifindex: int, fd: int, name: str, *, qdisc: bool, what: str, key: Any = None,
-                  record: tuple[str, str] | None = None) -> list[Any]:  # fmt: skip
-    """The requests `ensure_*` makes on a device whose hook holds nothing but (maybe) an older filter of ours:
-    add the clsact qdisc if `qdisc` (there is none yet), then create-or-replace our filter with program `fd`.
-    `kernel.Write`s, to be batched by `kernel.Namespace.submit`; `fd` must stay open until then. `key` goes
-    on both, `record` (what to note in a result on success) on the filter only."""
-    from . import kernel
-
-    writes = []
-    if qdisc:
-        writes.append(kernel.tc_qdisc_add(ifindex, "clsact", handle=CLSACT_HANDLE, parent=CLSACT_PARENT,
-                                          what=f"{what}: clsact", key=key))  # fmt: skip
-    writes.append(kernel.tc_bpf_replace(ifindex, parent=INGRESS_PARENT, prio=PREF, protocol=ETH_P_ALL,
-                                        handle=FILTER_HANDLE, fd=fd, name=name, direct_action=True,
-                                        what=f"{what}: filter", key=key, record=record))  # fmt: skip
-    return writes
-
-
 def _ensure_clsact(ipr: Any, ifindex: int) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
     # Ask the kernel about this one device: a qdisc dump is per namespace (pyroute2 filters by index on our
     # side), which made first-time attaches O(devices) each: 115 ms per shim with 2,000 links.
     try:
@@ -590,12 +544,12 @@ def ensure_trunk(ipr: Any, port_ifindex: int, vlans: Mapping[int, int]) -> bool:
 
     An empty mapping drops everything. Returns True iff it wrote anything."""
     vlans = dict(vlans)
-    return _attach(ipr, port_ifindex, pop_program(vlans), _pop_name(vlans), "psw_pop")
+    return _attach(ipr, port_ifindex, pop_program(vlans), _pop_name(vlans), POP_PROGRAM)
 
 
 def ensure_push(ipr: Any, shim_ifindex: int, vlan: int, port_ifindex: int) -> bool:
     """Make `shim_ifindex`'s ingress push tag `vlan` and send the frame out of `port_ifindex`."""
-    return _attach(ipr, shim_ifindex, push_program(vlan, port_ifindex), _push_name(vlan, port_ifindex), "psw_push")
+    return _attach(ipr, shim_ifindex, push_program(vlan, port_ifindex), _push_name(vlan, port_ifindex), PUSH_PROGRAM)
 
 
 def read(ipr: Any, ifindex: int) -> ShimState | None:
@@ -615,6 +569,8 @@ def remove(ipr: Any, ifindex: int) -> bool:
 
 
 def _dump_filters(ipr: Any, ifindex: int, parent: int) -> Iterable[Any]:
+    from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
     try:
         return list(ipr.get_filters(index=ifindex, parent=parent))
     except NetlinkError as e:

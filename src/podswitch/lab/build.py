@@ -27,11 +27,10 @@ from typing import Any
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ndmsg import NTF_MASTER, NUD_NOARP
 
-from ..agent import vlan_shim
+from ..agent import netns, vlan_shim
 from ..agent.netlink import Link
 from ..fabric import names as fabric_names
 from ..fabric.state import UNDERLAY_MTU
-from . import netns
 from .plan import EndpointSpec, LabPlan, Place, ip_version
 
 log = logging.getLogger(__name__)

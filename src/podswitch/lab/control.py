@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..agent import netns
 from ..client import ApiError, Client
-from . import netns
 from . import state as st
 from .controller import lab_client
 from .plan import Resolution, Shape, resolve

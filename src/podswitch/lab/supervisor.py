@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..agent import netns
 from ..client import ApiError, Client, Conflict, PreconditionFailed, Unauthorized
 from ..daemon import setup_logging, stop_on_signals
-from . import netns
 from . import state as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
 from .controller import lab_client, read_intent
