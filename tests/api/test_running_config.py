@@ -129,3 +129,13 @@ def test_a_malformed_if_match_is_a_clear_error(client: TestClient, seed_text: st
         )
         assert r.status_code == 422 and r.json()["error"]["field"] == "If-Match", (tag, r.text)
     assert client.get("/v1/history").json() == []
+
+
+def test_an_empty_body_is_refused_not_taken_as_an_empty_intent(client: TestClient, seed_text: str) -> None:
+    put_config(client, seed_text)
+    for body in (b"", b"  \n"):
+        r = client.put("/v1/running-config", content=body, headers={"Content-Type": "text/plain"})
+        assert r.status_code == 422 and "send '!'" in r.json()["error"]["message"]
+    assert "tenant demo.openstack" in client.get("/v1/running-config").text
+    r = client.put("/v1/running-config", content=b"!\n", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200 and client.get("/v1/running-config").text == ""

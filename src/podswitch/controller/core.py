@@ -335,7 +335,6 @@ class Controller:
             change,
             actor=actor,
             operation="restore",
-            full_validation=True,
             summary=f"restore revision {revision}",
             dry_run=dry_run,
         )

@@ -9,13 +9,13 @@ from fastapi.responses import PlainTextResponse
 from ...config import render
 from ...model import unresolved
 from ..errors import Refused
+from ..limits import read_body
 from ..schemas import PlanOut, Unresolved, WriteResult
 from ..strict_json import StrictJSONRoute
 from .common import REVISION_HEADER, Actor, Ctl, IfMatch, counts, etag, written
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["running-config"])
 
-MAX_CONFIG_BYTES = 512 * 1024 * 1024
 TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}}
 
 
@@ -50,9 +50,13 @@ async def put_running_config(
 
     With `If-Match: "<revision>"` (the ETag of a GET, or the revision of a dry-run plan) the text is applied
     only if nobody changed the intent since — what you planned is exactly what is applied; otherwise 412."""
-    raw = await request.body()
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise Refused(413, f"running-config larger than {MAX_CONFIG_BYTES} bytes", field="running-config")
+    raw = await read_body(request)
+    if not raw.strip():
+        raise Refused(
+            422,
+            "the body is empty: a running-config replaces ALL intent; to remove everything on purpose, send '!'",
+            field="running-config",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
