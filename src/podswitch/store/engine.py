@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -22,9 +24,15 @@ from sqlalchemy.pool import StaticPool
 # supported fabric takes a few seconds; leave ample margin.
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
-# Page cache per connection (KiB, as SQLite's negative cache_size). A large write transaction keeps its
-# pages in memory instead of spilling them to the WAL early, and loads of the whole intent stay warm.
-SQLITE_CACHE_KIB = 64 * 1024
+# Page cache per connection (KiB, as SQLite's negative cache_size). Every pooled connection keeps its own
+# cache, filled by whatever it read, for as long as it lives: at 64 MiB each, a controller that had served a
+# few large reads and history requests grew by hundreds of MiB and never gave them back (measured: RSS up
+# 35% over 14 PUT/restore cycles of 10,000 endpoints, flat with 2 MiB). So connections keep a small cache,
+# and a write transaction — where a large cache does pay, keeping a 100,000-object commit's pages out of
+# the WAL until it commits — raises it for its own duration and gives the memory back afterwards
+# (`write_cache`).
+SQLITE_CACHE_KIB = 2 * 1024
+SQLITE_WRITE_CACHE_KIB = 64 * 1024
 
 # synchronous=FULL: with WAL, NORMAL is already safe against a killed process (committed frames are in the
 # OS page cache), but a power cut or kernel panic can lose the last commits. FULL fsyncs the WAL at every
@@ -82,6 +90,23 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+@contextmanager
+def write_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a large page cache for the duration of one write transaction on `conn`, then the small one
+    again with its memory released. A no-op on other databases."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA cache_size=-{SQLITE_WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        raw.execute("PRAGMA shrink_memory")
 
 
 def _set_wal(cursor: Any) -> None:

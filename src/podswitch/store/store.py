@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from ..gc_pause import gc_paused
 from ..model import MODEL_OF, SYSTEM, Change, Intent, Key, Kind, NotFound, Tenant, build
 from ..model.types import Model
-from .engine import make_engine
+from .engine import make_engine, write_cache
 from .migrate import upgrade
 from .schema import allocation, change, fabric, intent_object, revision, switch_status
 
@@ -205,7 +205,7 @@ class Store:
     def _write(self) -> Iterator[tuple[Connection, int]]:
         """A write transaction holding the fabric-wide write lock, and the head revision under that lock."""
         options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
-        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+        with self._engine.connect().execution_options(**options) as conn, write_cache(conn), conn.begin():
             query = select(fabric.c.revision).where(fabric.c.id == 1)
             if not self._sqlite:
                 # READ COMMITTED + FOR UPDATE: wait for a concurrent writer, then see the head it left.
