@@ -174,12 +174,12 @@ def allowed_methods(app: FastAPI, request: Request) -> list[str]:
     if table is None:
         table = []
         for template, item in app.openapi()["paths"].items():
-            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-            table.append((re.compile(f"^{pattern}$"), {m.upper() for m in item}))
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
         app.state.allowed_methods = table
     methods: set[str] = set()
-    for pattern, verbs in table:
-        if pattern.match(request.url.path):
+    for compiled, verbs in table:
+        if compiled.match(request.url.path):
             methods |= verbs
     if "GET" in methods:
         methods.add("HEAD")

@@ -7,7 +7,8 @@ route of the API is a `StrictJSONRoute`: the body is parsed here and FastAPI reu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import orjson
 from fastapi import Request, Response
@@ -16,7 +17,7 @@ from fastapi.routing import APIRoute
 
 
 class StrictJSONRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:

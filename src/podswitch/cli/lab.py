@@ -113,7 +113,7 @@ def up(
         task = bar.add_task("starting", total=len(st.PHASES) + 1, sync="")
 
         def show(p: control.Progress) -> None:
-            done = st.PHASES.index(p.phase) if p.phase in st.PHASES else 0
+            done: float = st.PHASES.index(p.phase) if p.phase in st.PHASES else 0
             if p.phase == st.RUNNING and p.switches:
                 done += p.in_sync / p.switches
             bar.update(

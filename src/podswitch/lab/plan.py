@@ -167,13 +167,13 @@ def plan(intent: Intent, shape: Shape, placed: Mapping[str, Place] | None = None
     still.sort(key=lambda n: (n != EXTERNAL, n))
     for name in still:
         leaf = leaves[-1] if name == EXTERNAL else min(leaves, key=lambda lf: (load[lf], leaves.index(lf)))
-        port = _free_port(used[leaf])
-        if port is None:
+        free = _free_port(used[leaf])
+        if free is None:
             candidates = sorted(leaves, key=lambda lf: (load[lf], leaves.index(lf)))
-            leaf, port = next(((lf, p) for lf in candidates if (p := _free_port(used[lf])) is not None), (leaf, None))
-            if port is None:
+            leaf, free = next(((lf, p) for lf in candidates if (p := _free_port(used[lf])) is not None), (leaf, None))
+            if free is None:
                 raise ValueError(f"no free server port left on any leaf for server {name}")
-        take(name, Place(leaf, port))
+        take(name, Place(leaf, free))
     for name, where in servers.items():
         if name not in groups:
             groups[name] = InterfaceGroup(name=name, members=(Port(switch=where.leaf, interface=where.port),))

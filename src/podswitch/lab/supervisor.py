@@ -380,13 +380,14 @@ class Supervisor:
         fresh: set[str] = set()
         for group, where in lab.servers.items():
             have = self.state.servers.get(group)
+            server = server_ns(self.prefix, group)
             want = {
-                "netns": server_ns(self.prefix, group),
+                "netns": server,
                 "leaf": where.leaf,
                 "port": where.port,
                 "vlans": vlans[group],
             }
-            gone = not netns.exists(want["netns"])
+            gone = not netns.exists(server)
             if have != want or gone:
                 if gone:
                     fresh.add(group)  # a new server namespace has none of its endpoints plugged in

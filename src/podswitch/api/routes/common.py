@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -13,7 +13,7 @@ from ...model import Change, Key, Model
 from ..auth import require_admin
 from ..bodies import obj
 from ..errors import Refused
-from ..schemas import Page, WriteResult
+from ..schemas import Page, PlanOut, WriteResult
 
 T = TypeVar("T")
 REVISION_HEADER = "X-Podswitch-Revision"
@@ -22,6 +22,10 @@ Actor = Annotated[str, Depends(require_admin)]
 Limit = Annotated[int, Query(ge=1, le=10000, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 MissingOk = Annotated[bool, Query(description="answer 204 when it is already gone (idempotent delete)")]
+DryRun = Annotated[bool, Query(description="only return the plan")]
+CONDITIONAL: dict[int | str, dict[str, Any]] = {
+    412: {"description": "If-Match names a revision that is no longer current; nothing changed"}
+}
 
 # Object names in paths, as the model writes them (the schema says exactly what the server takes).
 NAME_PATTERN = "^[0-9A-Za-z][-.0-9A-Za-z_]{0,63}$"
@@ -98,6 +102,20 @@ def counts(changes: list[Change]) -> dict[str, dict[str, int]]:
         per = out.setdefault(c.key.kind.value, {"created": 0, "updated": 0, "deleted": 0})
         per[c.operation + "d"] += 1
     return out
+
+
+def answer(outcome: Outcome, response: Response, dry_run: bool) -> WriteResult | PlanOut:
+    """A write's answer: its plan for a dry run, else what it did (with the revision as ETag too)."""
+    if dry_run:
+        assert outcome.plan is not None
+        return PlanOut(
+            revision=outcome.revision,
+            empty=outcome.plan.is_empty,
+            counts=counts(outcome.changes),
+            diff=outcome.plan.text_diff,
+        )
+    response.headers["ETag"] = etag(outcome.revision)
+    return written(outcome, response)
 
 
 def written(outcome: Outcome, response: Response) -> WriteResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
@@ -12,7 +12,7 @@ from ..errors import Refused
 from ..limits import read_body
 from ..schemas import PlanOut, Unresolved, WriteResult
 from ..strict_json import StrictJSONRoute
-from .common import REVISION_HEADER, Actor, Ctl, IfMatch, counts, etag, written
+from .common import CONDITIONAL, REVISION_HEADER, Actor, Ctl, DryRun, IfMatch, answer, etag
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["running-config"])
 
@@ -35,7 +35,7 @@ def get_running_config(ctl: Ctl) -> PlainTextResponse:
     "/v1/running-config",
     response_model=WriteResult | PlanOut,
     openapi_extra=TEXT_BODY,
-    responses={412: {"description": "If-Match names a revision that is no longer current; nothing changed"}},
+    responses=CONDITIONAL,
 )
 async def put_running_config(
     request: Request,
@@ -43,7 +43,7 @@ async def put_running_config(
     actor: Actor,
     response: Response,
     if_revision: IfMatch,
-    dry_run: bool = Query(False, description="only return the plan"),
+    dry_run: DryRun = False,
 ) -> WriteResult | PlanOut:
     """Replace ALL intent with the text, atomically: every object is validated first and either the whole
     text becomes the new revision or nothing changes. Errors give `line:column`.
@@ -62,16 +62,7 @@ async def put_running_config(
     except UnicodeDecodeError as exc:
         raise Refused(422, f"running-config is not UTF-8 text (byte {exc.start})", field="running-config") from None
     outcome = await run_in_threadpool(ctl.replace, text, actor=actor, dry_run=dry_run, if_revision=if_revision)
-    if dry_run:
-        assert outcome.plan is not None
-        return PlanOut(
-            revision=outcome.revision,
-            empty=outcome.plan.is_empty,
-            counts=counts(outcome.changes),
-            diff=outcome.plan.text_diff,
-        )
-    response.headers["ETag"] = etag(outcome.revision)
-    return written(outcome, response)
+    return answer(outcome, response, dry_run)
 
 
 @router.get("/v1/unresolved", response_model=list[Unresolved])

@@ -8,10 +8,9 @@ from fastapi.concurrency import run_in_threadpool
 from ...model import Change
 from ..schemas import ChangeOut, Page, PlanOut, Revision, RevisionDetail, WriteResult
 from ..strict_json import StrictJSONRoute
-from .common import Actor, Ctl, Limit, Offset, counts, written
+from .common import Actor, Ctl, DryRun, Limit, Offset, answer
 
 router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/history", tags=["history"])
-DryRun = Query(False, description="only return the plan")
 MAX_REVISION = 2**62  # revisions are 64-bit integers in every store
 RevisionPath = Path(ge=0, le=MAX_REVISION)
 
@@ -58,30 +57,19 @@ def get_revision(ctl: Ctl, revision: int = RevisionPath, limit: Limit = 100, off
     )
 
 
-def _answer(outcome, response: Response, dry_run: bool) -> WriteResult | PlanOut:  # type: ignore[no-untyped-def]
-    if dry_run:
-        return PlanOut(
-            revision=outcome.revision,
-            empty=outcome.plan.is_empty,
-            counts=counts(outcome.changes),
-            diff=outcome.plan.text_diff,
-        )
-    return written(outcome, response)
-
-
 @router.post("/{revision}/revert", response_model=WriteResult | PlanOut)
 async def revert(
-    ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath, dry_run: bool = DryRun
+    ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath, dry_run: DryRun = False
 ) -> WriteResult | PlanOut:
     """Undo what `revision` changed, as a new revision (refused if those objects changed again since)."""
     outcome = await run_in_threadpool(ctl.revert, revision, actor=actor, dry_run=dry_run)
-    return _answer(outcome, response, dry_run)
+    return answer(outcome, response, dry_run)
 
 
 @router.post("/{revision}/restore", response_model=WriteResult | PlanOut)
 async def restore(
-    ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath, dry_run: bool = DryRun
+    ctl: Ctl, actor: Actor, response: Response, revision: int = RevisionPath, dry_run: DryRun = False
 ) -> WriteResult | PlanOut:
     """Bring the whole intent back to how it was right after `revision`, as a new revision."""
     outcome = await run_in_threadpool(ctl.restore, revision, actor=actor, dry_run=dry_run)
-    return _answer(outcome, response, dry_run)
+    return answer(outcome, response, dry_run)

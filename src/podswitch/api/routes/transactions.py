@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -18,7 +18,7 @@ from ..errors import Refused
 from ..limits import read_body
 from ..schemas import PlanOut, WriteResult
 from ..strict_json import StrictJSONRoute
-from .common import REVISION_HEADER, Actor, Ctl, IfMatch, counts, etag, written
+from .common import CONDITIONAL, Actor, Ctl, DryRun, IfMatch, answer
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["transactions"])
 
@@ -103,7 +103,7 @@ def _refused(index: int, field: str, message: str) -> OperationError:
     "/v1/transactions",
     response_model=WriteResult | PlanOut,
     openapi_extra=_BODY_SCHEMA,
-    responses={412: {"description": "If-Match names a revision that is no longer current; nothing changed"}},
+    responses=CONDITIONAL,
 )
 async def transaction(
     request: Request,
@@ -111,7 +111,7 @@ async def transaction(
     actor: Actor,
     response: Response,
     if_revision: IfMatch,
-    dry_run: bool = Query(False, description="only return the plan"),
+    dry_run: DryRun = False,
 ) -> WriteResult | PlanOut:
     """Apply the operations in order as ONE revision, all or nothing:
 
@@ -127,17 +127,7 @@ async def transaction(
     raw = await read_body(request)
     operations = await run_in_threadpool(parse_operations, raw)
     outcome = await run_in_threadpool(ctl.transact, operations, actor=actor, if_revision=if_revision, dry_run=dry_run)
-    if dry_run:
-        assert outcome.plan is not None
-        return PlanOut(
-            revision=outcome.revision,
-            empty=outcome.plan.is_empty,
-            counts=counts(outcome.changes),
-            diff=outcome.plan.text_diff,
-        )
-    response.headers["ETag"] = etag(outcome.revision)
-    response.headers[REVISION_HEADER] = str(outcome.revision)
-    return written(outcome, response)
+    return answer(outcome, response, dry_run)
 
 
 def install_schema(app: FastAPI) -> None:
