@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import Field, PrivateAttr
 
@@ -161,13 +161,7 @@ class Intent(Model):
         if kind == Kind.LOGICAL_ROUTER:
             return tnode.router
         snode = tnode.segments.get(key.segment)
-        if snode is None:
-            return None
-        if kind == Kind.SEGMENT:
-            return snode.segment
-        if kind == Kind.MEMBER:
-            return snode.members.get(key.name)
-        return snode.endpoints.get(key.name)
+        return None if snode is None else in_segment(snode, key)
 
     def objects(self) -> Iterator[tuple[Key, Model]]:
         """Every object with its key, parents before children (the order a store loads them back)."""
@@ -222,6 +216,23 @@ class Intent(Model):
             "segments": segments,
             "endpoints": endpoints,
         }
+
+
+class SegmentParts(Protocol):
+    """What a segment is made of (a SegmentNode, or one being edited)."""
+
+    segment: Segment
+    members: dict[str, Member]
+    endpoints: dict[str, Endpoint]
+
+
+def in_segment(parts: SegmentParts, key: Key) -> Model | None:
+    """The segment itself, or its member or endpoint at `key`."""
+    if key.kind == Kind.SEGMENT:
+        return parts.segment
+    if key.kind == Kind.MEMBER:
+        return parts.members.get(key.name)
+    return parts.endpoints.get(key.name)
 
 
 def tenant_objects(tname: str, tnode: TenantNode) -> Iterator[tuple[Key, Model]]:

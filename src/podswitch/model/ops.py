@@ -6,7 +6,7 @@ between objects live in `model.validate`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import IntentError, NotFound, Problem
@@ -19,6 +19,9 @@ from .intent import (
     SegmentNode,
     TenantNode,
     Topology,
+    in_segment,
+    segment_objects,
+    tenant_objects,
 )
 from .router import LogicalRouter
 from .tenant import SYSTEM, Endpoint, Member, Segment, Tenant
@@ -186,19 +189,9 @@ class Edit:
                 return opened.router
             oseg = opened.open.get(key.segment)
             if oseg is not None:
-                if kind == Kind.SEGMENT:
-                    return oseg.segment
-                if kind == Kind.MEMBER:
-                    return oseg.members.get(key.name)
-                return oseg.endpoints.get(key.name)
+                return in_segment(oseg, key)
             snode = opened.segments.get(key.segment)
-        if snode is None:
-            return None
-        if kind == Kind.SEGMENT:
-            return snode.segment
-        if kind == Kind.MEMBER:
-            return snode.members.get(key.name)
-        return snode.endpoints.get(key.name)
+        return None if snode is None else in_segment(snode, key)
 
     def endpoint_location(self, endpoint_id: str) -> Location | None:
         return self._endpoint_at.get(endpoint_id)
@@ -439,10 +432,10 @@ def build(objects: Iterable[tuple[Key, Model]]) -> Intent:
     """An intent from (key, object) pairs in any order, e.g. rows loaded from the store. Children whose
     parent is missing raise NotFound."""
     ordered = sorted(objects, key=lambda ko: _BUILD_ORDER[ko[0].kind])
-    switches: dict = {}
-    links: dict = {}
-    groups: dict = {}
-    tenants: dict[str, TenantNode] = {}
+    switches: dict[str, Model] = {}
+    links: dict[str, Model] = {}
+    groups: dict[str, Model] = {}
+    tenants: dict[str, Model] = {}
     routers: dict[str, Model] = {}
     segments: dict[str, dict[str, SegmentNode]] = {}
     members: dict[Location, dict[str, Member]] = {}
@@ -456,7 +449,7 @@ def build(objects: Iterable[tuple[Key, Model]]) -> Intent:
         elif kind == Kind.INTERFACE_GROUP:
             groups[key.name] = obj
         elif kind == Kind.TENANT:
-            tenants[key.tenant] = obj  # type: ignore[assignment]
+            tenants[key.tenant] = obj
             segments[key.tenant] = {}
         elif key.tenant not in tenants:
             raise NotFound(f"tenant {key.tenant} (parent of {key})")
@@ -509,17 +502,15 @@ def diff(old: Intent, new: Intent) -> list[Change]:
             (Kind.INTERFACE_GROUP, "interface_groups"),
             (Kind.LINK, "links"),
         ):
-            _diff_map(changes, getattr(ot, field), getattr(nt, field), lambda n, k=kind: Key(k, name=n))
+            _diff_map(changes, getattr(ot, field), getattr(nt, field), _keys(kind))
     for tname in sorted(old.tenants.keys() | new.tenants.keys()):
         a, b = old.tenants.get(tname), new.tenants.get(tname)
         if a is b:
             continue
         if a is None or b is None:
-            from .intent import tenant_objects
-
-            node = b if a is None else a
-            for key, obj in tenant_objects(tname, node):  # type: ignore[arg-type]
-                changes.append(Change(key, None, obj) if a is None else Change(key, obj, None))
+            gone = b is None
+            for key, obj in tenant_objects(tname, a if b is None else b):  # type: ignore[arg-type]
+                changes.append(Change(key, obj, None) if gone else Change(key, None, obj))
             continue
         if a.tenant != b.tenant:
             changes.append(Change(Key(Kind.TENANT, tname), a.tenant, b.tenant))
@@ -530,21 +521,25 @@ def diff(old: Intent, new: Intent) -> list[Change]:
             if sa is sb:
                 continue
             if sa is None or sb is None:
-                from .intent import segment_objects
-
-                node = sb if sa is None else sa
-                for key, obj in segment_objects(tname, sname, node):  # type: ignore[arg-type]
-                    changes.append(Change(key, None, obj) if sa is None else Change(key, obj, None))
+                lost = sb is None
+                for key, obj in segment_objects(tname, sname, sa if sb is None else sb):  # type: ignore[arg-type]
+                    changes.append(Change(key, obj, None) if lost else Change(key, None, obj))
                 continue
             if sa.segment != sb.segment:
                 changes.append(Change(Key(Kind.SEGMENT, tname, sname), sa.segment, sb.segment))
-            _diff_map(changes, sa.members, sb.members, lambda n, t=tname, s=sname: Key(Kind.MEMBER, t, s, n))
-            _diff_map(changes, sa.endpoints, sb.endpoints, lambda n, t=tname, s=sname: Key(Kind.ENDPOINT, t, s, n))
+            _diff_map(changes, sa.members, sb.members, _keys(Kind.MEMBER, tname, sname))
+            _diff_map(changes, sa.endpoints, sb.endpoints, _keys(Kind.ENDPOINT, tname, sname))
     changes.sort(key=_change_order)
     return changes
 
 
-def _diff_map(changes: list[Change], a: dict, b: dict, key_of) -> None:
+def _keys(kind: Kind, tenant: str = "", segment: str = "") -> Callable[[str], Key]:
+    return lambda name: Key(kind, tenant, segment, name)
+
+
+def _diff_map(
+    changes: list[Change], a: Mapping[str, Model], b: Mapping[str, Model], key_of: Callable[[str], Key]
+) -> None:
     if a is b:
         return
     for name in sorted(a.keys() | b.keys()):
