@@ -237,6 +237,12 @@ class DesiredState:
     etag: str  # hash of `state`; changes only when this switch's state changes
     state: SwitchState
 
+    @classmethod
+    def model_validate_json(cls, raw: bytes | str) -> DesiredState:
+        """Transitional: `parse_desired` under the name of the pydantic model this class replaced, for
+        `agent/client.py` until it calls `parse_desired` itself; then remove it."""
+        return parse_desired(raw)
+
 
 _DESIRED = TypeAdapter(DesiredState)
 
