@@ -21,7 +21,10 @@ At 100,000 endpoints on 64 leaves the output has millions of entries. The compil
 own classes (`fabric/state.py`: plain dataclasses, cheap to build, serialized natively by orjson; mypy
 checks that what is built is exactly the contract) and serializes each shared piece once: a bridge or a
 tenant slice is identical on every leaf that has it, and a switch's document is the JSON of its own small
-parts with its pieces' cached JSON spliced in (`_filled`)."""
+parts with its pieces' cached JSON spliced in (`_filled`). What outlives a compile is mostly bytes: a
+piece keeps its JSON, not its objects, and a leaf's local MACs are kept as JSON per bridge (`Run`), so the
+garbage collector does not walk half a million small objects over and over (measured: with them kept
+alive, a full compile took twice as long)."""
 
 from __future__ import annotations
 
@@ -90,7 +93,7 @@ def _filled(encoded: bytes, *fills: tuple[str, bytes, bytes]) -> bytes:
     JSON, e.g. the join of cached pieces). Fills come in the fields' order. Only a key can be followed by
     `":`, since a string's own quotes are escaped, so the first match after the previous fill is the
     field itself as long as no object nested before it has a key of the same name (true of the fields
-    filled here: bridges and slices of SwitchState, routes of Slice, state of DesiredState)."""
+    filled here: local_macs, bridges and slices of SwitchState, routes of Slice, state of DesiredState)."""
     view = memoryview(encoded)
     parts: list[bytes | memoryview] = []
     start = 0
