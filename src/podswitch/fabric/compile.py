@@ -399,10 +399,6 @@ def _neighbours(pieces: TenantPieces, tnode: TenantNode) -> list[Neighbour]:
     return out
 
 
-def _route(prefix: str, via: tuple[str, ...], dev: str | None = None) -> SliceRoute:
-    return SliceRoute(prefix, via, dev)
-
-
 def _compile_tenant(
     tname: str,
     tnode: TenantNode,
@@ -421,9 +417,9 @@ def _compile_tenant(
     for route in router.routes:
         hop = route.next_hop
         if hop.ip is not None:
-            routes.append(_route(str(route.prefix), (str(hop.ip),)))
+            routes.append(SliceRoute(str(route.prefix), (str(hop.ip),)))
         elif hop.tenant == SYSTEM and pieces.linked and route.prefix.version == 4:
-            routes.append(_route(str(route.prefix), (system_end,), names.SYSTEM_LINK))
+            routes.append(SliceRoute(str(route.prefix), (system_end,), names.SYSTEM_LINK))
     routes.sort(key=lambda r: r.prefix)
     pieces.exported = tuple(a.network for i in router.interfaces if i.segment in pieces.routed for a in i.ip_addresses)
 
@@ -500,9 +496,9 @@ def _compile_system(
     )
 
     def reach(prefix: str, p: TenantPieces) -> _Reach:
-        link = serialize(_route(prefix, (str(names.tenant_link(p.index)[1]),), names.system_link_if(p.index)))
+        link = serialize(SliceRoute(prefix, (str(names.tenant_link(p.index)[1]),), names.system_link_if(p.index)))
         via = tuple([transit_ip[leaf] for leaf in leaves if leaf in p.presence])
-        return _Reach(p.presence, link, serialize(_route(prefix, via, transit_dev)) if via else None)
+        return _Reach(p.presence, link, serialize(SliceRoute(prefix, via, transit_dev)) if via else None)
 
     entries: dict[str, _Reach] = {}
     for p in linked.values():
@@ -515,7 +511,7 @@ def _compile_system(
         if prefix in entries:
             continue  # a tenant's own subnet wins over a static route to the same prefix
         if hop.ip is not None:
-            static = serialize(_route(prefix, (str(hop.ip),)))
+            static = serialize(SliceRoute(prefix, (str(hop.ip),)))
             entries[prefix] = _Reach(frozenset(), static, static)
         elif hop.tenant in linked and route.prefix.version == 4:
             entries[prefix] = reach(prefix, linked[hop.tenant])
