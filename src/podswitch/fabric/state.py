@@ -217,8 +217,8 @@ class Slice:
 
 @contract
 class SwitchState:
-    """Bridges and slices come last: they are the pieces shared between leaves, whose cached JSON the
-    compiler appends to the rest of the document."""
+    """Fields in the order documents have always been served: bridges and slices last, the pieces shared
+    between leaves, whose cached JSON the compiler splices into the rest of the document."""
 
     switch: str
     role: str
