@@ -394,7 +394,7 @@ def _neighbours(pieces: TenantPieces, tnode: TenantNode) -> list[Neighbour]:
         dev = names.gateway_if(pieces.vni[sname])
         for ep in tnode.segments[sname].endpoints.values():
             if ep.mac is not None:
-                out.extend(Neighbour(str(ip), ep.mac, dev) for ip in ep.ips)
+                out.extend(Neighbour(names.ip_text(ip), ep.mac, dev) for ip in ep.ips)
     out.sort(key=_neighbour_order)
     return out
 
