@@ -24,7 +24,15 @@ from podswitch import __version__
 from podswitch.agent.main import run
 from podswitch.agent.reconcile import Reconciler, Result
 from podswitch.client import Backoff, Client, parse_retry_after
-from podswitch.fabric.state import FORMAT, FORMAT_HEADER, DesiredState, FabricPort, SegmentBridge, SwitchState
+from podswitch.fabric.state import (
+    FORMAT,
+    FORMAT_HEADER,
+    DesiredState,
+    FabricPort,
+    SegmentBridge,
+    SwitchState,
+    serialize,
+)
 
 SWITCH = "l1"
 
@@ -103,7 +111,7 @@ class FakeController:
         h.end_headers()
 
     def body(self, desired: DesiredState) -> bytes:
-        return desired.model_dump_json().encode()
+        return serialize(desired)
 
     def requests(self, method: str | None = None) -> list[Seen]:
         with self.lock:
@@ -235,7 +243,7 @@ class UpgradingController(FakeController):
     def body(self, desired: DesiredState) -> bytes:
         if not self.upgraded:
             return super().body(desired)
-        document = json.loads(desired.model_dump_json())
+        document = json.loads(serialize(desired))
         document["format"] = FORMAT + 1
         document["state"]["anycast_vteps"] = ["10.255.9.9"]
         return json.dumps(document).encode()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -310,18 +311,18 @@ def test_bad_objects_are_reported_and_do_not_stop_the_rest(
     l1 = NS["l1"]
     st = states()["l1"]
     t1 = next(s for s in st.slices if s.name == "t1")
-    bad_t1 = t1.model_copy(update={
-        "neighbours": (Neighbour(ip="10.66.16.99", mac="02:00:00:00:09:09", dev="nosuchdev"), *t1.neighbours),
-        "routes": (*t1.routes, SliceRoute(prefix="10.88.0.0/16", via=("10.66.16.254",), dev="nosuchdev")),
-    })  # fmt: skip
-    bad = st.model_copy(update={
-        "attachments": (VlanAttachment(port="swp9", vlan=302, vni=10300, subif="swp9.302", shim="swp9~302"),
-                        *st.attachments),
-        "local_macs": (LocalMac(mac="02:00:00:00:09:0a", bridge="br10300", dev="nosuchport"), *st.local_macs),
-        "underlay_routes": (*st.underlay_routes, UnderlayRoute(
+    bad_t1 = replace(t1,
+        neighbours=(Neighbour(ip="10.66.16.99", mac="02:00:00:00:09:09", dev="nosuchdev"), *t1.neighbours),
+        routes=(*t1.routes, SliceRoute(prefix="10.88.0.0/16", via=("10.66.16.254",), dev="nosuchdev")),
+    )  # fmt: skip
+    bad = replace(st,
+        attachments=(VlanAttachment(port="swp9", vlan=302, vni=10300, subif="swp9.302", shim="swp9~302"),
+                     *st.attachments),
+        local_macs=(LocalMac(mac="02:00:00:00:09:0a", bridge="br10300", dev="nosuchport"), *st.local_macs),
+        underlay_routes=(*st.underlay_routes, UnderlayRoute(
             prefix="10.255.1.0/24", nexthops=(UnderlayNextHop(via="10.254.0.0", dev="up9"),))),
-        "slices": tuple(bad_t1 if s.name == "t1" else s for s in st.slices),
-    })  # fmt: skip
+        slices=tuple(bad_t1 if s.name == "t1" else s for s in st.slices),
+    )  # fmt: skip
     res = reconcile(bad, l1, opener=counting_opener)
     text = "\n".join(res.errors)
     assert len(res.errors) == 5, text
@@ -353,11 +354,11 @@ def test_changed_remote_mac_is_replaced_in_place(lab: dict[str, Result], countin
     l1 = NS["l1"]
     st = states()["l1"]
     moved = tuple(
-        b.model_copy(update={"remote_macs": tuple(
-            r.model_copy(update={"vtep": "10.255.0.9"}) if r.mac == H2_MAC300 else r for r in b.remote_macs)})
+        replace(b, remote_macs=tuple(
+            replace(r, vtep="10.255.0.9") if r.mac == H2_MAC300 else r for r in b.remote_macs))
         for b in st.bridges
     )  # fmt: skip
-    res = reconcile(st.model_copy(update={"bridges": moved}), l1, opener=counting_opener)
+    res = reconcile(replace(st, bridges=moved), l1, opener=counting_opener)
     assert res.errors == []
     # One request: NLM_F_REPLACE rewrites the destination of the existing entry; nothing deleted first.
     assert [e[1:] for e in counting_opener.log.entries] == [("batch", f"fdb {H2_MAC300} vx10300 dst 10.255.0.9")]
@@ -379,16 +380,16 @@ def test_removing_a_segment_removes_only_its_objects(lab: dict[str, Result]) -> 
 
     before, before_t1 = ifindexes(l2), ifindexes(f"{l2}-t1")
     t1 = next(s for s in st.slices if s.name == "t1")
-    t1_less = t1.model_copy(update={
-        "interfaces": tuple(i for i in t1.interfaces if i.bridge != "br10301"),
-        "neighbours": tuple(n for n in t1.neighbours if n.dev != "g10301"),
-    })  # fmt: skip
-    smaller = st.model_copy(update={
-        "bridges": tuple(b for b in st.bridges if b.vni != 10301),
-        "attachments": tuple(a for a in st.attachments if a.vni != 10301),
-        "local_macs": tuple(m for m in st.local_macs if m.bridge != "br10301"),
-        "slices": tuple(t1_less if s.name == "t1" else s for s in st.slices),
-    })  # fmt: skip
+    t1_less = replace(t1,
+        interfaces=tuple(i for i in t1.interfaces if i.bridge != "br10301"),
+        neighbours=tuple(n for n in t1.neighbours if n.dev != "g10301"),
+    )  # fmt: skip
+    smaller = replace(st,
+        bridges=tuple(b for b in st.bridges if b.vni != 10301),
+        attachments=tuple(a for a in st.attachments if a.vni != 10301),
+        local_macs=tuple(m for m in st.local_macs if m.bridge != "br10301"),
+        slices=tuple(t1_less if s.name == "t1" else s for s in st.slices),
+    )  # fmt: skip
     res = reconcile(smaller, l2)
     assert res.errors == []
     after, after_t1 = ifindexes(l2), ifindexes(f"{l2}-t1")
@@ -419,12 +420,8 @@ def test_stale_slice_namespace_is_removed(lab: dict[str, Result]) -> None:
     st = states()["l1"]
     from pyroute2 import netns
 
-    without_sys = st.model_copy(
-        update={
-            "slices": tuple(
-                s.model_copy(update={"routes": ()}) if s.name == "t1" else s for s in st.slices if s.name != "sys"
-            )
-        }
+    without_sys = replace(
+        st, slices=tuple(replace(s, routes=()) if s.name == "t1" else s for s in st.slices if s.name != "sys")
     )
     res = reconcile(without_sys, l1)
     assert res.errors == []
@@ -441,11 +438,7 @@ def test_stale_routes_are_removed_and_foreign_ones_kept(
     l1, sys_ns = NS["l1"], f"{NS['l1']}-sys"
     st = states()["l1"]
     sh(sys_ns, "ip", "route", "add", "203.0.113.0/24", "via", "169.254.0.1", "proto", "static")
-    fewer = st.model_copy(
-        update={
-            "slices": tuple(s.model_copy(update={"routes": s.routes[:1]}) if s.name == "sys" else s for s in st.slices)
-        }
-    )
+    fewer = replace(st, slices=tuple(replace(s, routes=s.routes[:1]) if s.name == "sys" else s for s in st.slices))
     res = reconcile(fewer, l1, opener=counting_opener)
     assert res.errors == []
     assert sorted(res.removed) == [f"route 10.66.17.0/24@{sys_ns}", f"route 10.99.0.0/16@{sys_ns}"]
@@ -486,18 +479,18 @@ def test_hitless_reconcile_while_pinging(lab: dict[str, Result]) -> None:
 def _variant(st: SwitchState) -> SwitchState:
     """The same switch with unrelated additions: a remote MAC, a neighbour, a route, a stricter table."""
     bridges = tuple(
-        b.model_copy(update={"remote_macs": (*b.remote_macs, RemoteMac(mac="02:00:00:00:07:07", vtep=LO["l2"]))})
+        replace(b, remote_macs=(*b.remote_macs, RemoteMac(mac="02:00:00:00:07:07", vtep=LO["l2"])))
         if b.vni == 10300 else b for b in st.bridges
     )  # fmt: skip
     slices_ = tuple(
-        s.model_copy(update={
-            "neighbours": (*s.neighbours, Neighbour(ip="10.66.16.77", mac="02:00:00:00:07:07", dev="g10300")),
-            "routes": (*s.routes, SliceRoute(prefix="10.77.0.0/16", kind="unreachable")),
-            "nftables": NFT.replace("policy accept;", "policy accept;\n    ip daddr 10.77.0.1 drop"),
-        }) if s.name == "t1" else s
+        replace(s,
+            neighbours=(*s.neighbours, Neighbour(ip="10.66.16.77", mac="02:00:00:00:07:07", dev="g10300")),
+            routes=(*s.routes, SliceRoute(prefix="10.77.0.0/16", kind="unreachable")),
+            nftables=NFT.replace("policy accept;", "policy accept;\n    ip daddr 10.77.0.1 drop"),
+        ) if s.name == "t1" else s
         for s in st.slices
     )  # fmt: skip
-    return st.model_copy(update={"bridges": bridges, "slices": slices_})
+    return replace(st, bridges=bridges, slices=slices_)
 
 
 def test_hitless_while_changes_are_applied(lab: dict[str, Result]) -> None:
@@ -549,11 +542,9 @@ def test_gateway_moving_within_its_subnet_keeps_a_gateway(lab: dict[str, Result]
     def with_gateway(address: str) -> SwitchState:
         moved = []
         for s in st.slices:
-            ifaces = tuple(
-                i.model_copy(update={"addresses": (address,)}) if i.ifname == "g10300" else i for i in s.interfaces
-            )
-            moved.append(s.model_copy(update={"interfaces": ifaces}))
-        return st.model_copy(update={"slices": tuple(moved)})
+            ifaces = tuple(replace(i, addresses=(address,)) if i.ifname == "g10300" else i for i in s.interfaces)
+            moved.append(replace(s, interfaces=ifaces))
+        return replace(st, slices=tuple(moved))
 
     try:
         res = reconcile(with_gateway("10.66.16.254/24"), l1)

@@ -26,6 +26,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -433,7 +434,7 @@ def test_removing_attachments_in_one_batch(big: tuple[str, SwitchState, Result])
     """A port that loses all its VLANs: its veth pairs go in one batch (one request per pair), the pop
     program goes, and the other ports are untouched. Then back."""
     leaf, st, _ = big
-    fewer = st.model_copy(update={"attachments": tuple(a for a in st.attachments if a.port != "swp19")})
+    fewer = replace(st, attachments=tuple(a for a in st.attachments if a.port != "swp19"))
     opener = CountingOpener()
     res = reconcile(fewer, leaf, opener=opener)
     assert res.errors == []
@@ -506,23 +507,23 @@ def changed_state(st: SwitchState) -> SwitchState:
     atts = tuple(a for a in st.attachments if a.vni != 10001 and not (a.port == "swp0" and a.vlan == 100))
     atts += (VlanAttachment(port="swp2", vlan=777, vni=10002, subif="swp2.777", shim="swp2~777"),)
     t1, sys_ = next(s for s in st.slices if s.name == "t1"), next(s for s in st.slices if s.name == "sys")
-    t1 = t1.model_copy(update={
-        "interfaces": tuple(
-            i.model_copy(update={"addresses": ("10.64.0.1/25", "fd00:64::1/64")}) if i.ifname == "g10000" else i
+    t1 = replace(t1,
+        interfaces=tuple(
+            replace(i, addresses=("10.64.0.1/25", "fd00:64::1/64")) if i.ifname == "g10000" else i
             for i in t1.interfaces if i.ifname != "g10001"),
-        "neighbours": (*(n for n in t1.neighbours if n.dev != "g10001"),
-                       Neighbour(ip="fd00:64::10", mac="02:00:02:00:00:99", dev="g10000")),
-        "routes": (SliceRoute(prefix="10.99.0.0/16", kind="unreachable"),
-                   SliceRoute(prefix="10.97.0.0/16", via=("10.64.0.20", "10.64.0.21"), dev="g10000"),
-                   SliceRoute(prefix="fd00:97::/64", via=("fd00:64::20",), dev="g10000")),
-    })  # fmt: skip
-    sys_ = sys_.model_copy(update={"links": (), "routes": ()})
-    return st.model_copy(update={
-        "bridges": tuple(b for b in st.bridges if b.vni != 10001),
-        "attachments": tuple(sorted(atts, key=lambda a: (a.port, a.vlan))),
-        "local_macs": tuple(m for m in st.local_macs if m.bridge != "br10001"),
-        "slices": (sys_, t1),
-    })  # fmt: skip
+        neighbours=(*(n for n in t1.neighbours if n.dev != "g10001"),
+                    Neighbour(ip="fd00:64::10", mac="02:00:02:00:00:99", dev="g10000")),
+        routes=(SliceRoute(prefix="10.99.0.0/16", kind="unreachable"),
+                SliceRoute(prefix="10.97.0.0/16", via=("10.64.0.20", "10.64.0.21"), dev="g10000"),
+                SliceRoute(prefix="fd00:97::/64", via=("fd00:64::20",), dev="g10000")),
+    )  # fmt: skip
+    sys_ = replace(sys_, links=(), routes=())
+    return replace(st,
+        bridges=tuple(b for b in st.bridges if b.vni != 10001),
+        attachments=tuple(sorted(atts, key=lambda a: (a.port, a.vlan))),
+        local_macs=tuple(m for m in st.local_macs if m.bridge != "br10001"),
+        slices=(sys_, t1),
+    )  # fmt: skip
 
 
 def kernel_view(ns: str) -> dict[str, Any]:
@@ -773,7 +774,7 @@ def test_a_failing_object_in_a_batch_is_reported_alone(netns_prefix: str) -> Non
     _require_root()
     st = leaf_state(3, 2, slice_=False)
     bad = VlanAttachment(port="swp1", vlan=300, vni=10000, subif="swp1.300", shim="swp1~300-much-too-long")
-    broken = st.model_copy(update={"attachments": (*st.attachments, bad)})
+    broken = replace(st, attachments=(*st.attachments, bad))
     with _lab(f"{netns_prefix}be", 3) as (leaf, _):
         res = reconcile(broken, leaf)
         assert len(res.errors) == 1 and "swp1 vlan 300" in res.errors[0], res.errors

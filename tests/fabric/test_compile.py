@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 
 from podswitch.fabric import allocate, compile, merged
-from podswitch.fabric.state import GATEWAY_MAC, DesiredState
+from podswitch.fabric.names import ip_text
+from podswitch.fabric.state import GATEWAY_MAC, parse_desired
 from podswitch.model import (
     Action,
     Intent,
@@ -76,7 +78,7 @@ def test_documents_are_valid_and_deterministic() -> None:
     for switch in c1.switches:
         doc = c1.document(switch)
         assert doc == c2.document(switch)
-        parsed = DesiredState.model_validate_json(doc)
+        parsed = parse_desired(doc)
         assert parsed.etag == c1.etag(switch) and parsed.state == c1.state(switch)
 
 
@@ -211,3 +213,11 @@ def test_policy_list_becomes_nftables_in_the_slice() -> None:
     nft = next(s for s in c.state("leaf1").slices if s.tenant == DEMO).nftables
     assert f'iifname "g{demo}" oifname "g{db}" meta l4proto tcp th dport 5432 drop comment "pl 10"' in nft
     assert 'accept comment "pl 20"' in nft and "policy drop;" in nft
+
+
+def test_ip_text_is_str() -> None:
+    rnd = random.Random(3)
+    v4 = [ipaddress.IPv4Address(rnd.getrandbits(32)) for _ in range(1000)]
+    v6 = [ipaddress.IPv6Address(rnd.getrandbits(128)) for _ in range(100)]
+    edges = [ipaddress.ip_address(a) for a in ("0.0.0.0", "255.255.255.255", "10.0.0.1", "::", "::ffff:1.2.3.4")]
+    assert all(ip_text(ip) == str(ip) for ip in [*v4, *v6, *edges])

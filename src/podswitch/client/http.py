@@ -22,7 +22,7 @@ import orjson
 import pydantic
 
 from .. import __version__
-from ..fabric.state import FORMAT, FORMAT_HEADER, DesiredState
+from ..fabric.state import FORMAT, FORMAT_HEADER, DesiredState, parse_desired
 from ..model import MODEL_OF, Delete, Key, Model, Operation, Put
 from ..model.paths import body_of, path_of
 from .backoff import Backoff, parse_retry_after
@@ -291,7 +291,7 @@ class Client:
         if response.status_code != 200:
             raise ApiError(f"GET {path}: unexpected HTTP {response.status_code}", status=response.status_code, url=url)
         try:
-            desired = DesiredState.model_validate_json(response.content)
+            desired = parse_desired(response.content)
         except pydantic.ValidationError as exc:
             raise _unreadable(url, response.content, exc) from exc
         if desired.format != FORMAT:

@@ -2,6 +2,6 @@
 
 from .allocate import allocate, merged
 from .compile import Compiled, compile
-from .state import DesiredState, SwitchState
+from .state import DesiredState, SwitchState, parse_desired, serialize
 
-__all__ = ["Compiled", "DesiredState", "SwitchState", "allocate", "compile", "merged"]
+__all__ = ["Compiled", "DesiredState", "SwitchState", "allocate", "compile", "merged", "parse_desired", "serialize"]

@@ -17,10 +17,14 @@ The shape of the data plane (DESIGN.md §4, docs/data-plane.md):
   tenants' slices by veth links, and to the other leaves' system slices by a transit network, so that a
   packet arriving from outside on a border leaf reaches a tenant that lives on other leaves.
 
-At 100,000 endpoints on 64 leaves the output has millions of entries, so the compiler works in plain dicts
-shaped exactly like `fabric/state.py` (the contract; tests parse every document with it) and serializes
-each shared piece once: a bridge or a tenant slice is identical on every leaf that has it, and a switch's
-document is the join of its pieces' cached JSON."""
+At 100,000 endpoints on 64 leaves the output has millions of entries. The compiler builds the contract's
+own classes (`fabric/state.py`: plain dataclasses, cheap to build, serialized natively by orjson; mypy
+checks that what is built is exactly the contract) and serializes each shared piece once: a bridge or a
+tenant slice is identical on every leaf that has it, and a switch's document is the JSON of its own small
+parts with its pieces' cached JSON spliced in (`_filled`). What outlives a compile is mostly bytes: a
+piece keeps its JSON, not its objects, and a leaf's local MACs are kept as JSON per bridge (`Run`), so the
+garbage collector does not walk half a million small objects over and over (measured: with them kept
+alive, a full compile took twice as long)."""
 
 from __future__ import annotations
 
@@ -29,34 +33,82 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
+from typing import Generic, TypeVar
 
 from ..model import SYSTEM, Intent, LogicalRouter, Role, TenantNode, Topology
 from . import names, policy
 from .allocate import SEGMENT, TENANT, AllocKey, segment_key
-from .state import FORMAT, GATEWAY_MAC, DesiredState, SwitchState
+from .state import (
+    GATEWAY_MAC,
+    DesiredState,
+    LocalMac,
+    Neighbour,
+    RemoteMac,
+    SegmentBridge,
+    Slice,
+    SliceInterface,
+    SliceLink,
+    SliceRoute,
+    SwitchState,
+    VlanAttachment,
+    parse_desired,
+    serialize,
+)
 from .underlay import Underlay
 from .underlay import build as build_underlay
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
-Obj = dict[str, Any]
+T = TypeVar("T", SegmentBridge, Slice)
 
 
-def _json(obj: Any) -> bytes:
-    return orjson.dumps(obj)
+class Piece(Generic[T]):
+    """A compiled object shared by several switches, serialized and hashed once: `json` is its JSON, with
+    `fills` spliced in (see `_filled`). Only the bytes are kept: hundreds of thousands of small objects
+    kept alive would cost the garbage collector more than building them did."""
 
+    __slots__ = ("digest", "json")
 
-class Piece:
-    """A compiled object shared by several switches, serialized and hashed once."""
-
-    __slots__ = ("digest", "json", "obj")
-
-    def __init__(self, obj: Obj, encoded: bytes | None = None) -> None:
-        self.obj = obj
-        self.json = _json(obj) if encoded is None else encoded
+    def __init__(self, obj: T, *fills: tuple[str, bytes, bytes]) -> None:
+        self.json = _filled(serialize(obj), *fills) if fills else serialize(obj)
         self.digest = hashlib.sha256(self.json).digest()
+
+
+# A leaf's `local_macs` of one bridge: (bridge, their JSON without the brackets). A bridge belongs to one
+# segment, so a switch's list sorted by (bridge, mac, dev) is its runs sorted by bridge, joined.
+Run = tuple[str, bytes]
+
+
+def _runs(macs: Mapping[str, list[LocalMac]]) -> tuple[Run, ...]:
+    """The runs of bridge -> its local MACs on one leaf."""
+    return tuple(sorted((bridge, serialize(sorted(ms, key=_mac_order))[1:-1]) for bridge, ms in macs.items()))
+
+
+def _mac_order(m: LocalMac) -> tuple[str, str]:
+    return m.mac, m.dev
+
+
+def _filled(encoded: bytes, *fills: tuple[str, bytes, bytes]) -> bytes:
+    """`encoded`, the JSON of a contract object, with the value of each field named in `fills` replaced:
+    `(name, empty, value)` takes `"name":<empty>` (e.g. `[]`) to `"name":<value>` (already serialized
+    JSON, e.g. the join of cached pieces). Fills come in the fields' order. Only a key can be followed by
+    `":`, since a string's own quotes are escaped, so the first match after the previous fill is the
+    field itself as long as no object nested before it has a key of the same name (true of the fields
+    filled here: local_macs, bridges and slices of SwitchState, routes of Slice, state of DesiredState)."""
+    view = memoryview(encoded)
+    parts: list[bytes | memoryview] = []
+    start = 0
+    for name, empty, value in fills:
+        key = b'"%s":' % name.encode()
+        at = encoded.index(key + empty, start) + len(key)
+        parts += (view[start:at], value)
+        start = at + len(empty)
+    parts.append(view[start:])
+    return b"".join(parts)
+
+
+_EMPTY = b"[]"
+_NO_STATE = SwitchState(switch="", role="")
+_NO_STATE_JSON = serialize(_NO_STATE)
 
 
 @dataclass
@@ -65,32 +117,32 @@ class TenantPieces:
 
     tenant: str
     node: TenantNode
-    inputs: tuple  # what besides `node` the result depends on (indexes, VNIs)
+    inputs: tuple[object, ...]  # what besides `node` the result depends on (indexes, VNIs)
     index: int
     presence: frozenset[str]  # leaves where the tenant has attachments
-    bridges: dict[str, Piece]  # segment -> bridge (shared by every leaf that instantiates it)
+    bridges: dict[str, Piece[SegmentBridge]]  # segment -> bridge (shared by every leaf that instantiates it)
     routed: frozenset[str]  # segments with a gateway: instantiated on every leaf the tenant is on
     attached: dict[str, frozenset[str]]  # segment -> leaves with attachments
-    attachments: dict[str, list[Obj]]  # leaf -> VlanAttachment
-    local_macs: dict[str, list[Obj]]  # leaf -> LocalMac of endpoints behind that leaf's ports
+    attachments: dict[str, list[VlanAttachment]]  # leaf -> its attachments
+    # leaf -> LocalMac runs: endpoints behind that leaf's ports, and the anycast gateway MAC pinned on the
+    # slice's own bridge port of every routed segment, so a copy of it arriving from another leaf over
+    # VXLAN is never learned; `pins` alone on a leaf the tenant is on without attachments (system only).
+    local_macs: dict[str, tuple[Run, ...]]
+    pins: tuple[Run, ...]
     vni: dict[str, int]
-    slice: Piece | None = None  # the tenant's router slice (not for system: that one is per leaf)
+    slice: Piece[Slice] | None = None  # the tenant's router slice (not for system: that one is per leaf)
     linked: bool = False  # has a link to tenant system
     exported: tuple[Net, ...] = ()  # subnets system routes back to this tenant
 
-    def bridges_on(self, leaf: str) -> Iterable[Piece]:
+    def bridges_on(self, leaf: str) -> Iterable[tuple[int, Piece[SegmentBridge]]]:
+        """(VNI, bridge) of the bridges the tenant has on `leaf`."""
         here = leaf in self.presence
         for seg, piece in self.bridges.items():
             if (here and seg in self.routed) or leaf in self.attached.get(seg, ()):
-                yield piece
+                yield self.vni[seg], piece
 
-    def gateway_pins(self) -> list[Obj]:
-        """Pin the anycast gateway MAC on the slice's own bridge port, so a copy of it arriving from
-        another leaf over VXLAN is never learned."""
-        return [
-            {"mac": GATEWAY_MAC, "bridge": names.bridge(self.vni[s]), "dev": names.gateway_peer(self.vni[s])}
-            for s in sorted(self.routed)
-        ]
+    def local_macs_on(self, leaf: str) -> tuple[Run, ...]:
+        return self.local_macs.get(leaf, self.pins)
 
 
 @dataclass
@@ -106,10 +158,10 @@ class Compiled:
     topology: Topology | None = None
     underlay: Underlay | None = None
     tenants: dict[str, TenantPieces] = field(default_factory=dict)
-    system_key: tuple = ()
-    system_slices: dict[str, Piece] = field(default_factory=dict)
+    system_key: tuple[object, ...] = ()
+    system_slices: dict[str, Piece[Slice]] = field(default_factory=dict)
     system_pieces: TenantPieces | None = None
-    transit: Piece | None = None
+    transit: Piece[SegmentBridge] | None = None
     switches: dict[str, SwitchEntry] = field(default_factory=dict)
 
     def etag(self, switch: str) -> str | None:
@@ -121,16 +173,13 @@ class Compiled:
         entry = self.switches.get(switch)
         if entry is None:
             return None
-        return (
-            b'{"format":%d,"revision":%d,"etag":"%s","state":' % (FORMAT, self.revision, entry.etag.encode())
-            + entry.document
-            + b"}"
-        )
+        envelope = DesiredState(revision=self.revision, etag=entry.etag, state=_NO_STATE)
+        return _filled(serialize(envelope), ("state", _NO_STATE_JSON, entry.document))
 
     def desired(self, switch: str) -> DesiredState | None:
         """The document parsed into the contract's types (costs a validation; for tests and tools)."""
         document = self.document(switch)
-        return None if document is None else DesiredState.model_validate_json(document)
+        return None if document is None else parse_desired(document)
 
     def state(self, switch: str) -> SwitchState | None:
         desired = self.desired(switch)
@@ -176,7 +225,7 @@ def _indexes(topo: Topology, alloc: Mapping[AllocKey, int]) -> dict[str, int]:
     return {name: alloc[("switch", name)] for name in topo.switches if ("switch", name) in alloc}
 
 
-def _tenant_inputs(tname: str, tnode: TenantNode, alloc: Mapping[AllocKey, int]) -> tuple:
+def _tenant_inputs(tname: str, tnode: TenantNode, alloc: Mapping[AllocKey, int]) -> tuple[object, ...]:
     return (alloc.get((TENANT, tname)), tuple(alloc.get((SEGMENT, segment_key(tname, s))) for s in tnode.segments))
 
 
@@ -201,7 +250,7 @@ def _touched_leaves(out: Compiled, prev: Compiled | None, changed: set[str]) -> 
 def _compile_l2(
     tname: str,
     tnode: TenantNode,
-    inputs: tuple,
+    inputs: tuple[object, ...],
     topo: Topology,
     under: Underlay,
     alloc: Mapping[AllocKey, int],
@@ -229,9 +278,9 @@ def _compile_l2(
 
     vnis: dict[str, int] = {}
     attached: dict[str, frozenset[str]] = {}
-    attach: dict[str, dict[tuple[str, int], Obj]] = defaultdict(dict)
-    local: dict[str, list[Obj]] = defaultdict(list)
-    bridges: dict[str, Piece] = {}
+    attach: dict[str, dict[tuple[str, int], VlanAttachment]] = defaultdict(dict)
+    local: dict[str, dict[str, list[LocalMac]]] = defaultdict(lambda: defaultdict(list))  # leaf -> bridge -> MACs
+    bridges: dict[str, Piece[SegmentBridge]] = {}
     for sname, snode in tnode.segments.items():
         vni = alloc.get((SEGMENT, segment_key(tname, sname)))
         if vni is None:
@@ -248,13 +297,9 @@ def _compile_l2(
         for group, vlan in claims:
             for leaf, port in ports_of(group):
                 leaves.add(leaf)
-                attach[leaf][(port, vlan)] = {
-                    "port": port,
-                    "vlan": vlan,
-                    "vni": vni,
-                    "subif": names.subif(port, vlan),
-                    "shim": names.shim(port, vlan),
-                }
+                attach[leaf][(port, vlan)] = VlanAttachment(
+                    port, vlan, vni, names.subif(port, vlan), names.shim(port, vlan)
+                )
         remote: list[tuple[str, str]] = []
         for ep in snode.endpoints.values():
             ap = ep.attachment_point
@@ -266,22 +311,29 @@ def _compile_l2(
             # A group on two leaves: one VTEP answers for it (the first leaf); both carry the VLAN.
             remote.append((ep.mac, under.loopback[where[0][0]]))
             for leaf, port in where:
-                local[leaf].append({"mac": ep.mac, "bridge": br, "dev": names.subif(port, ap.vlan)})
+                local[leaf][br].append(LocalMac(ep.mac, br, names.subif(port, ap.vlan)))
         attached[sname] = frozenset(leaves)
         if leaves or sname in routed:
             remote.sort()
             bridges[sname] = Piece(
-                {
-                    "vni": vni,
-                    "tenant": tname,
-                    "segment": sname,
-                    "bridge": br,
-                    "vxlan": names.vxlan(vni),
-                    "flood": under.vtep_order(under.loopback[leaf] for leaf in leaves),
-                    "remote_macs": [{"mac": mac, "vtep": vtep} for mac, vtep in remote],
-                }
+                SegmentBridge(
+                    vni,
+                    tname,
+                    sname,
+                    br,
+                    names.vxlan(vni),
+                    tuple(under.vtep_order(under.loopback[leaf] for leaf in leaves)),
+                    tuple([RemoteMac(mac, vtep) for mac, vtep in remote]),
+                )
             )
     presence = frozenset(leaf for leaves in attached.values() for leaf in leaves)
+    routed = frozenset(s for s in routed if s in bridges)
+    pins = {
+        names.bridge(vnis[s]): LocalMac(GATEWAY_MAC, names.bridge(vnis[s]), names.gateway_peer(vnis[s])) for s in routed
+    }
+    for leaf in presence:
+        for bridge, pin in pins.items():
+            local[leaf][bridge].append(pin)
     return TenantPieces(
         tenant=tname,
         node=tnode,
@@ -289,10 +341,11 @@ def _compile_l2(
         index=alloc.get((TENANT, tname), 0),
         presence=presence,
         bridges=bridges,
-        routed=frozenset(s for s in routed if s in bridges),
+        routed=routed,
         attached=attached,
         attachments={leaf: [a[k] for k in sorted(a)] for leaf, a in attach.items()},
-        local_macs=dict(local),
+        local_macs={leaf: _runs(local[leaf]) for leaf in presence},
+        pins=_runs({bridge: [pin] for bridge, pin in pins.items()}),
         vni=vnis,
     )
 
@@ -313,61 +366,46 @@ def _linked(tname: str, tnode: TenantNode, system: TenantNode) -> bool:
 # ---- layer 3: router slices ----------------------------------------------------------------------
 
 
-def _slice_interfaces(pieces: TenantPieces, router: LogicalRouter) -> list[Obj]:
+def _slice_interfaces(pieces: TenantPieces, router: LogicalRouter) -> list[SliceInterface]:
     out = []
     for iface in router.interfaces:
         if iface.segment not in pieces.routed:
             continue
         vni = pieces.vni[iface.segment]
         out.append(
-            {
-                "ifname": names.gateway_if(vni),
-                "peer": names.gateway_peer(vni),
-                "bridge": names.bridge(vni),
-                "mac": GATEWAY_MAC,
-                "addresses": [str(a) for a in iface.ip_addresses],
-            }
+            SliceInterface(
+                names.gateway_if(vni),
+                names.gateway_peer(vni),
+                names.bridge(vni),
+                GATEWAY_MAC,
+                tuple([str(a) for a in iface.ip_addresses]),
+            )
         )
     return out
 
 
-def _neighbours(pieces: TenantPieces, tnode: TenantNode) -> list[Obj]:
-    out = []
+def _neighbour_order(n: Neighbour) -> tuple[str, str]:
+    return n.dev, n.ip
+
+
+def _neighbours(pieces: TenantPieces, tnode: TenantNode) -> list[Neighbour]:
+    out: list[Neighbour] = []
     for sname in sorted(pieces.routed):
         dev = names.gateway_if(pieces.vni[sname])
         for ep in tnode.segments[sname].endpoints.values():
             if ep.mac is not None:
-                out.extend({"ip": str(ip), "mac": ep.mac, "dev": dev} for ip in ep.ips)
-    out.sort(key=lambda n: (n["dev"], n["ip"]))
+                out.extend(Neighbour(names.ip_text(ip), ep.mac, dev) for ip in ep.ips)
+    out.sort(key=_neighbour_order)
     return out
 
 
-def _route(prefix: str, via: list[str], dev: str | None = None) -> Obj:
-    return {"prefix": prefix, "via": via, "dev": dev, "kind": "unicast"}
-
-
-def _slice(
-    name: str,
-    tenant: str,
-    interfaces: list[Obj],
-    links: list[Obj],
-    neighbours: list[Obj],
-    routes: list[Obj],
-    nftables: str | None,
-) -> Obj:
-    return {
-        "name": name,
-        "tenant": tenant,
-        "interfaces": interfaces,
-        "links": links,
-        "neighbours": neighbours,
-        "routes": routes,
-        "nftables": nftables,
-    }
-
-
 def _compile_tenant(
-    tname: str, tnode: TenantNode, inputs: tuple, topo: Topology, under: Underlay, alloc: Mapping[AllocKey, int]
+    tname: str,
+    tnode: TenantNode,
+    inputs: tuple[object, ...],
+    topo: Topology,
+    under: Underlay,
+    alloc: Mapping[AllocKey, int],
 ) -> TenantPieces:
     pieces = _compile_l2(tname, tnode, inputs, topo, under, alloc, _routed_segments(tnode))
     router = tnode.router
@@ -379,23 +417,23 @@ def _compile_tenant(
     for route in router.routes:
         hop = route.next_hop
         if hop.ip is not None:
-            routes.append(_route(str(route.prefix), [str(hop.ip)]))
+            routes.append(SliceRoute(str(route.prefix), (str(hop.ip),)))
         elif hop.tenant == SYSTEM and pieces.linked and route.prefix.version == 4:
-            routes.append(_route(str(route.prefix), [system_end], names.SYSTEM_LINK))
-    routes.sort(key=lambda r: r["prefix"])
+            routes.append(SliceRoute(str(route.prefix), (system_end,), names.SYSTEM_LINK))
+    routes.sort(key=lambda r: r.prefix)
     pieces.exported = tuple(a.network for i in router.interfaces if i.segment in pieces.routed for a in i.ip_addresses)
 
     def segment_if(segment: str) -> str | None:
         return names.gateway_if(pieces.vni[segment]) if segment in pieces.routed else None
 
     pieces.slice = Piece(
-        _slice(
+        Slice(
             names.tenant_slice(pieces.index),
             tname,
-            _slice_interfaces(pieces, router),
-            [],
-            _neighbours(pieces, tnode),
-            routes,
+            tuple(_slice_interfaces(pieces, router)),
+            (),
+            tuple(_neighbours(pieces, tnode)),
+            tuple(routes),
             policy.ruleset(router, segment_if, names.SYSTEM_LINK),
         )
     )
@@ -446,23 +484,21 @@ def _compile_system(
     transit_ip = {leaf: str(names.transit_ip(under.index[leaf])) for leaf in leaves}
     transit_mac = {leaf: names.transit_mac(under.index[leaf]) for leaf in leaves}
     out.transit = Piece(
-        {
-            "vni": names.TRANSIT_VNI,
-            "tenant": SYSTEM,
-            "segment": "transit",
-            "bridge": names.bridge(names.TRANSIT_VNI),
-            "vxlan": names.vxlan(names.TRANSIT_VNI),
-            "flood": [under.loopback[leaf] for leaf in leaves],
-            "remote_macs": sorted(
-                ({"mac": transit_mac[leaf], "vtep": under.loopback[leaf]} for leaf in leaves), key=lambda r: r["mac"]
-            ),
-        }
+        SegmentBridge(
+            names.TRANSIT_VNI,
+            SYSTEM,
+            "transit",
+            names.bridge(names.TRANSIT_VNI),
+            names.vxlan(names.TRANSIT_VNI),
+            tuple([under.loopback[leaf] for leaf in leaves]),
+            tuple(sorted((RemoteMac(transit_mac[leaf], under.loopback[leaf]) for leaf in leaves), key=lambda r: r.mac)),
+        )
     )
 
     def reach(prefix: str, p: TenantPieces) -> _Reach:
-        link = _json(_route(prefix, [str(names.tenant_link(p.index)[1])], names.system_link_if(p.index)))
-        via = [transit_ip[leaf] for leaf in leaves if leaf in p.presence]
-        return _Reach(p.presence, link, _json(_route(prefix, via, transit_dev)) if via else None)
+        link = serialize(SliceRoute(prefix, (str(names.tenant_link(p.index)[1]),), names.system_link_if(p.index)))
+        via = tuple([transit_ip[leaf] for leaf in leaves if leaf in p.presence])
+        return _Reach(p.presence, link, serialize(SliceRoute(prefix, via, transit_dev)) if via else None)
 
     entries: dict[str, _Reach] = {}
     for p in linked.values():
@@ -475,7 +511,7 @@ def _compile_system(
         if prefix in entries:
             continue  # a tenant's own subnet wins over a static route to the same prefix
         if hop.ip is not None:
-            static = _json(_route(prefix, [str(hop.ip)]))
+            static = serialize(SliceRoute(prefix, (str(hop.ip),)))
             entries[prefix] = _Reach(frozenset(), static, static)
         elif hop.tenant in linked and route.prefix.version == 4:
             entries[prefix] = reach(prefix, linked[hop.tenant])
@@ -489,40 +525,39 @@ def _compile_system(
 
     nftables = policy.ruleset(router, segment_if, None)
     for leaf in leaves:
-        transit_if = {
-            "ifname": transit_dev,
-            "peer": names.gateway_peer(names.TRANSIT_VNI),
-            "bridge": names.bridge(names.TRANSIT_VNI),
-            "mac": transit_mac[leaf],
-            "addresses": [f"{transit_ip[leaf]}/{names.TRANSIT_NET.prefixlen}"],
-        }
+        transit_if = SliceInterface(
+            transit_dev,
+            names.gateway_peer(names.TRANSIT_VNI),
+            names.bridge(names.TRANSIT_VNI),
+            transit_mac[leaf],
+            (f"{transit_ip[leaf]}/{names.TRANSIT_NET.prefixlen}",),
+        )
         links = []
         for _, p in sorted(linked.items()):
             if leaf in p.presence:
                 sys_end, tenant_end = names.tenant_link(p.index)
                 links.append(
-                    {
-                        "ifname": names.system_link_if(p.index),
-                        "address": f"{sys_end}/31",
-                        "peer_slice": names.tenant_slice(p.index),
-                        "peer_ifname": names.SYSTEM_LINK,
-                        "peer_address": f"{tenant_end}/31",
-                    }
+                    SliceLink(
+                        names.system_link_if(p.index),
+                        f"{sys_end}/31",
+                        names.tenant_slice(p.index),
+                        names.SYSTEM_LINK,
+                        f"{tenant_end}/31",
+                    )
                 )
-        peers = [{"ip": transit_ip[o], "mac": transit_mac[o], "dev": transit_dev} for o in leaves if o != leaf]
-        body = _slice(
+        peers = [Neighbour(transit_ip[o], transit_mac[o], transit_dev) for o in leaves if o != leaf]
+        # Ten thousand routes per leaf: `body` has none, their cached JSON is spliced in.
+        body = Slice(
             names.SYSTEM_SLICE,
             SYSTEM,
-            [*interfaces, transit_if],
-            links,
-            sorted([*neighbours, *peers], key=lambda n: (n["dev"], n["ip"])),
-            [],
+            (*interfaces, transit_if),
+            tuple(links),
+            tuple(sorted([*neighbours, *peers], key=_neighbour_order)),
+            (),
             nftables,
         )
-        # Ten thousand routes per leaf: join their cached JSON instead of building and dumping them again.
         routes = [e.link if leaf in e.presence else e.transit for e in ordered]
-        encoded = _json(body).replace(b'"routes":[]', b'"routes":[' + b",".join(r for r in routes if r) + b"]", 1)
-        out.system_slices[leaf] = Piece(body, encoded)
+        out.system_slices[leaf] = Piece(body, ("routes", _EMPTY, b"[%s]" % b",".join(r for r in routes if r)))
 
 
 # ---- per-switch assembly ------------------------------------------------------------------------
@@ -538,59 +573,54 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
         if prev is not None and touched is not None and name not in touched and name in prev.switches:
             out.switches[name] = prev.switches[name]
             continue
-        bridges: list[Piece] = []
-        slices: list[Piece] = []
-        attachments: list[Obj] = []
-        local: list[Obj] = []
+        bridges: list[tuple[int, Piece[SegmentBridge]]] = []
+        slices: list[Piece[Slice]] = []
+        attachments: list[VlanAttachment] = []
+        local: list[Run] = []
         parts = sorted(by_leaf.get(name, []), key=lambda p: p.tenant)
         if system is not None and name in out.system_slices:
             parts.append(system)
         for p in parts:
             bridges.extend(p.bridges_on(name))
             attachments.extend(p.attachments.get(name, ()))
-            local.extend(p.local_macs.get(name, ()))
-            local.extend(p.gateway_pins())
+            local.extend(p.local_macs_on(name))
             if p.slice is not None:
                 slices.append(p.slice)
         if system is not None and name in out.system_slices:
             if out.transit is not None:
-                bridges.append(out.transit)
-                local.append(
-                    {
-                        "mac": names.transit_mac(under.index[name]),
-                        "bridge": names.bridge(names.TRANSIT_VNI),
-                        "dev": names.gateway_peer(names.TRANSIT_VNI),
-                    }
-                )
+                bridges.append((names.TRANSIT_VNI, out.transit))
+                transit = names.bridge(names.TRANSIT_VNI)
+                pin = LocalMac(names.transit_mac(under.index[name]), transit, names.gateway_peer(names.TRANSIT_VNI))
+                local.extend(_runs({transit: [pin]}))
             slices.append(out.system_slices[name])
-        bridges.sort(key=lambda piece: piece.obj["vni"])
-        attachments.sort(key=lambda a: (a["port"], a["vlan"]))
-        local.sort(key=lambda m: (m["bridge"], m["mac"], m["dev"]))
-        head = _json(
-            {
-                "switch": name,
-                "role": under.roles[name],
-                "loopback": under.loopback.get(name),
-                "fabric_ports": under.ports.get(name, []),
-                "underlay_routes": under.routes.get(name, []),
-                "attachments": attachments,
-                "local_macs": local,
-            }
+        bridges.sort(key=lambda vb: vb[0])
+        attachments.sort(key=lambda a: (a.port, a.vlan))
+        local.sort(key=lambda run: run[0])
+        # Local MACs, bridges and slices are left empty here and filled with their cached JSON below.
+        head = serialize(
+            SwitchState(
+                name,
+                under.roles[name],
+                under.loopback.get(name),
+                under.ports.get(name, ()),
+                under.routes.get(name, ()),
+                tuple(attachments),
+            )
         )
+        head = _filled(head, ("local_macs", _EMPTY, b"[%s]" % b",".join(run for _, run in local)))
         digest = hashlib.sha256(head)
-        for piece in (*bridges, *slices):
-            digest.update(piece.digest)
+        for _, bridge in bridges:
+            digest.update(bridge.digest)
+        for slice_ in slices:
+            digest.update(slice_.digest)
         etag = digest.hexdigest()[:32]
         cached = prev.switches.get(name) if prev is not None else None
         if cached is not None and cached.etag == etag:
             out.switches[name] = cached
             continue
-        document = (
-            head[:-1]
-            + b',"bridges":['
-            + b",".join(b.json for b in bridges)
-            + b'],"slices":['
-            + b",".join(s.json for s in slices)
-            + b"]}"
+        document = _filled(
+            head,
+            ("bridges", _EMPTY, b"[%s]" % b",".join(b.json for _, b in bridges)),
+            ("slices", _EMPTY, b"[%s]" % b",".join(s.json for s in slices)),
         )
         out.switches[name] = SwitchEntry(etag=etag, document=document)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import socket
 from functools import lru_cache
 
 IFNAMSIZ = 15
@@ -63,6 +64,12 @@ def subif(port: str, vlan: int) -> str:
 def shim(port: str, vlan: int) -> str:
     """The veth peer of `subif` where the tag is pushed on the way out."""
     return f"{_port_stem(port, vlan)}~{vlan}"
+
+
+def ip_text(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """`str(ip)`, for the hundred thousand endpoint addresses a compile writes: `ipaddress` formats an IPv4
+    address in Python (0.95 us), `inet_ntoa` in C (0.39 us), to the same text."""
+    return socket.inet_ntoa(ip.packed) if isinstance(ip, ipaddress.IPv4Address) else str(ip)
 
 
 def loopback(switch_index: int) -> ipaddress.IPv4Address:
