@@ -34,9 +34,12 @@ test: $(INSTALLED) system-deps services
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-## bench: figures side by side with baselines measured in the same run
+## bench: figures side by side with baselines measured in the same run, and with the same benchmarks of
+## BENCH_AGAINST (a git revision; default: main before the controller/client foundation) run right after each
+## of today's; `make bench BENCH_AGAINST=` runs today's alone
+BENCH_AGAINST ?= 0dc157f
 bench: $(INSTALLED) system-deps services
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST))
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -294,7 +294,6 @@ def endpoint_figures(api, state, config: list[Placed], lab: Path) -> None:  # ty
             break
         eid = endpoint_id(p.n)
         body = {
-            "id": eid,
             "attachment_point": {"interface_group": p.server, "vlan": p.seg.vlan},
             "ips": [endpoint_ip(p.seg, p.host)],
             "mac": endpoint_mac(p.n),

@@ -66,7 +66,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def endpoint(eid: str, group: str, vlan: int, ip: str, mac: str) -> dict[str, Any]:
-    return {"id": eid, "attachment_point": {"interface_group": group, "vlan": vlan}, "ips": [ip], "mac": mac}
+    """The body of PUT .../endpoints/EID (the path names the endpoint, so the body leaves its id out)."""
+    return {"attachment_point": {"interface_group": group, "vlan": vlan}, "ips": [ip], "mac": mac}
 
 
 def fdb_entries(lab: Lab, switch: str, mac: str) -> list[str]:
@@ -143,7 +144,7 @@ def test_moved_endpoint_is_reachable_at_its_new_place(lab: Lab) -> None:
     server on another VLAN of the segment."""
     resp = lab.api.put(
         "/v1/interface-groups/compute-d",
-        json={"name": "compute-d", "members": [{"switch": "leaf4", "interface": "swp2"}]},
+        json={"members": [{"switch": "leaf4", "interface": "swp2"}]},
     )
     assert resp.status_code in (200, 201), resp.text
     wait_lab(lab, lambda: "compute-d" in lab.state().servers, "the lab to build server compute-d")
