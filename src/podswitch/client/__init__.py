@@ -14,7 +14,7 @@ from .errors import (
     Unavailable,
     UnreadableState,
 )
-from .http import ACTOR_HEADER, REVISION_HEADER, Client, Fetched, Written, operation_json
+from .http import ACTOR_HEADER, REVISION_HEADER, Client, Fetched, Owned, Written, operation_json
 
 __all__ = [
     "ACTOR_HEADER",
@@ -26,6 +26,7 @@ __all__ = [
     "Fetched",
     "Invalid",
     "Missing",
+    "Owned",
     "PreconditionFailed",
     "Unauthorized",
     "Unavailable",

@@ -23,8 +23,8 @@ import pydantic
 
 from .. import __version__
 from ..fabric.state import FORMAT, FORMAT_HEADER, DesiredState, parse_desired
-from ..model import MODEL_OF, Delete, Key, Model, Operation, Put
-from ..model.paths import body_of, path_of
+from ..model import MODEL_OF, Delete, Key, Kind, Model, Operation, Put
+from ..model.paths import body_of, key_of, object_at, path_of
 from .backoff import Backoff, parse_retry_after
 from .errors import ApiError, Unavailable, UnreadableState, error_for
 
@@ -44,6 +44,19 @@ class Fetched:
     desired: DesiredState | None
     etag: str | None  # the validator to send back in If-None-Match
     url: str
+
+
+@dataclass(frozen=True)
+class Owned:
+    """One object of an origination as the controller holds it: its key, model, PUT body and digest."""
+
+    key: Key
+    model: type[Model]
+    body: dict[str, Any]
+    digest: str
+
+    def object(self) -> Model:
+        return object_at(self.key, self.body)
 
 
 @dataclass(frozen=True)
@@ -226,6 +239,16 @@ class Client:
         )
         result: dict[str, Any] = response.json()
         return result
+
+    def owned(self, origination: str, kind: Kind | None = None) -> list[Owned]:
+        """Every object of one origination with its digest (see GET /v1/objects), for consistency checks."""
+        params: dict[str, Any] = {"origination": origination}
+        if kind is not None:
+            params["kind"] = kind.value
+        return [
+            Owned(key_of(item["path"]), MODEL_OF[Kind(item["kind"])], item["body"], item["digest"])
+            for item in self.iterate("/v1/objects", **params)
+        ]
 
     # ---- the whole intent -----------------------------------------------------------------------
 

@@ -175,6 +175,19 @@ class Intent(Model):
         for tname, tnode in self.tenants.items():
             yield from tenant_objects(tname, tnode)
 
+    def originated(self, origination: str) -> Iterator[tuple[Key, Model]]:
+        """Every object of one origination (what one orchestrator wrote), parents first. A logical-router
+        has no origination of its own: it belongs to its tenant's."""
+        for tname, tnode in self.tenants.items():
+            if tnode.tenant.origination == origination:
+                yield Key(Kind.TENANT, tname), tnode.tenant
+                if tnode.router is not None:
+                    yield Key(Kind.LOGICAL_ROUTER, tname), tnode.router
+            for sname, snode in tnode.segments.items():
+                for key, obj in segment_objects(tname, sname, snode):
+                    if getattr(obj, "origination", None) == origination:
+                        yield key, obj
+
     def claims(self) -> dict[Claim, dict[Location, int]]:
         """Which segments claim each (interface-group, VLAN), through members or endpoint attachments."""
         if self._claims is None:

@@ -9,6 +9,8 @@ agree with it."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
@@ -139,6 +141,13 @@ def object_at(key: Key, body: Mapping[str, Any]) -> Model:
                 Problem(str(key), "a", f"the body describes link {expected.name}, but the path names {key.name}")
             )
     return obj
+
+
+def digest(key: Key, obj: Model) -> str:
+    """A short hash of what a client would PUT for the object (its body): equal bodies, equal digests. An
+    orchestrator compares it with the hash of what it would send to find drift without fetching bodies."""
+    encoded = json.dumps(body_of(key, obj), sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()[:32]
 
 
 def _q(part: str) -> str:
