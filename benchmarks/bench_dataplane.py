@@ -98,7 +98,7 @@ class Placed:
 
 
 def lab_figures(ctl: ControllerProcess) -> None:
-    from podswitch.lab import state as lab_state
+    from podswitch.lab import statefile as lab_state
 
     segs = segments(TENANTS, SEGMENTS_PER_TENANT)
     config = [Placed(k, server_name(k), segs[(k - 1) % len(segs)], 10 + k) for k in range(1, SERVERS + 1)]
@@ -211,7 +211,7 @@ def timeline(lab: Path, wall0: float, timings: dict[str, float]) -> str:
 def diagnose(api, lab: Path, eid: str, ns: str, leaf: str) -> str:  # type: ignore[no-untyped-def]
     """Where an endpoint that never answered got stuck: the lab's supervisor, or the leaf's agent."""
     from podswitch.agent import netns as agent_netns
-    from podswitch.lab import state as lab_state
+    from podswitch.lab import statefile as lab_state
 
     out = [f"  namespace {ns} exists: {agent_netns.exists(ns)}"]
     try:

@@ -35,7 +35,7 @@ import pytest
 from podswitch.agent import netns
 from podswitch.config import parse, render
 from podswitch.lab import control
-from podswitch.lab import state as lab_state
+from podswitch.lab import statefile as lab_state
 from podswitch.lab.process import ControllerProcess as ControllerProc
 from podswitch.lab.process import ControllerStartError
 from podswitch.lab.process import start_controller as start_controller_process

@@ -10,7 +10,7 @@ import signal
 import pytest
 
 from podswitch.agent import netns
-from podswitch.lab import state as lab_state
+from podswitch.lab import statefile as lab_state
 
 from .conftest import SEED_CONFIG, Lab, start_lab, wait_for
 

@@ -16,9 +16,9 @@ from rich.table import Table
 
 from ..client import ApiError
 from ..lab import control
-from ..lab import state as st
+from ..lab import statefile as st
 from ..lab.controller import lab_client
-from ..lab.plan import Shape
+from ..lab.layout import Shape
 from .app import Token, Url, app
 from .output import console, failure
 from .settings import data_dir, find_token

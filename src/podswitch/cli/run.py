@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ..client import ApiError, Client
-from ..lab import state as lab_state
+from ..lab import statefile as lab_state
 from .app import app
 from .output import console, failure
 from .settings import ACTOR, DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_URL, data_dir

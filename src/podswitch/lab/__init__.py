@@ -1,6 +1,6 @@
 """The lab: an emulated POD in network namespaces, driven by the intent like a real one.
 
-`plan` (pure) says which switches, links and servers the POD has and how endpoints are realised; `build`
+`layout` (pure) says which switches, links and servers the POD has and how endpoints are realised; `build`
 creates namespaces, cables, servers (802.1Q trunks with `agent.vlan_shim`) and endpoints with pyroute2;
 `supervisor` is the long-running process that writes the lab's topology through the API, builds, runs one
 agent per switch and follows the intent; `control` starts, waits for and tears down a lab (`podswitch lab`,

@@ -28,10 +28,10 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ndmsg import NTF_MASTER, NUD_NOARP
 
 from ..agent import netns, vlan_shim
-from ..agent.netlink import Link
+from ..agent.netlink import KernelLink
 from ..fabric import names as fabric_names
 from ..fabric.state import UNDERLAY_MTU
-from .plan import EndpointSpec, LabPlan, Place, ip_version
+from .layout import EndpointSpec, Layout, Place, ip_version
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,11 @@ def vlan_bridge(vlan: int) -> str:
     return f"br{vlan}"
 
 
-def links(space: netns.Space) -> dict[str, Link]:
+def links(space: netns.Space) -> dict[str, KernelLink]:
     return {link.name: link for link in space.rt.links()}
 
 
-def _cabled(a: Link | None, b: Link | None) -> bool:
+def _cabled(a: KernelLink | None, b: KernelLink | None) -> bool:
     return (
         a is not None
         and b is not None
@@ -127,7 +127,7 @@ class Builder:
 
     # ---- switches and fabric cables -------------------------------------------------------------
 
-    def build_fabric(self, lab: LabPlan) -> None:
+    def build_fabric(self, lab: Layout) -> None:
         for name in lab.switches:
             self.handle(switch_ns(self.prefix, name))
         for link in lab.links.values():
@@ -217,7 +217,7 @@ class Builder:
                             self.writes += 1
 
     @staticmethod
-    def _vlans_present(have: dict[str, Link]) -> list[int]:
+    def _vlans_present(have: dict[str, KernelLink]) -> list[int]:
         out = []
         for name, link in have.items():
             if link.kind == "bridge" and name.startswith("br") and name[2:].isdigit():

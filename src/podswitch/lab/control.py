@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ..agent import netns
 from ..client import ApiError, Client
-from . import state as st
+from . import statefile as st
 from .controller import lab_client
-from .plan import Resolution, Shape, resolve
+from .layout import Resolution, Shape, resolve
 from .process import tail
 from .supervisor import TOKEN_ENV
 

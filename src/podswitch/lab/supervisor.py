@@ -29,17 +29,17 @@ from typing import Any
 from ..agent import netns
 from ..client import ApiError, Client, Conflict, PreconditionFailed, Unauthorized
 from ..daemon import setup_logging, stop_on_signals
-from . import state as st
+from . import statefile as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
 from .controller import lab_client, read_intent
-from .plan import (
+from .layout import (
     EndpointSpec,
-    LabPlan,
+    Layout,
     Place,
     Shape,
     endpoint_specs,
     is_lab_switch,
-    plan,
+    layout,
     server_vlans,
     short_names,
     topology_operations,
@@ -204,7 +204,7 @@ class Supervisor:
             supervisor_pid=os.getpid(),
         )
         self.agents: dict[str, Agent] = {}
-        self.plan: LabPlan | None = None
+        self.layout: Layout | None = None
         self.specs: dict[str, EndpointSpec] = {}
         self.shorts: dict[str, str] = {}
         self.failed: dict[str, str] = {}  # endpoint id -> error
@@ -248,7 +248,7 @@ class Supervisor:
         self.state.timings["build"] = round(time.perf_counter() - t, 3)
         self._save(st.AGENTS)
         t = time.perf_counter()
-        for name in self._plan().switches:
+        for name in self._layout().switches:
             self._start_agent(name)
         self.state.timings["agents_started"] = round(time.perf_counter() - t, 3)
         self._save(st.RUNNING)
@@ -296,9 +296,9 @@ class Supervisor:
 
     # ---- intent -> lab ----------------------------------------------------------------------------
 
-    def _plan(self) -> LabPlan:
-        assert self.plan is not None
-        return self.plan
+    def _layout(self) -> Layout:
+        assert self.layout is not None
+        return self.layout
 
     def _placed(self) -> dict[str, Place]:
         return {g: Place(s["leaf"], s["port"]) for g, s in self.state.servers.items()}
@@ -308,10 +308,10 @@ class Supervisor:
         from (so it cannot undo a change made in between); returns the intent after the write."""
         for _ in range(5):
             revision, intent = read_intent(self.ctl)
-            lab = plan(intent, self.shape, self._placed())
+            lab = layout(intent, self.shape, self._placed())
             operations = topology_operations(intent, lab)
             if not operations:
-                self.plan = lab
+                self.layout = lab
                 return revision, intent
             log.info("topology: %d changes in one transaction", len(operations))
             try:
@@ -322,17 +322,17 @@ class Supervisor:
                 # Someone else changed the intent in between, or the plan clashes with it: re-plan.
                 log.warning("topology transaction refused (re-planning): %s", e)
         revision, intent = read_intent(self.ctl)
-        self.plan = plan(intent, self.shape, self._placed())
+        self.layout = layout(intent, self.shape, self._placed())
         return revision, intent
 
     def _sync(self, intent: Any, revision: int) -> int:
-        lab = plan(intent, self.shape, self._placed())
+        lab = layout(intent, self.shape, self._placed())
         if topology_operations(intent, lab):
             revision, intent = self._write_topology()
         else:
-            self.plan = lab
+            self.layout = lab
         self._realise(intent)
-        lab = self._plan()
+        lab = self._layout()
         for name in lab.switches:
             if name not in self.agents:
                 self._start_agent(name)
@@ -345,7 +345,7 @@ class Supervisor:
     def _remove_leftovers(self) -> None:
         """Namespaces of a previous run that crashed: endpoints are rebuilt from scratch anyway, servers the
         plan no longer has go."""
-        lab = self._plan()
+        lab = self._layout()
         keep_servers = {server_ns(self.prefix, g) for g in lab.servers}
         for name in netns.names(endpoint_ns(self.prefix, "")):
             netns.remove(name)
@@ -359,7 +359,7 @@ class Supervisor:
                 netns.remove(name)
 
     def _realise(self, intent: Any) -> None:
-        lab = self._plan()
+        lab = self._layout()
         fabric_key = (tuple(lab.switches), tuple(lab.links))
         if fabric_key != self.built_fabric:
             self.builder.build_fabric(lab)

@@ -156,10 +156,6 @@ from .tc import (
     qdisc_op,
 )
 
-# `lab.build` imports the parsed link by its old name; the agent's own code says KernelLink (a topology
-# `Link` lives in `model`).
-Link = KernelLink
-
 __all__ = [
     "AF_BRIDGE",
     "AF_INET",
@@ -255,7 +251,6 @@ __all__ = [
     "Filter",
     "KernelLink",
     "KernelRoute",
-    "Link",
     "Neigh",
     "NetlinkError",
     "Op",

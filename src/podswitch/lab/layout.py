@@ -1,6 +1,6 @@
 """What the lab POD looks like, computed from the intent: pure, no I/O.
 
-`plan(intent, shape, placed)` says which switches, links and interface-groups the topology must hold for
+`layout(intent, shape, placed)` says which switches, links and interface-groups the topology must hold for
 the emulated POD, and where each server (one per interface-group) is cabled. `topology_operations` turns
 the difference between that plan and the intent's topology into one transaction: the lab's topology is
 intent like any other, written through the API and visible in running-config and history.
@@ -72,7 +72,7 @@ class Place:
 
 
 @dataclass(frozen=True)
-class LabPlan:
+class Layout:
     shape: Shape
     switches: dict[str, Switch]
     links: dict[str, Link]  # by Link.key
@@ -114,7 +114,7 @@ def wanted_groups(intent: Intent, shape: Shape) -> list[str]:
     return sorted(names)
 
 
-def plan(intent: Intent, shape: Shape, placed: Mapping[str, Place] | None = None) -> LabPlan:
+def layout(intent: Intent, shape: Shape, placed: Mapping[str, Place] | None = None) -> Layout:
     """The lab POD for `intent`. `placed` is where the lab cabled servers before (its state file)."""
     placed = placed or {}
     switches, links = fabric(shape)
@@ -177,7 +177,7 @@ def plan(intent: Intent, shape: Shape, placed: Mapping[str, Place] | None = None
     for name, where in servers.items():
         if name not in groups:
             groups[name] = InterfaceGroup(name=name, members=(Port(switch=where.leaf, interface=where.port),))
-    return LabPlan(shape=shape, switches=switches, links=links, groups=groups, servers=dict(sorted(servers.items())))
+    return Layout(shape=shape, switches=switches, links=links, groups=groups, servers=dict(sorted(servers.items())))
 
 
 def _server_port_number(port: str) -> int | None:
@@ -197,7 +197,7 @@ def _free_port(used: set[str]) -> str | None:
 # ---- topology writes -----------------------------------------------------------------------------
 
 
-def topology_operations(intent: Intent, lab: LabPlan) -> list[Operation]:
+def topology_operations(intent: Intent, lab: Layout) -> list[Operation]:
     """The operations that make the topology hold `lab` (one transaction), parents before children,
     deletions last.
 

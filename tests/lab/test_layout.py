@@ -7,13 +7,13 @@ import pytest
 
 from podswitch.config import parse
 from podswitch.controller import apply_operations
-from podswitch.lab.plan import (
+from podswitch.lab.layout import (
     EXTERNAL,
     EndpointSpec,
     Place,
     Shape,
     endpoint_specs,
-    plan,
+    layout,
     resolve,
     server_vlans,
     short_names,
@@ -38,7 +38,7 @@ def topology_writes(intent: Intent, lab) -> list[tuple[str, str]]:  # type: igno
 
 
 def test_default_pod_has_two_spines_four_leaves_and_a_full_mesh() -> None:
-    lab = plan(Intent(), Shape())
+    lab = layout(Intent(), Shape())
     assert sorted(lab.switches) == ["leaf1", "leaf2", "leaf3", "leaf4", "spine1", "spine2"]
     assert len(lab.links) == 8
     assert "leaf3:swp50-spine2:swp3" in lab.links
@@ -46,19 +46,19 @@ def test_default_pod_has_two_spines_four_leaves_and_a_full_mesh() -> None:
 
 
 def test_seed_gets_a_server_for_its_interface_group_and_external_on_the_border_leaf() -> None:
-    lab = plan(demo_tenant(), Shape())
+    lab = layout(demo_tenant(), Shape())
     assert lab.servers == {"external": Place("leaf4", "swp1"), "osvdev0013": Place("leaf1", "swp1")}
     assert lab.groups["osvdev0013"].members == (Port(switch="leaf1", interface="swp1"),)
 
 
 def test_external_is_on_the_last_leaf_whatever_the_size() -> None:
     for leaves in (1, 2, 7):
-        lab = plan(demo_tenant(), Shape(leaves=leaves))
+        lab = layout(demo_tenant(), Shape(leaves=leaves))
         assert lab.servers[EXTERNAL].leaf == f"leaf{leaves}"
 
 
 def test_new_servers_go_to_the_least_loaded_leaf_on_the_next_free_port() -> None:
-    lab = plan(Intent(), Shape(leaves=2, servers=("a", "b", "c", "d")))
+    lab = layout(Intent(), Shape(leaves=2, servers=("a", "b", "c", "d")))
     # external first (leaf2:swp1), then each new server to the least loaded leaf, lowest leaf on a tie
     assert lab.servers["external"] == Place("leaf2", "swp1")
     loads: dict[str, int] = {}
@@ -71,7 +71,7 @@ def test_new_servers_go_to_the_least_loaded_leaf_on_the_next_free_port() -> None
 def test_placement_is_stable_when_servers_come_and_go() -> None:
     shape = Shape(leaves=4)
     intent = demo_tenant()
-    first = plan(intent, shape)
+    first = layout(intent, shape)
     intent = _apply_writes(intent, first)
     # Another compute node appears (Neutron binds a port there) ...
     intent = put(
@@ -79,19 +79,19 @@ def test_placement_is_stable_when_servers_come_and_go() -> None:
         Key(Kind.ENDPOINT, DEMO, "net_demo", "e2"),
         endpoint("e2", "osvdev0099", 300, "10.66.16.9", "fa:16:3e:00:00:09"),
     )
-    second = plan(intent, shape, first.servers)
+    second = layout(intent, shape, first.servers)
     for name, where in first.servers.items():
         assert second.servers[name] == where
     assert second.servers["osvdev0099"].leaf in {"leaf2", "leaf3"}  # leaf1 and leaf4 already have one
     # ... and the lab keeps the old placement even when the topology lost its groups (running-config replaced).
     bare = demo_tenant()
-    third = plan(bare, shape, second.servers)
+    third = layout(bare, shape, second.servers)
     assert third.servers["osvdev0013"] == first.servers["osvdev0013"]
 
 
 def test_topology_groups_on_lab_leaves_are_respected() -> None:
     intent = pod(demo_tenant(), leaves=4, servers={"osvdev0013": "leaf3"})
-    lab = plan(intent, Shape())
+    lab = layout(intent, Shape())
     assert lab.servers["osvdev0013"] == Place("leaf3", "swp1")
     assert lab.groups["osvdev0013"] is intent.topology.interface_groups["osvdev0013"]
     assert not [w for w in topology_writes(intent, lab) if "osvdev0013" in w[1]]
@@ -104,7 +104,7 @@ def test_groups_on_switches_that_are_not_lab_leaves_are_recabled() -> None:
         Key(Kind.INTERFACE_GROUP, name="osvdev0013"),
         InterfaceGroup(name="osvdev0013", members=[Port(switch="rack9", interface="eth7")]),
     )
-    lab = plan(intent, Shape())
+    lab = layout(intent, Shape())
     assert lab.servers["osvdev0013"].leaf.startswith("leaf")
     writes = set(topology_writes(intent, lab))
     assert ("PUT", "/v1/interface-groups/osvdev0013") in writes
@@ -113,7 +113,7 @@ def test_groups_on_switches_that_are_not_lab_leaves_are_recabled() -> None:
 
 def test_writes_are_empty_once_the_topology_holds_the_plan() -> None:
     intent = demo_tenant()
-    lab = plan(intent, Shape())
+    lab = layout(intent, Shape())
     writes = topology_writes(intent, lab)
     assert [method for method, _ in writes].count("PUT") == 6 + 2 + 8  # switches, groups, links
     # parents first: every switch before any group or link
@@ -124,9 +124,9 @@ def test_writes_are_empty_once_the_topology_holds_the_plan() -> None:
 
 def test_shrinking_the_pod_deletes_surplus_lab_links_and_switches() -> None:
     intent = demo_tenant()
-    big = plan(intent, Shape(leaves=6))
+    big = layout(intent, Shape(leaves=6))
     intent = _apply_writes(intent, big)
-    small = plan(intent, Shape(leaves=4), big.servers)
+    small = layout(intent, Shape(leaves=4), big.servers)
     writes = topology_writes(intent, small)
     deleted = {path for method, path in writes if method == "DELETE"}
     assert "/v1/switches/leaf6" in deleted and "/v1/switches/leaf5" in deleted
@@ -139,7 +139,7 @@ def test_shrinking_the_pod_deletes_surplus_lab_links_and_switches() -> None:
 
 
 def test_extra_servers_and_claims_decide_the_servers() -> None:
-    lab = plan(demo_tenant(), Shape(servers=("spare1",)))
+    lab = layout(demo_tenant(), Shape(servers=("spare1",)))
     assert set(lab.servers) == {"osvdev0013", "spare1", EXTERNAL}
     with pytest.raises(ValueError):
         Shape(leaves=0)
@@ -147,7 +147,7 @@ def test_extra_servers_and_claims_decide_the_servers() -> None:
 
 def test_no_free_port_is_an_error_not_a_silent_overlap() -> None:
     with pytest.raises(ValueError, match="no free server port"):
-        plan(Intent(), Shape(leaves=1, servers=tuple(f"s{i}" for i in range(48))))
+        layout(Intent(), Shape(leaves=1, servers=tuple(f"s{i}" for i in range(48))))
 
 
 SEED_WITH_SYSTEM = """\
@@ -192,7 +192,7 @@ tenant system
 
 def test_endpoints_get_the_gateway_subnet_prefix_and_a_default_route() -> None:
     intent = parse(SEED_WITH_SYSTEM)
-    lab = plan(intent, Shape())
+    lab = layout(intent, Shape())
     specs = endpoint_specs(intent, lab.servers)
     assert specs[SEED_ENDPOINT] == EndpointSpec(
         id=SEED_ENDPOINT,
@@ -269,7 +269,7 @@ def test_demo_config_is_the_seed_plus_the_outside_world() -> None:
     assert demo.startswith(seed)  # the seed's tenant, byte for byte
     intent = parse(demo)
     assert render(intent) == demo  # canonical: `show running-config` prints it back unchanged
-    lab = plan(intent, Shape())
+    lab = layout(intent, Shape())
     specs = endpoint_specs(intent, lab.servers)
     assert specs["world"].server == EXTERNAL and specs["world"].tenant == "system"
     assert specs["world"].addresses == ("192.0.2.2/24",) and specs["world"].gateways == ("192.0.2.1",)
