@@ -44,8 +44,12 @@ CATCH_UP_WAIT = 0.5
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One revision of the intent with the numbers allocated for it (VNIs, indexes), swapped as one: a
+    reader never pairs an intent with another revision's allocation."""
+
     revision: int
     intent: Intent
+    allocation: Mapping[AllocKey, int]
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,7 @@ class Controller:
         # The loaded intent lives as long as the process: keep the cyclic GC from walking its ~10^6 objects
         # on every later full collection.
         gc.freeze()
-        self._snap = Snapshot(revision, intent)
-        self._alloc: Mapping[AllocKey, int] = store.load_allocations()
+        self._snap = Snapshot(revision, intent, store.load_allocations())
         metrics.set_intent(revision, intent)
 
     # ---- reading --------------------------------------------------------------------------------
@@ -130,9 +133,9 @@ class Controller:
         started = time.perf_counter()
         with gc_paused():
             intent = Edit(snap.intent).apply(change for _, change in catch_up.changes).finish()
-        if catch_up.allocations != self._alloc:
-            self._alloc = catch_up.allocations
-        self._snap = Snapshot(catch_up.head, intent)
+        # Keep the very same allocation object when it did not change: the compiler reuses its work by identity.
+        allocation = snap.allocation if catch_up.allocations == snap.allocation else catch_up.allocations
+        self._snap = Snapshot(catch_up.head, intent, allocation)
         metrics.set_intent(catch_up.head, intent)
         metrics.CATCH_UP_SECONDS.observe(time.perf_counter() - started)
         log.info(
@@ -147,7 +150,7 @@ class Controller:
     def compiled(self) -> Compiled:
         """The desired state of every switch at the current snapshot (compiled once per revision)."""
         snap = self._snap
-        return self._cache.get(snap.intent, self._alloc, snap.revision)
+        return self._cache.get(snap.intent, snap.allocation, snap.revision)
 
     def store_revision(self) -> int:
         return self.store.head()
@@ -223,7 +226,7 @@ class Controller:
                 delta: dict[AllocKey, int | None] = {}
                 if any(c.key.kind in _ALLOCATING for c in work.changes):
                     try:
-                        delta = allocate(work.new, self._alloc)
+                        delta = allocate(work.new, base.allocation)
                     except ValueError as exc:
                         raise IntentError(Problem("fabric", None, str(exc), "conflict")) from None
                 info = writer.commit(
@@ -236,9 +239,8 @@ class Controller:
                 )
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             assert info is not None
-            if delta:
-                self._alloc = merged(self._alloc, delta)
-            self._snap = Snapshot(info.revision, work.new)
+            allocation = merged(base.allocation, delta) if delta else base.allocation
+            self._snap = Snapshot(info.revision, work.new, allocation)
             metrics.set_intent(info.revision, work.new)
             log.info("revision %d by %s: %s", info.revision, actor, info.summary)
             return Outcome(info.revision, info, work.changes)
