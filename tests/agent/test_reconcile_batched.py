@@ -51,6 +51,7 @@ from podswitch.fabric.state import (
     GATEWAY_MAC,
     OVERLAY_MTU,
     VXLAN_PORT,
+    DesiredState,
     LocalMac,
     Neighbour,
     RemoteMac,
@@ -61,6 +62,7 @@ from podswitch.fabric.state import (
     SliceRoute,
     SwitchState,
     VlanAttachment,
+    serialize,
 )
 
 from .decode import as_call
@@ -414,9 +416,9 @@ def test_the_agent_never_loads_pyroute2(big: tuple[str, SwitchState, Result]) ->
 import sys
 from podswitch.agent import main  # everything the agent process imports
 from podswitch.agent.reconcile import Reconciler
-from podswitch.fabric.state import SwitchState
+from podswitch.fabric.state import parse_desired
 
-st = SwitchState.model_validate_json(sys.stdin.read())
+st = parse_desired(sys.stdin.read()).state
 with Reconciler({leaf!r}) as rec:
     res = rec.reconcile(st)
     assert res.errors == [] and res.writes == 1 and res.changed == ["tc push swp3~107 vlan 107 -> swp3"], res
@@ -424,8 +426,10 @@ with Reconciler({leaf!r}) as rec:
 loaded = sorted(m for m in sys.modules if m.split(".")[0] == "pyroute2")
 assert not loaded, loaded
 """
-    proc = subprocess.run([sys.executable, "-c", code], input=st.model_dump_json(), text=True, capture_output=True,
-                          timeout=120, check=False)  # fmt: skip
+    document = serialize(DesiredState(revision=1, etag="e", state=st)).decode()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], input=document, text=True, capture_output=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
 
 
