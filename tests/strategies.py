@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 import operator
 import string
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
@@ -66,6 +67,175 @@ networks = st.one_of(
     st.tuples(st.ip_addresses(v=6), st.integers(0, 128)),
 ).map(lambda t: ipaddress.ip_network(f"{t[0]}/{t[1]}", strict=False))
 """Prefixes (IPv4 and IPv6, host bits cleared)."""
+
+
+# ---- values the model must refuse (or render to one token) ------------------------------------------------
+
+# Characters the running-config text or Python's str.split() could read as something else: blanks and line
+# ends of every kind, control characters, `!` (a comment at the start of a line), `%` (an IPv6 zone id),
+# invisible formatting characters, non-ASCII letters and digits.
+HOSTILE_CHARACTERS = (
+    "!",
+    "%",
+    " ",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "\x00",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\xa0",
+    "\u1680",
+    "\u2000",
+    "\u2028",
+    "\u2029",
+    "\u202f",
+    "\u3000",
+    "\u200b",
+    "\u202e",
+    "\ufeff",
+    "é",
+    "１",
+    "#",
+    "/",
+    ":",
+    "-",
+    ".",
+    "_",
+)
+EXAMPLE_VALUES = (
+    "10.66.16.2",
+    "fe80::5",
+    "2001:db8::1",
+    "10.0.0.0/8",
+    "::/0",
+    "10.66.16.1/24",
+    "2001:db8::1/64",
+    "fa:16:3e:ef:4f:f4",
+    "net_demo",
+    "demo.openstack",
+    "openstack",
+    "swp1",
+    "leaf1",
+    "system",
+    "0485e7a0-198f-4b88-a877-ca79d3e882bc",
+)
+
+
+@st.composite
+def _spliced(draw: st.DrawFn) -> str:
+    """A well-formed value with hostile characters put in at some places (a zone id, a newline and a
+    tenant line, a non-breaking space...)."""
+    text = draw(st.sampled_from(EXAMPLE_VALUES))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        insert = draw(st.sampled_from(HOSTILE_CHARACTERS) | st.sampled_from(["%eth0", "\n!\ntenant evil", " x"]))
+        text = text[:at] + insert + text[at:]
+    return text
+
+
+hostile_text = st.one_of(
+    st.text(max_size=24),
+    st.lists(st.sampled_from(HOSTILE_CHARACTERS) | st.characters(max_codepoint=0x7F), max_size=24).map("".join),
+    st.sampled_from(EXAMPLE_VALUES),
+    _spliced(),
+)
+"""Adversarial text for any string field: arbitrary unicode, blanks and line ends of all kinds, `!`, zone
+ids, and well-formed values with such characters spliced in."""
+hostile_values = st.one_of(
+    hostile_text,
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.none(),
+    st.lists(hostile_text, max_size=2),
+)
+"""Adversarial JSON values for any field: hostile text, booleans, numbers, null, lists."""
+
+
+# ---- the OpenAPI formats of our own (model/types.py), for an API fuzzer ---------------------------------
+
+
+def _prefix_length(text: str) -> tuple[str, int | None] | None:
+    """ADDRESS/LENGTH or ADDRESS: the address text and the length (None if absent); None if malformed."""
+    addr, slash, length = text.partition("/")
+    if not slash:
+        return addr, None
+    if not (length.isascii() and length.isdigit() and 1 <= len(length) <= 3):
+        return None
+    return addr, int(length)
+
+
+def _plain_address(text: str) -> bool:
+    """An IPv4 or IPv6 address as JSON Schema's ipv4/ipv6 formats mean it: ASCII, no zone id."""
+    if not text.isascii() or "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_ip_prefix(text: str) -> bool:
+    """format ip-prefix: ADDRESS/LENGTH with no host bits set, or a bare ADDRESS (a host prefix)."""
+    parts = _prefix_length(text)
+    if parts is None or not _plain_address(parts[0]):
+        return False
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def is_ip_interface(text: str) -> bool:
+    """format ip-interface: ADDRESS/LENGTH; in an IPv4 subnet larger than /31 not its network or broadcast
+    address."""
+    parts = _prefix_length(text)
+    if parts is None or parts[1] is None or not _plain_address(parts[0]):
+        return False
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        return False
+    net = iface.network
+    return not (net.version == 4 and net.num_addresses > 2 and iface.ip in (net[0], net[-1]))
+
+
+@st.composite
+def _interfaces(draw: st.DrawFn) -> str:
+    net = draw(networks)
+    last = net.num_addresses - 1
+    inner = net.version == 4 and net.num_addresses > 2  # not the network or broadcast address
+    host = draw(st.integers(1, last - 1) if inner else st.integers(0, last))
+    return f"{net[host]}/{net.prefixlen}"
+
+
+prefix_texts = st.one_of(
+    networks.map(str),
+    st.ip_addresses().map(str),
+)
+"""Text of format ip-prefix (mostly ADDRESS/LENGTH, some bare host addresses)."""
+interface_texts = _interfaces()
+"""Text of format ip-interface."""
+
+
+class Format(NamedTuple):
+    strategy: st.SearchStrategy[str]
+    check: Callable[[str], bool]
+
+
+FORMATS = {
+    "ip-prefix": Format(prefix_texts, is_ip_prefix),
+    "ip-interface": Format(interface_texts, is_ip_interface),
+}
+"""Our own OpenAPI string formats: how to draw a value and how to check one (what their descriptions say)."""
 
 
 @st.composite

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from .types import IPAddress, IPInterface, IPNetwork, Model, Name, net_sort_key
+from .types import IPAddress, IPInterface, IPNetwork, Model, Name, PortNumber, Seq, net_sort_key
 
 
 class SegmentInterface(Model):
@@ -77,8 +77,8 @@ class Match(Model):
 
 
 class PortRange(Model):
-    first: int = Field(ge=1, le=65535)
-    last: int = Field(ge=1, le=65535)
+    first: PortNumber
+    last: PortNumber
 
     @model_validator(mode="after")
     def _ordered(self) -> PortRange:
@@ -91,7 +91,7 @@ class PortRange(Model):
 
 
 class PolicyRule(Model):
-    seq: int = Field(ge=1, le=65535, description="rules are evaluated in ascending seq; first match wins")
+    seq: Seq = Field(description="rules are evaluated in ascending seq; first match wins")
     action: Action
     protocol: Protocol = Protocol.ANY
     src: Match = Match()
