@@ -127,23 +127,69 @@ EXAMPLE_VALUES = (
 )
 
 
+_SPLICES = st.sampled_from(HOSTILE_CHARACTERS) | st.sampled_from(
+    ["%eth0", "%1", "%x\n!\ntenant evil\n  origination pwned", "\n!\ntenant evil", " x", "\n  origination x"]
+)
+
+
+# Blanks and line ends: what str.split() and the text's line reader would split a value at.
+_SPLITTERS = [c for c in HOSTILE_CHARACTERS if c.isspace()]
+_zones = st.one_of(
+    st.tuples(
+        st.lists(st.sampled_from(HOSTILE_CHARACTERS) | st.sampled_from("ax0"), max_size=4),
+        st.sampled_from(_SPLITTERS),
+    ).map(lambda t: "".join(t[0][:1]) + t[1] + "".join(t[0][1:])),
+    st.sampled_from(["eth0", "x\n!\ntenant evil\n  origination pwned", "a b"]),
+    st.text(min_size=1, max_size=6),
+)
+"""IPv6 zone ids (what follows the `%`), mostly with a blank or a line end in them."""
+
+
 @st.composite
-def _spliced(draw: st.DrawFn) -> str:
-    """A well-formed value with hostile characters put in at some places (a zone id, a newline and a
-    tenant line, a non-breaking space...)."""
-    text = draw(st.sampled_from(EXAMPLE_VALUES))
+def spliced(draw: st.DrawFn, text: str | None = None) -> str:
+    """A well-formed value (`text`, or one of EXAMPLE_VALUES) with hostile characters put in: a zone id
+    (before the prefix length, if any), or a newline and a tenant line, a non-breaking space, `!`... at
+    some places."""
+    if text is None:
+        text = draw(st.sampled_from(EXAMPLE_VALUES))
+    if draw(st.booleans()):
+        address, slash, length = text.partition("/")
+        return address + "%" + draw(_zones) + slash + length
     for _ in range(draw(st.integers(1, 3))):
         at = draw(st.integers(0, len(text)))
-        insert = draw(st.sampled_from(HOSTILE_CHARACTERS) | st.sampled_from(["%eth0", "\n!\ntenant evil", " x"]))
-        text = text[:at] + insert + text[at:]
+        text = text[:at] + draw(_SPLICES) + text[at:]
     return text
+
+
+def hostile_variants(value: Any) -> st.SearchStrategy[Any]:
+    """Adversarial replacements for a value the model holds (as JSON). Half the time the value itself with
+    hostile characters spliced in (for an address, prefix or gateway: one of IPv6, which takes a zone id),
+    else a well-formed value of any kind with hostile characters, or any hostile value."""
+    kin = st.sampled_from((_kin(value) or [value]) if isinstance(value, str) else EXAMPLE_VALUES)
+    choice = st.integers(0, 9)
+    return choice.flatmap(lambda n: kin.flatmap(spliced) if n < 5 else spliced() if n < 7 else hostile_values)
+
+
+def _kin(text: str) -> list[str]:
+    """IPv6 values of the type of text (an address, a prefix or a gateway), which take a zone id."""
+    for parse, kin in (
+        (ipaddress.ip_address, ["fe80::5", "2001:db8::1", "::ffff:10.0.0.1"]),
+        (ipaddress.ip_network, ["fe80::/64", "2001:db8::/32", "::/0"]),
+        (ipaddress.ip_interface, ["fe80::1/64", "2001:db8::1/64"]),
+    ):
+        try:
+            parse(text)
+        except ValueError:
+            continue
+        return kin
+    return []
 
 
 hostile_text = st.one_of(
     st.text(max_size=24),
     st.lists(st.sampled_from(HOSTILE_CHARACTERS) | st.characters(max_codepoint=0x7F), max_size=24).map("".join),
     st.sampled_from(EXAMPLE_VALUES),
-    _spliced(),
+    spliced(),
 )
 """Adversarial text for any string field: arbitrary unicode, blanks and line ends of all kinds, `!`, zone
 ids, and well-formed values with such characters spliced in."""
