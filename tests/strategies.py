@@ -300,6 +300,9 @@ _match_kinds = st.sampled_from(["any", "segment", "cidr"])
 _protocols = st.sampled_from(list(Protocol))
 _actions = st.sampled_from(list(Action))
 _flip = st.booleans()
+# Whether a drawn intent is a rich fabric: in most draws (hypothesis draws 0 more often than the others,
+# about one time in six); shrinking goes towards a sparse intent.
+_rich = st.integers(0, 9).map(bool)
 
 
 def _shuffled(draw: st.DrawFn, items: list[Any]) -> tuple[Any, ...]:
@@ -311,10 +314,14 @@ def _shuffled(draw: st.DrawFn, items: list[Any]) -> tuple[Any, ...]:
 
 
 @st.composite
-def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2, max_groups: int = 4) -> list[tuple[Key, Any]]:
-    """(key, object) pairs of a valid topology: switches, leaf-spine links, interface-groups on leaves."""
-    leaves = draw(st.integers(0, max_leaves))
-    spines = draw(st.integers(0, max_spines))
+def topologies(
+    draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2, max_groups: int = 4, rich: bool | None = None
+) -> list[tuple[Key, Any]]:
+    """(key, object) pairs of a valid topology: switches, leaf-spine links, interface-groups on leaves. A
+    rich one (most draws) has at least a leaf, a spine and an interface-group."""
+    least = 1 if (draw(_rich) if rich is None else rich) else 0
+    leaves = draw(st.integers(min(least, max_leaves), max_leaves))
+    spines = draw(st.integers(min(least, max_spines), max_spines))
     switch_names = draw(st.lists(names, min_size=leaves + spines, max_size=leaves + spines, unique=True))
     objects: list[tuple[Key, Any]] = []
     for index, name in enumerate(switch_names):
@@ -331,7 +338,7 @@ def topologies(draw: st.DrawFn, max_leaves: int = 4, max_spines: int = 2, max_gr
                 link = Link(a=a, b=b)
                 objects.append((Key(Kind.LINK, name=link.key), link))
     if leaf_names:
-        group_names = draw(st.lists(names, max_size=max_groups, unique=True))
+        group_names = draw(st.lists(names, min_size=min(least, max_groups), max_size=max_groups, unique=True))
         free = iter(range(1, 49))
         pick_leaves = st.lists(st.sampled_from(leaf_names), min_size=1, max_size=2, unique=True)
         for group in group_names:
@@ -349,11 +356,13 @@ class _Pool:
     """Fabric-wide allocations that keep a drawn intent valid: subnets never overlap (they all may meet in
     tenant system), VLAN claims never clash, endpoint ids are unique."""
 
-    def __init__(self, groups: list[str]) -> None:
+    def __init__(self, known: list[str], unknown: list[str]) -> None:
         self.subnets = 0
         self.vlan = 99
         self.endpoint_ids: set[str] = set()
-        self.groups = st.sampled_from(groups)
+        # interface-groups of the topology (on leaves), and some the topology does not have (yet)
+        self.known = st.sampled_from(known) if known else None
+        self.groups = st.sampled_from(known + unknown)
         self.member_groups = st.lists(self.groups, max_size=2, unique=True)
         self.maybe_group = st.none() | self.groups
 
@@ -393,19 +402,28 @@ def _rule(draw: st.DrawFn, seq: int, segments: st.SearchStrategy[str] | None) ->
 
 @st.composite
 def _tenant(
-    draw: st.DrawFn, name: str, pool: _Pool, peers: list[str], max_segments: int, max_endpoints: int
+    draw: st.DrawFn,
+    name: str,
+    pool: _Pool,
+    peers: list[str],
+    max_segments: int,
+    max_endpoints: int,
+    rich: bool = False,
 ) -> list[tuple[Key, Any]]:
+    """A tenant with its segments and router. A rich one has at least everything that makes a tenant reach
+    the fabric: a segment with a gateway and a member on a leaf's interface-group, a link to tenant system
+    with a default route, and an applied policy-list with rules."""
     objects: list[tuple[Key, Any]] = [
         (Key(Kind.TENANT, name), Tenant(name=name, id=draw(_maybe_token), origination=draw(_maybe_token)))
     ]
-    segment_names = draw(st.lists(names, max_size=max_segments, unique=True))
-    has_router = draw(_flip)
+    segment_names = draw(st.lists(names, min_size=min(int(rich), max_segments), max_size=max_segments, unique=True))
+    has_router = rich or draw(_flip)
     interfaces: list[SegmentInterface] = []
     gateways: list[ipaddress.IPv4Address] = []
-    for sname in segment_names:
+    for index, sname in enumerate(segment_names):
         v4, v6 = pool.subnet()
         dual = draw(_flip)
-        if has_router and draw(_flip):
+        if has_router and ((rich and index == 0) or draw(_flip)):
             addrs = [ipaddress.IPv4Interface(f"{v4[1]}/24")]
             if dual:
                 addrs.append(ipaddress.IPv6Interface(f"{v6[1]}/64"))
@@ -416,7 +434,10 @@ def _tenant(
         )
         pool.vlan += 1
         vlan = pool.vlan
-        for group in draw(pool.member_groups):
+        member_groups = draw(pool.member_groups)
+        if rich and index == 0 and pool.known is not None:
+            member_groups = list(dict.fromkeys([draw(pool.known), *member_groups]))
+        for group in member_groups:
             member = Member(interface_group=group, vlan=vlan, origination=draw(_maybe_token))
             objects.append((Key(Kind.MEMBER, name, sname, member.key), member))
         count = draw(st.integers(0, max_endpoints))
@@ -441,8 +462,10 @@ def _tenant(
     if not has_router:
         return objects
     tenant_interfaces = list(draw(st.lists(st.sampled_from(peers), unique=True))) if peers else []
+    if rich and peers and not tenant_interfaces:
+        tenant_interfaces = [peers[0]]
     routes = []
-    if tenant_interfaces and draw(_flip):
+    if tenant_interfaces and (rich or draw(_flip)):
         routes.append(
             Route(
                 prefix=ipaddress.IPv4Network("0.0.0.0/0"),
@@ -458,18 +481,21 @@ def _tenant(
                 prefix=ipaddress.IPv4Network(f"192.168.{pool.subnets % 256}.0/24"), next_hop=NextHop(ip=gateway + 253)
             )
         )
-    policy_names = draw(st.lists(names, max_size=2, unique=True))
+    policy_names = draw(st.lists(names, min_size=int(rich), max_size=2, unique=True))
     segments = st.sampled_from(segment_names) if segment_names else None
     policies = []
-    for pname in policy_names:
-        rules = [_rule(draw, seq, segments) for seq in draw(st.lists(seqs, max_size=3, unique=True))]
+    for index, pname in enumerate(policy_names):
+        rule_seqs = draw(st.lists(seqs, min_size=int(rich and index == 0), max_size=3, unique=True))
+        rules = [_rule(draw, seq, segments) for seq in rule_seqs]
         policies.append(PolicyList(name=pname, rules=_shuffled(draw, rules)))
     router = LogicalRouter(
         interfaces=_shuffled(draw, interfaces),
         tenant_interfaces=tuple(tenant_interfaces),
         routes=_shuffled(draw, routes),
         policy_lists=tuple(policies),
-        applied_policy_list=draw(st.none() | st.sampled_from(policy_names)) if policy_names else None,
+        applied_policy_list=(
+            policy_names[0] if rich else draw(st.none() | st.sampled_from(policy_names)) if policy_names else None
+        ),
     )
     objects.append((Key(Kind.LOGICAL_ROUTER, name), router))
     return objects
@@ -479,15 +505,21 @@ def _tenant(
 def intents(
     draw: st.DrawFn, max_tenants: int = 3, max_segments: int = 3, max_endpoints: int = 3, topology: bool = True
 ) -> Intent:
-    """A valid intent. Tenant `system` is configured in some draws (its router links to other tenants)."""
-    objects: list[tuple[Key, Any]] = draw(topologies()) if topology else []
-    groups = [key.name for key, _ in objects if key.kind == Kind.INTERFACE_GROUP]
+    """A valid intent. Most draws are a rich fabric (tests/fabric/test_strategies.py measures it): its first
+    tenant is on a leaf (a member on an interface-group of a leaf switch), has a router with a gateway, a
+    link to tenant system and a default route through it (so the compiler makes system slices), and an
+    applied policy-list; the other tenants are drawn freely. Tenant `system` is configured in some draws
+    (its router links to other tenants)."""
+    rich = topology and draw(_rich)
+    objects: list[tuple[Key, Any]] = draw(topologies(rich=rich)) if topology else []
+    known = [key.name for key, _ in objects if key.kind == Kind.INTERFACE_GROUP]
     # Segments may also name interface-groups the topology does not have yet (Neutron binds ports first).
-    groups += draw(st.lists(names, min_size=1, max_size=2, unique=True))
-    pool = _Pool(groups)
-    tenant_names = [n for n in draw(st.lists(names, max_size=max_tenants, unique=True)) if n != SYSTEM]
-    for tname in tenant_names:
-        objects += draw(_tenant(tname, pool, [SYSTEM], max_segments, max_endpoints))
+    unknown = [n for n in draw(st.lists(names, min_size=1, max_size=2, unique=True)) if n not in known]
+    pool = _Pool(known, unknown)
+    least = min(int(rich), max_tenants)
+    tenant_names = [n for n in draw(st.lists(names, min_size=least, max_size=max_tenants, unique=True)) if n != SYSTEM]
+    for index, tname in enumerate(tenant_names):
+        objects += draw(_tenant(tname, pool, [SYSTEM], max_segments, max_endpoints, rich=rich and index == 0))
     if draw(_flip):
         objects += draw(_tenant(SYSTEM, pool, tenant_names, max_segments, max_endpoints))
     return build(objects)

@@ -154,7 +154,9 @@ class _Parser:
                 opened = handler(doc, toks, number, draft)
             except Syntax as exc:
                 self.error_at(number, exc.tok, exc.message)
-                opened = (None, None)  # skip whatever is indented under a rejected line
+                stack.append(_Frame(indent, None, None))  # skip whatever is indented under a rejected line
+                child_indent = -1
+                continue
             if opened is not None:
                 stack.append(_Frame(indent, opened[0], opened[1]))
                 child_indent = -1
@@ -307,7 +309,7 @@ class _Parser:
                     attachment = attachments.get(ap)
                     if attachment is None:
                         try:
-                            attachment = Attachment(interface_group=ap[0], vlan=ap[1])  # type: ignore[arg-type]
+                            attachment = Attachment(interface_group=ap[0], vlan=ap[1])
                         except ValidationError as exc:
                             attachment = exc
                         attachments[ap] = attachment

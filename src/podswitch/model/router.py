@@ -3,7 +3,9 @@ and policy lists."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -135,7 +137,7 @@ class LogicalRouter(Model):
 
     @model_validator(mode="after")
     def _canonical(self) -> LogicalRouter:
-        def canon(attr: str, key, what: str) -> None:
+        def canon(attr: str, key: Callable[[Any], Any], what: str) -> None:
             items = getattr(self, attr)
             keys = [key(i) for i in items]
             if len(set(keys)) != len(keys):

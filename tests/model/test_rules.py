@@ -1,0 +1,246 @@
+"""Rules between objects that mutation testing found unguarded: each is broken once, and the problem must be
+reported by a full validation and by the validation scoped to the change that broke it (what the API runs),
+with the object, field and message an operator sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from podswitch.model import (
+    Intent,
+    IntentError,
+    InterfaceGroup,
+    Key,
+    Kind,
+    Link,
+    LogicalRouter,
+    NextHop,
+    Port,
+    Route,
+    Segment,
+    SegmentInterface,
+    Tenant,
+    put,
+    validate,
+)
+from tests.builders import DEMO, SEED_ENDPOINT, demo_tenant, endpoint, pod
+
+NET = "net_demo"
+
+
+def problems(intent: Intent, changed: Key) -> list[str]:
+    """The problems a full validation finds; the scoped validation of `changed` must find the same."""
+    with pytest.raises(IntentError) as full:
+        validate(intent)
+    with pytest.raises(IntentError) as scoped:
+        validate(intent, [changed])
+    found = [str(p) for p in full.value.problems]
+    assert sorted(str(p) for p in scoped.value.problems) == sorted(found)
+    return found
+
+
+def kinds(intent: Intent) -> list[str]:
+    with pytest.raises(IntentError) as info:
+        validate(intent)
+    return [p.kind for p in info.value.problems]
+
+
+# ---- endpoints in a segment ---------------------------------------------------------------------------------
+
+
+def test_two_endpoints_of_a_segment_cannot_share_an_ip() -> None:
+    key = Key(Kind.ENDPOINT, DEMO, NET, "e2")
+    intent = put(demo_tenant(), key, endpoint("e2", "osvdev0013", 300, "10.66.16.2", "fa:16:3e:00:00:02"))
+    assert problems(intent, key) == [
+        f"tenant {DEMO} segment {NET} endpoint e2 ips: 10.66.16.2 is already used by endpoint {SEED_ENDPOINT}"
+    ]
+    assert kinds(intent) == ["conflict"]
+
+
+def test_the_same_ip_in_two_segments_and_equal_numbers_of_two_ip_versions_are_fine() -> None:
+    intent = put(demo_tenant(), Key(Kind.SEGMENT, DEMO, "net_b"), Segment(name="net_b"))
+    intent = put(
+        intent,
+        Key(Kind.ENDPOINT, DEMO, "net_b", "b1"),
+        endpoint("b1", "osvdev0013", 301, "10.66.16.2", "fa:16:3e:00:00:03"),
+    )
+    # ::a42:1002 is 10.66.16.2 as a number; a different address all the same
+    intent = put(
+        intent,
+        Key(Kind.ENDPOINT, DEMO, "net_b", "b2"),
+        endpoint("b2", "osvdev0013", 301, "::a42:1002", "fa:16:3e:00:00:04"),
+    )
+    validate(intent)
+
+
+def test_an_endpoint_outside_every_subnet_of_a_dual_stack_segment() -> None:
+    router = LogicalRouter(
+        interfaces=[SegmentInterface(segment=NET, ip_addresses=["10.66.16.1/24", "2001:db8:66::1/64"])],
+        tenant_interfaces=["system"],
+    )
+    intent = put(demo_tenant(), Key(Kind.LOGICAL_ROUTER, DEMO), router)
+    validate(intent)
+    key = Key(Kind.ENDPOINT, DEMO, NET, "e6")
+    inside = put(intent, key, endpoint("e6", "osvdev0013", 300, "2001:db8:66::6", "fa:16:3e:00:00:06"))
+    validate(inside, [key])
+    outside = put(intent, key, endpoint("e6", "osvdev0013", 300, "2001:db8:67::6", "fa:16:3e:00:00:06"))
+    assert problems(outside, key) == [
+        f"tenant {DEMO} segment {NET} endpoint e6 ips: 2001:db8:67::6 is outside the segment's subnet "
+        "10.66.16.0/24, 2001:db8:66::/64"
+    ]
+
+
+def test_an_endpoint_on_a_segment_without_a_gateway_may_have_any_address() -> None:
+    intent = put(demo_tenant(), Key(Kind.SEGMENT, DEMO, "net_b"), Segment(name="net_b"))
+    key = Key(Kind.ENDPOINT, DEMO, "net_b", "b1")
+    validate(put(intent, key, endpoint("b1", "osvdev0013", 301, "192.0.2.7", "fa:16:3e:00:00:03")), [key])
+
+
+# ---- the topology -------------------------------------------------------------------------------------------
+
+
+def test_a_port_serves_one_link_or_one_interface_group() -> None:
+    intent = pod(servers={"osvdev0013": "leaf1"})  # leaf1 swp49 is cabled to spine1, swp1 serves osvdev0013
+    key = Key(Kind.INTERFACE_GROUP, name="h2")
+    taken = put(intent, key, InterfaceGroup(name="h2", members=[Port(switch="leaf1", interface="swp49")]))
+    assert problems(taken, key) == [
+        "interface-group h2 members: port leaf1:swp49 is already used by link leaf1:swp49-spine1:swp1"
+    ]
+    assert kinds(taken) == ["conflict"]
+    twice = put(intent, key, InterfaceGroup(name="h2", members=[Port(switch="leaf1", interface="swp1")]))
+    assert problems(twice, key) == [
+        "interface-group osvdev0013 members: port leaf1:swp1 is already used by interface-group h2"
+    ]
+    link = Link(a=Port(switch="leaf2", interface="swp49"), b=Port(switch="spine2", interface="swp9"))
+    cabled = put(intent, Key(Kind.LINK, name=link.key), link)
+    assert problems(cabled, Key(Kind.LINK, name=link.key)) == [
+        "link leaf2:swp49-spine2:swp9 interface: port leaf2:swp49 is already used by link leaf2:swp49-spine1:swp2"
+    ]
+
+
+def test_links_join_a_leaf_to_a_spine_that_exist() -> None:
+    intent = pod()
+    for a, b, message in [
+        ("leaf1", "leaf2", "a link joins a leaf to a spine"),
+        ("spine1", "spine2", "a link joins a leaf to a spine"),
+        ("leaf1", "spine9", "switch spine9 does not exist"),
+    ]:
+        link = Link(a=Port(switch=a, interface="swp60"), b=Port(switch=b, interface="swp60"))
+        key = Key(Kind.LINK, name=link.key)
+        assert [p.split(": ", 1)[1] for p in problems(put(intent, key, link), key)] == [message]
+
+
+def test_interface_groups_attach_to_existing_leaves() -> None:
+    intent = pod()
+    key = Key(Kind.INTERFACE_GROUP, name="h")
+    assert problems(put(intent, key, InterfaceGroup(name="h", members=[])), key) == [
+        "interface-group h members: needs at least one leaf port"
+    ]
+    on_spine = InterfaceGroup(name="h", members=[Port(switch="spine1", interface="swp30")])
+    assert problems(put(intent, key, on_spine), key) == [
+        "interface-group h members: spine1 is a spine; servers attach to leaves"
+    ]
+    nowhere = InterfaceGroup(name="h", members=[Port(switch="leaf9", interface="swp30")])
+    assert problems(put(intent, key, nowhere), key) == ["interface-group h members: switch leaf9 does not exist"]
+
+
+# ---- routers -------------------------------------------------------------------------------------------------
+
+
+def _router(*routes: Route, peers: tuple[str, ...] = ("system",)) -> LogicalRouter:
+    return LogicalRouter(
+        interfaces=[SegmentInterface(segment=NET, ip_addresses=["10.66.16.1/24", "2001:db8:66::1/64"])],
+        tenant_interfaces=peers,
+        routes=routes,
+    )
+
+
+def test_a_next_hop_is_of_the_ip_version_of_its_prefix() -> None:
+    key = Key(Kind.LOGICAL_ROUTER, DEMO)
+    v6_via_v4 = put(demo_tenant(), key, _router(Route(prefix="::/0", next_hop=NextHop(ip="10.66.16.254"))))
+    assert problems(v6_via_v4, key) == [
+        f"tenant {DEMO} logical-router route ::/0: next-hop 10.66.16.254 is not an IPv6 address"
+    ]
+    v4_via_v6 = put(demo_tenant(), key, _router(Route(prefix="0.0.0.0/0", next_hop=NextHop(ip="2001:db8:66::fe"))))
+    assert problems(v4_via_v6, key) == [
+        f"tenant {DEMO} logical-router route 0.0.0.0/0: next-hop 2001:db8:66::fe is not an IPv4 address"
+    ]
+    assert kinds(v4_via_v6) == ["invalid"]
+    validate(put(demo_tenant(), key, _router(Route(prefix="::/0", next_hop=NextHop(ip="2001:db8:66::fe")))))
+
+
+def test_a_router_links_neither_to_itself_nor_to_a_missing_tenant() -> None:
+    intent = demo_tenant()
+    key = Key(Kind.LOGICAL_ROUTER, DEMO)
+    assert problems(put(intent, key, _router(peers=(DEMO,))), key) == [
+        f"tenant {DEMO} logical-router interface tenant {DEMO}: a router cannot link to its own tenant"
+    ]
+    system = Key(Kind.LOGICAL_ROUTER, "system")
+    assert problems(put(intent, system, LogicalRouter(tenant_interfaces=["gone"])), system) == [
+        "tenant system logical-router interface tenant gone: tenant gone does not exist"
+    ]
+
+
+def test_policy_rules_name_segments_of_their_tenant_and_the_applied_list_exists() -> None:
+    from podswitch.model import Match, PolicyList, PolicyRule
+
+    key = Key(Kind.LOGICAL_ROUTER, DEMO)
+    rule = PolicyRule(seq=10, action="deny", dst=Match(segment="net_x"))
+    router = _router().model_copy(
+        update={"policy_lists": (PolicyList(name="pl", rules=(rule,)),), "applied_policy_list": "other"}
+    )
+    assert problems(put(demo_tenant(), key, router), key) == [
+        f"tenant {DEMO} logical-router policy-list pl rule 10: segment net_x does not exist in tenant {DEMO}",
+        f"tenant {DEMO} logical-router apply policy-list: policy-list other is not defined",
+    ]
+
+
+# ---- a link declared from the system tenant's side -------------------------------------------------------------
+
+
+def _two_tenants(system_side: bool) -> tuple[Intent, Key]:
+    """demo (10.66.16.0/24, linked to system) and other (10.66.16.128/25) whose link to system is declared
+    by tenant system's router (`interface tenant other`) or by other's own router."""
+    intent = put(demo_tenant(), Key(Kind.TENANT, "other"), Tenant(name="other"))
+    intent = put(intent, Key(Kind.SEGMENT, "other", "net_o"), Segment(name="net_o"))
+    gateway = SegmentInterface(segment="net_o", ip_addresses=["10.66.16.129/25"])
+    if system_side:
+        intent = put(intent, Key(Kind.LOGICAL_ROUTER, "other"), LogicalRouter(interfaces=[gateway]))
+        key = Key(Kind.LOGICAL_ROUTER, "system")
+        return put(intent, key, LogicalRouter(tenant_interfaces=["other"])), key
+    key = Key(Kind.LOGICAL_ROUTER, "other")
+    return put(intent, key, LogicalRouter(interfaces=[gateway], tenant_interfaces=["system"])), key
+
+
+OVERLAP = (
+    "overlaps 10.66.16.0/24 of tenant demo.openstack; both meet in tenant system (no NAT), so they must not overlap"
+)
+
+
+def test_subnets_that_meet_in_system_must_not_overlap_when_the_tenant_links_to_system() -> None:
+    intent, key = _two_tenants(system_side=False)
+    assert problems(intent, key) == [
+        f"tenant other logical-router interface tenant system: subnet 10.66.16.128/25 {OVERLAP}"
+    ]
+    assert kinds(intent) == ["conflict"]
+
+
+def test_subnets_that_meet_in_system_must_not_overlap_when_system_links_to_the_tenant() -> None:
+    # The compiler links a tenant to system when either router declares it: system then routes both subnets.
+    intent, key = _two_tenants(system_side=True)
+    assert problems(intent, key) == [
+        f"tenant system logical-router interface tenant other: subnet 10.66.16.128/25 {OVERLAP}"
+    ]
+    assert kinds(intent) == ["conflict"]
+    # and the change that makes the clash may be other's router getting its gateway
+    other = Key(Kind.LOGICAL_ROUTER, "other")
+    assert len(problems(intent, other)) == 1
+
+
+def test_a_tenant_linked_from_system_only_may_overlap_tenants_that_system_does_not_reach() -> None:
+    intent, _ = _two_tenants(system_side=True)
+    # demo no longer links to system: its subnet and other's no longer meet there
+    demo_router = intent.tenants[DEMO].router
+    assert demo_router is not None
+    unlinked = demo_router.model_copy(update={"tenant_interfaces": (), "routes": ()})
+    validate(put(intent, Key(Kind.LOGICAL_ROUTER, DEMO), unlinked))
