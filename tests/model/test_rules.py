@@ -244,3 +244,71 @@ def test_a_tenant_linked_from_system_only_may_overlap_tenants_that_system_does_n
     assert demo_router is not None
     unlinked = demo_router.model_copy(update={"tenant_interfaces": (), "routes": ()})
     validate(put(intent, Key(Kind.LOGICAL_ROUTER, DEMO), unlinked))
+
+
+# ---- claims and ids ------------------------------------------------------------------------------------------
+
+
+def test_an_endpoint_attachment_claims_its_vlan_like_a_member() -> None:
+    intent = put(demo_tenant(), Key(Kind.SEGMENT, DEMO, "net_b"), Segment(name="net_b"))
+    key = Key(Kind.ENDPOINT, DEMO, "net_b", "b1")
+    clash = put(intent, key, endpoint("b1", "osvdev0013", 300, "10.66.16.9", "fa:16:3e:00:00:09"))
+    assert problems(clash, key) == [
+        f"tenant {DEMO} segment {NET} interface-group osvdev0013 vlan 300: interface-group osvdev0013 vlan 300 is "
+        f"already claimed by tenant {DEMO} segment net_b"
+    ]
+    assert kinds(clash) == ["conflict"]
+
+
+def test_endpoint_ids_are_unique_in_an_intent_built_at_once() -> None:
+    # put() refuses a second endpoint with a used id; an intent built in one go (a store load, a replace)
+    # is checked by validate.
+    from podswitch.model import SegmentNode, TenantNode
+
+    seed = demo_tenant()
+    demo = seed.tenants[DEMO]
+    copy = demo.segments[NET].model_copy(update={"segment": Segment(name="net_b"), "members": {}})
+    twice = demo.model_copy(update={"segments": {**demo.segments, "net_b": copy}})
+    intent = Intent(tenants={DEMO: twice})
+    assert isinstance(copy, SegmentNode) and isinstance(twice, TenantNode)
+    with pytest.raises(IntentError) as info:
+        validate(intent)
+    found = [(str(p), p.kind) for p in info.value.problems]
+    duplicate = (
+        f"tenant {DEMO} segment net_b endpoint {SEED_ENDPOINT} id: is already used in tenant {DEMO} segment {NET}"
+    )
+    assert (duplicate, "conflict") in found, found
+
+
+# ---- what a scoped validation looks at ---------------------------------------------------------------------------
+
+
+def test_keys_of_deleted_objects_are_validated_without_error() -> None:
+    # after a delete, the API validates the changed keys: their tenant or segment may be gone
+    intent = demo_tenant()
+    validate(
+        intent,
+        [
+            Key(Kind.ENDPOINT, "gone", "s", "e"),
+            Key(Kind.MEMBER, DEMO, "gone", "g:5"),
+            Key(Kind.LOGICAL_ROUTER, "gone"),
+            Key(Kind.TENANT, "gone"),
+            Key(Kind.ENDPOINT, DEMO, NET, "gone"),
+        ],
+    )
+
+
+def test_a_deleted_tenant_among_the_changes_does_not_hide_the_problems_of_the_others() -> None:
+    key = Key(Kind.LOGICAL_ROUTER, DEMO)
+    bad = put(demo_tenant(), key, _router(Route(prefix="::/0", next_hop=NextHop(ip="10.66.16.254"))))
+    with pytest.raises(IntentError) as info:
+        validate(bad, [Key(Kind.TENANT, "a-gone-tenant"), key])  # the deleted one sorts first
+    assert [p.message for p in info.value.problems] == ["next-hop 10.66.16.254 is not an IPv6 address"]
+
+
+def test_a_problem_is_reported_once_when_several_changes_reach_it() -> None:
+    key = Key(Kind.ENDPOINT, DEMO, NET, "e2")
+    intent = put(demo_tenant(), key, endpoint("e2", "osvdev0013", 300, "10.66.16.2", "fa:16:3e:00:00:02"))
+    with pytest.raises(IntentError) as info:
+        validate(intent, [key, Key(Kind.LOGICAL_ROUTER, DEMO), Key(Kind.TENANT, DEMO)])
+    assert [p.message for p in info.value.problems] == [f"10.66.16.2 is already used by endpoint {SEED_ENDPOINT}"]
