@@ -312,3 +312,48 @@ def test_a_problem_is_reported_once_when_several_changes_reach_it() -> None:
     with pytest.raises(IntentError) as info:
         validate(intent, [key, Key(Kind.LOGICAL_ROUTER, DEMO), Key(Kind.TENANT, DEMO)])
     assert [p.message for p in info.value.problems] == [f"10.66.16.2 is already used by endpoint {SEED_ENDPOINT}"]
+
+
+def test_the_first_and_last_address_of_an_ipv6_subnet_are_inside_it() -> None:
+    router = LogicalRouter(interfaces=[SegmentInterface(segment=NET, ip_addresses=["2001:db8:66::1/64"])])
+    intent = put(demo_tenant(), Key(Kind.LOGICAL_ROUTER, DEMO), router)
+    intent = put(
+        intent,
+        Key(Kind.ENDPOINT, DEMO, NET, SEED_ENDPOINT),
+        endpoint(SEED_ENDPOINT, "osvdev0013", 300, "2001:db8:66::2", "fa:16:3e:ef:4f:f4"),
+    )
+    for address in ("2001:db8:66::", "2001:db8:66:0:ffff:ffff:ffff:ffff"):
+        key = Key(Kind.ENDPOINT, DEMO, NET, "edge")
+        validate(put(intent, key, endpoint("edge", "osvdev0013", 300, address, "fa:16:3e:00:00:0e")), [key])
+    for address in ("2001:db8:65:ffff:ffff:ffff:ffff:ffff", "2001:db8:66:1::"):
+        key = Key(Kind.ENDPOINT, DEMO, NET, "edge")
+        found = problems(put(intent, key, endpoint("edge", "osvdev0013", 300, address, "fa:16:3e:00:00:0e")), key)
+        assert found == [
+            f"tenant {DEMO} segment {NET} endpoint edge ips: {address} is outside the segment's subnet 2001:db8:66::/64"
+        ]
+
+
+def test_the_same_host_prefix_in_two_tenants_meets_in_system() -> None:
+    intent = demo_tenant()
+    for tenant in ("t1", "t2"):
+        intent = put(intent, Key(Kind.TENANT, tenant), Tenant(name=tenant))
+        intent = put(intent, Key(Kind.SEGMENT, tenant, "s"), Segment(name="s"))
+        gateway = SegmentInterface(segment="s", ip_addresses=["192.0.2.9/32"])
+        key = Key(Kind.LOGICAL_ROUTER, tenant)
+        intent = put(intent, key, LogicalRouter(interfaces=[gateway], tenant_interfaces=["system"]))
+    assert problems(intent, key) == [
+        "tenant t2 logical-router interface tenant system: subnet 192.0.2.9/32 overlaps 192.0.2.9/32 of tenant t1; "
+        "both meet in tenant system (no NAT), so they must not overlap"
+    ]
+
+
+def test_system_own_subnets_meet_the_linked_tenants() -> None:
+    intent = put(demo_tenant(), Key(Kind.SEGMENT, "system", "uplink"), Segment(name="uplink"))
+    key = Key(Kind.LOGICAL_ROUTER, "system")
+    clash = put(
+        intent, key, LogicalRouter(interfaces=[SegmentInterface(segment="uplink", ip_addresses=["10.66.0.1/16"])])
+    )
+    assert problems(clash, key) == [
+        f"tenant {DEMO} logical-router interface tenant system: subnet 10.66.16.0/24 overlaps 10.66.0.0/16 of tenant "
+        "system; both meet in tenant system (no NAT), so they must not overlap"
+    ]
