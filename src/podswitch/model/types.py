@@ -80,16 +80,31 @@ def _token(value: Any) -> str:
     return value
 
 
+def _vlan(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError("vlan", "VLAN must be a whole number from 1 to 4094")
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        # int() would also take "3_00", "+300", " 300 " or Arabic-Indic digits; a VLAN is written plainly.
+        raise PydanticCustomError(
+            "vlan", "VLAN must be a whole number from 1 to 4094, got '{value}'", {"value": value[:20]}
+        )
+    vlan = int(value)
+    if not 1 <= vlan <= 4094:
+        raise PydanticCustomError("vlan", "VLAN must be from 1 to 4094, got {value}", {"value": vlan})
+    return vlan
+
+
 def _whole(what: str, kind: str, low: int, high: int) -> Callable[[Any], int]:
-    """A validator for a whole number from low to high: an int (not a bool: JSON `true` is no number), or
-    plain ASCII digits (as the config text writes it; int() would also take '3_00', '+3', ' 3 ' or
-    other scripts' digits)."""
+    """A validator for a whole number from low to high, like a VLAN: an int (not a bool: JSON `true` is no
+    number, though Python's bool is an int), or plain ASCII digits (as the config text writes it; int()
+    would also take '3_00', '+3', ' 3 ' or other scripts' digits)."""
+    expected = f"{what} must be a whole number from {low} to {high}, got {{value}}"
 
     def validate(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise _error(kind, f"is not a {what}: expected a whole number from {low} to {high}", value)
+            raise PydanticCustomError(kind, expected, {"value": shown(value)})
         if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-            raise _error(kind, f"is not a {what}: expected a whole number from {low} to {high}", value)
+            raise PydanticCustomError(kind, expected, {"value": shown(value, 20)})
         number = int(value)
         if not low <= number <= high:
             raise PydanticCustomError(kind, f"{what} must be from {low} to {high}, got {{value}}", {"value": number})
@@ -98,7 +113,6 @@ def _whole(what: str, kind: str, low: int, high: int) -> Callable[[Any], int]:
     return validate
 
 
-_vlan = _whole("VLAN", "vlan", 1, 4094)
 _port = _whole("port", "port", 1, 65535)
 _seq = _whole("sequence number", "seq", 1, 65535)
 
