@@ -172,8 +172,10 @@ CHANGES: dict[str, Callable[[Intent], Intent]] = {
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_incremental_compilation_of_system_slices_equals_a_full_one(change: str) -> None:
-    before, alloc = compiled(base())
-    changed = CHANGES[change](base())
+    intent = base()
+    before, alloc = compiled(intent)
+    changed = CHANGES[change](intent)  # shares every untouched subtree (the topology too) with `intent`
+    assert changed.topology is intent.topology
     after, alloc2 = compiled(changed, alloc, before)
     full = compile(changed, alloc2, 1)
     assert {s: after.document(s) for s in after.switches} == {s: full.document(s) for s in full.switches}
@@ -182,9 +184,10 @@ def test_incremental_compilation_of_system_slices_equals_a_full_one(change: str)
 
 
 def test_a_change_elsewhere_keeps_every_system_slice_and_etag() -> None:
-    before, alloc = compiled(base())
+    intent = base()
+    before, alloc = compiled(intent)
     changed = put(
-        base(), Key(Kind.ENDPOINT, "other", "net_o", "o2"), endpoint("o2", "h3", 500, "10.77.0.3", "fa:16:3e:00:07:02")
+        intent, Key(Kind.ENDPOINT, "other", "net_o", "o2"), endpoint("o2", "h3", 500, "10.77.0.3", "fa:16:3e:00:07:02")
     )
     after, _ = compiled(changed, alloc, before)
     assert {s for s in after.switches if after.etag(s) != before.etag(s)} == {"leaf3"}
@@ -261,15 +264,20 @@ def test_system_static_routes() -> None:
 
 
 def test_system_policy_list_filters_in_every_system_slice() -> None:
-    rule = PolicyRule(seq=10, action="deny", src=Match(segment="uplink"), dst=Match(cidr="10.66.16.0/24"))
+    rules = (
+        PolicyRule(seq=10, action="deny", src=Match(segment="uplink"), dst=Match(cidr="10.66.16.0/24")),
+        PolicyRule(seq=20, action="permit", src=Match(segment="dmz")),  # dmz has no gateway: it never matches
+    )
+    intent = put(base(), Key(Kind.SEGMENT, SYSTEM, "dmz"), Segment(name="dmz"))
     intent = _with_system_router(
-        base(), policy_lists=(PolicyList(name="edge", rules=(rule,)),), applied_policy_list="edge"
+        intent, policy_lists=(PolicyList(name="edge", rules=rules),), applied_policy_list="edge"
     )
     c, alloc = compiled(intent)
     uplink = names.gateway_if(alloc[("segment", "system/uplink")])
     for leaf in ("leaf1", "leaf4"):
         nft = _slice(c, leaf).nftables
         assert nft is not None and f'iifname "{uplink}"' in nft and 'drop comment "edge 10"' in nft, nft
+        assert "edge 20" not in nft, nft
 
 
 def test_the_transit_network_joins_the_system_slices_in_vtep_order() -> None:
