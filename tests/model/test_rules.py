@@ -14,6 +14,7 @@ from podswitch.model import (
     Kind,
     Link,
     LogicalRouter,
+    Member,
     NextHop,
     Port,
     Route,
@@ -357,3 +358,188 @@ def test_system_own_subnets_meet_the_linked_tenants() -> None:
         f"tenant {DEMO} logical-router interface tenant system: subnet 10.66.16.0/24 overlaps 10.66.0.0/16 of tenant "
         "system; both meet in tenant system (no NAT), so they must not overlap"
     ]
+
+
+# ---- the kind of each problem: "conflict" (409) when it clashes with another object, else "invalid" (422) ----
+
+
+def _router_with(**fields: object) -> Intent:
+    return put(demo_tenant(), Key(Kind.LOGICAL_ROUTER, DEMO), _router().model_copy(update=fields))
+
+
+def _group(*ports: tuple[str, str]) -> Intent:
+    group = InterfaceGroup(name="h", members=[Port(switch=s, interface=i) for s, i in ports])
+    return put(pod(), Key(Kind.INTERFACE_GROUP, name="h"), group)
+
+
+def _link(a: str, b: str) -> Intent:
+    link = Link(a=Port(switch=a, interface="swp60"), b=Port(switch=b, interface="swp60"))
+    return put(pod(), Key(Kind.LINK, name=link.key), link)
+
+
+def _endpoint(ip: str, mac: str) -> Intent:
+    return put(demo_tenant(), Key(Kind.ENDPOINT, DEMO, NET, "e2"), endpoint("e2", "osvdev0013", 300, ip, mac))
+
+
+KINDS = {
+    "link to a missing switch": (lambda: _link("leaf1", "spine9"), "conflict"),
+    "link between two leaves": (lambda: _link("leaf1", "leaf2"), "conflict"),
+    "interface-group without ports": (lambda: _group(), "invalid"),
+    "interface-group on a missing switch": (lambda: _group(("leaf9", "swp1")), "conflict"),
+    "interface-group on a spine": (lambda: _group(("spine1", "swp30")), "conflict"),
+    "interface on a missing segment": (
+        lambda: _router_with(interfaces=(SegmentInterface(segment="nope", ip_addresses=["10.1.0.1/24"]),)),
+        "conflict",
+    ),
+    "two interfaces overlap": (
+        lambda: _router_with(
+            interfaces=(SegmentInterface(segment=NET, ip_addresses=["10.66.16.1/24", "10.66.16.129/25"]),)
+        ),
+        "conflict",
+    ),
+    "link to a missing tenant": (
+        lambda: put(demo_tenant(), Key(Kind.LOGICAL_ROUTER, "system"), LogicalRouter(tenant_interfaces=["nope"])),
+        "conflict",
+    ),
+    "link to system": (lambda: _router_with(tenant_interfaces=("system",)), None),
+    "link between two tenants": (lambda: _router_with(tenant_interfaces=("system", "t2")), "invalid"),
+    "next-hop tenant without its link": (
+        lambda: _router_with(
+            tenant_interfaces=(), routes=(Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant="system")),)
+        ),
+        "conflict",
+    ),
+    "next-hop off every subnet": (
+        lambda: _router_with(routes=(Route(prefix="10.9.0.0/16", next_hop=NextHop(ip="10.70.0.1")),)),
+        "conflict",
+    ),
+    "next-hop of the other IP version": (
+        lambda: _router_with(routes=(Route(prefix="10.9.0.0/16", next_hop=NextHop(ip="2001:db8:66::9")),)),
+        "invalid",
+    ),
+    "a link to its own tenant": (lambda: _router_with(tenant_interfaces=("system", DEMO)), "invalid"),
+    "an endpoint on the gateway address": (lambda: _endpoint("10.66.16.1", "fa:16:3e:00:00:02"), "conflict"),
+    "an endpoint with a used MAC": (lambda: _endpoint("10.66.16.3", "fa:16:3e:ef:4f:f4"), "conflict"),
+    "an endpoint outside the subnet": (lambda: _endpoint("10.66.99.3", "fa:16:3e:00:00:02"), "conflict"),
+}
+
+
+@pytest.mark.parametrize("case", list(KINDS))
+def test_each_problem_has_its_kind(case: str) -> None:
+    build, kind = KINDS[case]
+    intent = build()
+    if kind is None:
+        validate(intent)
+        return
+    assert kinds(intent) == [kind], case
+
+
+def test_policy_problems_are_conflicts() -> None:
+    from podswitch.model import Match, PolicyList, PolicyRule
+
+    rule = PolicyRule(seq=10, action="deny", dst=Match(segment="net_x"))
+    intent = _router_with(policy_lists=(PolicyList(name="pl", rules=(rule,)),), applied_policy_list="other")
+    assert kinds(intent) == ["conflict", "conflict"]
+
+
+def test_gateway_and_mac_problems_name_the_endpoint_and_field() -> None:
+    key = Key(Kind.ENDPOINT, DEMO, NET, "e2")
+    assert problems(_endpoint("10.66.16.1", "fa:16:3e:ef:4f:f4"), key) == [
+        f"tenant {DEMO} segment {NET} endpoint e2 ips: 10.66.16.1 is the segment's gateway address",
+        f"tenant {DEMO} segment {NET} endpoint e2 mac: fa:16:3e:ef:4f:f4 is already used by endpoint {SEED_ENDPOINT}",
+    ]
+
+
+# ---- scoped validation over several changes --------------------------------------------------------------------
+
+
+def test_every_changed_part_reports_its_problems() -> None:
+    intent = _link("leaf1", "leaf2")  # a topology problem
+    intent = put(
+        demo_tenant(intent),
+        Key(Kind.LOGICAL_ROUTER, DEMO),
+        _router(Route(prefix="::/0", next_hop=NextHop(ip="10.66.16.254"))),  # a router problem
+    )
+    intent = put(intent, Key(Kind.TENANT, "t2"), Tenant(name="t2"))
+    intent = put(intent, Key(Kind.SEGMENT, "t2", "s"), Segment(name="s"))
+    duplicate = endpoint("x2", "h9", 7, "10.0.0.2", "fa:16:3e:00:00:21")
+    intent = put(intent, Key(Kind.ENDPOINT, "t2", "s", "x1"), endpoint("x1", "h9", 7, "10.0.0.2", "fa:16:3e:00:00:20"))
+    intent = put(intent, Key(Kind.ENDPOINT, "t2", "s", "x2"), duplicate)  # a segment problem
+    link_key = next(k for k, _ in intent.objects() if k.kind == Kind.LINK and "leaf2:swp60" in k.name)
+    with pytest.raises(IntentError) as info:
+        validate(intent, [link_key, Key(Kind.LOGICAL_ROUTER, DEMO), Key(Kind.ENDPOINT, "t2", "s", "x2")])
+    assert sorted(p.message for p in info.value.problems) == [
+        "10.0.0.2 is already used by endpoint x1",
+        "a link joins a leaf to a spine",
+        "next-hop 10.66.16.254 is not an IPv6 address",
+    ]
+
+
+def test_a_router_change_checks_the_endpoints_of_its_segments_against_it() -> None:
+    key = Key(Kind.LOGICAL_ROUTER, DEMO)
+    moved = put(
+        demo_tenant(), key, LogicalRouter(interfaces=[SegmentInterface(segment=NET, ip_addresses=["10.66.17.1/24"])])
+    )
+    with pytest.raises(IntentError) as info:
+        validate(moved, [key])
+    assert [str(p) for p in info.value.problems] == [
+        f"tenant {DEMO} segment {NET} endpoint {SEED_ENDPOINT} ips: 10.66.16.2 is outside the segment's subnet "
+        "10.66.17.0/24"
+    ]
+
+
+def test_an_overlap_is_blamed_on_the_router_that_changed() -> None:
+    # t2's /16 contains demo's /24: the API's answer to the change of t2 names t2, not demo
+    intent = put(demo_tenant(), Key(Kind.TENANT, "t2"), Tenant(name="t2"))
+    intent = put(intent, Key(Kind.SEGMENT, "t2", "s"), Segment(name="s"))
+    key = Key(Kind.LOGICAL_ROUTER, "t2")
+    wide = LogicalRouter(
+        interfaces=[SegmentInterface(segment="s", ip_addresses=["10.66.0.1/16"])], tenant_interfaces=["system"]
+    )
+    with pytest.raises(IntentError) as info:
+        validate(put(intent, key, wide), [key])
+    assert [p.object for p in info.value.problems] == ["tenant t2 logical-router"]
+
+
+# ---- referrers ---------------------------------------------------------------------------------------------------
+
+
+def test_referrers_list_every_reference() -> None:
+    from podswitch.model import Match, PolicyList, PolicyRule, referrers
+
+    intent = pod(demo_tenant(), servers={"osvdev0013": "leaf1", "h2": "leaf1"})
+    rules = (
+        PolicyRule(seq=10, action="deny", src=Match(segment=NET)),
+        PolicyRule(seq=20, action="permit", dst=Match(segment=NET)),
+        PolicyRule(seq=30, action="permit"),
+    )
+    router = _router(Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant="system"))).model_copy(
+        update={"policy_lists": (PolicyList(name="pl", rules=rules),)}
+    )
+    intent = put(intent, Key(Kind.LOGICAL_ROUTER, DEMO), router)
+    intent = put(intent, Key(Kind.TENANT, "t2"), Tenant(name="t2"))
+    intent = put(intent, Key(Kind.LOGICAL_ROUTER, "t2"), LogicalRouter(tenant_interfaces=["system"]))
+    intent = put(intent, Key(Kind.SEGMENT, "t2", "s"), Segment(name="s"))
+    intent = put(intent, Key(Kind.MEMBER, "t2", "s", "osvdev0013:301"), Member(interface_group="osvdev0013", vlan=301))
+    assert referrers(intent, Key(Kind.SEGMENT, DEMO, NET)) == [
+        f"tenant {DEMO} logical-router interface segment {NET}",
+        f"tenant {DEMO} logical-router policy-list pl rule 10",
+        f"tenant {DEMO} logical-router policy-list pl rule 20",
+    ]
+    assert referrers(intent, Key(Kind.SEGMENT, "nope", "s")) == []
+    assert referrers(intent, Key(Kind.INTERFACE_GROUP, name="osvdev0013")) == [
+        f"tenant {DEMO} segment {NET} (vlan 300)",
+        "tenant t2 segment s (vlan 301)",
+    ]
+    assert sorted(referrers(intent, Key(Kind.SWITCH, name="leaf1"))) == [
+        "interface-group h2",
+        "interface-group osvdev0013",
+        "link leaf1:swp49-spine1:swp1",
+        "link leaf1:swp50-spine2:swp1",
+    ]
+    assert referrers(intent, Key(Kind.TENANT, "system")) == [
+        f"tenant {DEMO} logical-router interface tenant system",
+        f"tenant {DEMO} logical-router route 0.0.0.0/0",
+        "tenant t2 logical-router interface tenant system",
+    ]
+    assert referrers(intent, Key(Kind.TENANT, "t2")) == []
