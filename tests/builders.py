@@ -177,3 +177,12 @@ tenant system
 """
 """Running-config that uses every line of the grammar and every field of every model object (canonical:
 `render(parse(FULL_CONFIG)) == FULL_CONFIG`)."""
+
+
+def slug(value: object) -> str:
+    """A test id of plain ASCII without blanks (mutmut passes node ids back to pytest on its command line)."""
+    import re
+
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("ascii", "backslashreplace").decode()
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "_", text).strip("_")[:48] or "empty"

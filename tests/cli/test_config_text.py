@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from podswitch.cli.main import app
 from podswitch.config import ConfigError, decode, parse
-from tests.builders import SEED_PATH
+from tests.builders import SEED_PATH, slug
 from tests.config.test_text import REFUSED
 from tests.strategies import HOSTILE_CHARACTERS
 
@@ -39,7 +39,7 @@ def cli_verdict(raw: bytes, path: Path | None = None) -> tuple[int, list[str]]:
     return result.exit_code, result.output.splitlines() if result.exit_code else []
 
 
-@pytest.mark.parametrize("raw", [SEED, SEED.replace(b"\n", b"\r\n"), *(raw for raw, _ in REFUSED)])
+@pytest.mark.parametrize("raw", [SEED, SEED.replace(b"\n", b"\r\n"), *(raw for raw, _ in REFUSED)], ids=slug)
 def test_a_file_gets_the_verdict_the_api_gives(raw: bytes, tmp_path: Path) -> None:
     path = tmp_path / "running-config.txt"
     assert cli_verdict(raw, path) == library_verdict(raw, str(path))

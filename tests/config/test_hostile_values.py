@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from podswitch.config import parse, render
 from podswitch.model import Intent, IntentError, Key, Model, NotFound, put, validate
-from tests.builders import FULL_CONFIG
+from tests.builders import FULL_CONFIG, slug
 from tests.strategies import hostile_text, hostile_variants, intents
 
 FULL = parse(FULL_CONFIG)
@@ -114,7 +114,7 @@ def _places() -> list[tuple[Key, Path]]:
     return sorted(found.values(), key=str)
 
 
-@pytest.mark.parametrize(("key", "path"), _places(), ids=lambda p: str(p).replace(" ", "_"))
+@pytest.mark.parametrize(("key", "path"), _places(), ids=slug)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_field_of_every_object_takes_only_values_that_round_trip(

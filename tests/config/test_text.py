@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from podswitch.config import ConfigError, decode, parse, render
 from podswitch.config.text import BLANK, check, lines, problems, tokens
-from tests.builders import SEED_PATH
+from tests.builders import SEED_PATH, slug
 
 SEED = SEED_PATH.read_bytes()
 SEED_TEXT = SEED.decode()
@@ -83,7 +83,7 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "expected"), REFUSED, ids=[repr(r[0])[2:30] for r in REFUSED])
+@pytest.mark.parametrize(("raw", "expected"), REFUSED, ids=slug)
 def test_each_refused_character_is_an_error_at_its_line_and_column(raw: bytes, expected: tuple[int, int, str]) -> None:
     assert first_error(raw) == expected
 

@@ -33,7 +33,7 @@ from podswitch.model import (
     put,
     validate,
 )
-from tests.builders import DEMO, demo_tenant, endpoint, pod
+from tests.builders import DEMO, demo_tenant, endpoint, pod, slug
 
 Alloc = dict[tuple[str, str], int]
 
@@ -170,7 +170,7 @@ CHANGES: dict[str, Callable[[Intent], Intent]] = {
 }
 
 
-@pytest.mark.parametrize("change", list(CHANGES))
+@pytest.mark.parametrize("change", list(CHANGES), ids=slug)
 def test_incremental_compilation_of_system_slices_equals_a_full_one(change: str) -> None:
     intent = base()
     before, alloc = compiled(intent)

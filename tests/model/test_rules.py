@@ -24,7 +24,7 @@ from podswitch.model import (
     put,
     validate,
 )
-from tests.builders import DEMO, SEED_ENDPOINT, demo_tenant, endpoint, pod
+from tests.builders import DEMO, SEED_ENDPOINT, demo_tenant, endpoint, pod, slug
 
 NET = "net_demo"
 
@@ -424,7 +424,7 @@ KINDS = {
 }
 
 
-@pytest.mark.parametrize("case", list(KINDS))
+@pytest.mark.parametrize("case", list(KINDS), ids=slug)
 def test_each_problem_has_its_kind(case: str) -> None:
     build, kind = KINDS[case]
     intent = build()

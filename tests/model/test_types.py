@@ -39,6 +39,7 @@ from podswitch.model.types import (
     PREFIX_SCHEMA,
     TOKEN_SCHEMA,
 )
+from tests.builders import slug
 from tests.strategies import FORMATS, hostile_text, interface_texts, prefix_texts
 
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -88,7 +89,7 @@ def _with(data: dict[str, Any], field: str, value: Any, many: bool) -> dict[str,
     return {**data, field: [value] if many else value}
 
 
-@pytest.mark.parametrize(("model", "data", "field", "many"), ADDRESS_FIELDS)
+@pytest.mark.parametrize(("model", "data", "field", "many"), ADDRESS_FIELDS, ids=slug)
 def test_zone_ids_are_refused_in_every_address_field(
     model: type[BaseModel], data: dict[str, Any], field: str, many: bool
 ) -> None:
@@ -124,6 +125,7 @@ def test_typed_gateway_objects_get_the_same_checks_as_text() -> None:
         ("ip_addresses", "10.66.16.1/24 ", "is not an address with a prefix length"),
         ("ip_addresses", "１0.66.16.1/24", "is not an address with a prefix length"),
     ],
+    ids=slug,
 )
 def test_gateway_text_is_address_slash_length(field: str, value: str, message: str) -> None:
     assert message in refusal(SegmentInterface, {"segment": "s", field: [value]})
@@ -146,8 +148,8 @@ STRING_FIELDS = [
 ]
 
 
-@pytest.mark.parametrize(("model", "data", "field", "many"), STRING_FIELDS)
-@pytest.mark.parametrize("value", [True, False, 0, 1, 167772161, 1.5, [1, 2]])
+@pytest.mark.parametrize(("model", "data", "field", "many"), STRING_FIELDS, ids=slug)
+@pytest.mark.parametrize("value", [True, False, 0, 1, 167772161, 1.5, [1, 2]], ids=slug)
 def test_json_booleans_and_numbers_are_refused_where_text_is_expected(
     model: type[BaseModel], data: dict[str, Any], field: str, many: bool, value: Any
 ) -> None:
@@ -176,8 +178,9 @@ def test_an_address_given_as_a_number_says_to_write_it_as_a_string() -> None:
         (PortRange, {"first": 80}, "last", "port must be a whole number from 1 to 65535, got "),
         (Member, {"interface_group": "g"}, "vlan", "VLAN must be a whole number from 1 to 4094"),
     ],
+    ids=slug,
 )
-@pytest.mark.parametrize("value", [True, False, 10.0, "1_0", "+10", " 10", "١٠", None])
+@pytest.mark.parametrize("value", [True, False, 10.0, "1_0", "+10", " 10", "١٠", None], ids=slug)
 def test_whole_numbers_refuse_booleans_floats_and_decorated_digits(
     model: type[BaseModel], data: dict[str, Any], field: str, expected: str, value: Any
 ) -> None:
@@ -197,7 +200,9 @@ def test_whole_numbers_take_ints_and_plain_digits() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["a b", "a\tb", "a\nb", "a\rb", "a\u00a0b", "a\u3000b", "a\u2028b", "a\x85b", "é", "", "x" * 129, "a\x7f"]
+    "value",
+    ["a b", "a\tb", "a\nb", "a\rb", "a\u00a0b", "a\u3000b", "a\u2028b", "a\x85b", "é", "", "x" * 129, "a\x7f"],
+    ids=slug,
 )
 def test_tokens_are_one_printable_ascii_word(value: str) -> None:
     assert "must be 1-128 printable ASCII characters without blanks" in refusal(Tenant, {"name": "t", "id": value})
@@ -208,12 +213,12 @@ def test_a_token_may_start_with_an_exclamation_mark() -> None:
     assert Tenant(name="t", id="!", origination="!x").id == "!"
 
 
-@pytest.mark.parametrize("value", ["-a", ".a", "_a", "!a", "a b", "a\n", "ä", "a" * 65, "", "a/b", "a:b"])
+@pytest.mark.parametrize("value", ["-a", ".a", "_a", "!a", "a b", "a\n", "ä", "a" * 65, "", "a/b", "a:b"], ids=slug)
 def test_names_are_plain_ascii(value: str) -> None:
     assert "is not a valid name" in refusal(Segment, {"name": value})
 
 
-@pytest.mark.parametrize("value", ["swp1 ", "swp1\n", "a" * 16, "swp/1", "!swp"])
+@pytest.mark.parametrize("value", ["swp1 ", "swp1\n", "a" * 16, "swp/1", "!swp"], ids=slug)
 def test_interface_names(value: str) -> None:
     link = {"a": {"switch": "l", "interface": value}, "b": {"switch": "s", "interface": "swp1"}}
     assert "is not a valid interface name" in refusal(Link, link)
@@ -293,13 +298,15 @@ def test_string_schemas_admit_what_validation_admits(text: str) -> None:
         assert admitted == _accepts(model, {**data, field: value}), (schema, text)
 
 
-@pytest.mark.parametrize("mac", ["fa:16:3e:ef:4f:f4", "FA-16-3E-EF-4F-F4", "02:00:00:00:00:00"])
+@pytest.mark.parametrize("mac", ["fa:16:3e:ef:4f:f4", "FA-16-3E-EF-4F-F4", "02:00:00:00:00:00"], ids=slug)
 def test_the_mac_schema_admits_unicast_macs(mac: str) -> None:
     assert jsonschema_rs.validator_for(MAC_SCHEMA).is_valid(mac)
     assert _accepts(Endpoint, {"id": "e", "mac": mac})
 
 
-@pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "00:00:00:00:00:00", "00-00-00-00-00-00", "fa:16:3e-ef:4f:f4"])
+@pytest.mark.parametrize(
+    "mac", ["01:00:5e:00:00:01", "00:00:00:00:00:00", "00-00-00-00-00-00", "fa:16:3e-ef:4f:f4"], ids=slug
+)
 def test_the_mac_schema_refuses_what_validation_refuses(mac: str) -> None:
     assert not jsonschema_rs.validator_for(MAC_SCHEMA).is_valid(mac)
     assert not _accepts(Endpoint, {"id": "e", "mac": mac})
