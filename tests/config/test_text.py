@@ -182,3 +182,28 @@ def test_decode_is_strict_utf8_and_points_at_the_first_bad_byte(raw: bytes) -> N
         return
     assert text == raw.decode("utf-8")
     check(text)
+
+
+def test_messages_of_nameless_controls_and_of_characters_before_a_crlf() -> None:
+    assert [str(p) for p in problems("a\x01\r\nb\x00\r\n")] == [
+        "1:2: control character U+0001 is not allowed in running-config text",
+        "2:2: control character U+0000 NUL is not allowed in running-config text",
+    ]
+
+
+def test_crlf_text_reports_the_columns_lf_text_does() -> None:
+    # "incomplete line" points one past the end of the line: the CR is not part of it
+    lf = SEED_TEXT.replace("vlan 300\n", "vlan\n", 1)
+    errors = []
+    for text in (lf, lf.replace("\n", "\r\n")):
+        with pytest.raises(ConfigError) as info:
+            parse(text)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+
+
+@pytest.mark.parametrize(("raw", "where"), [(b"\n\xff", (2, 1)), (b"\n\n\xff", (3, 1)), (b"\xff\n", (1, 1))], ids=slug)
+def test_an_invalid_byte_after_empty_lines(raw: bytes, where: tuple[int, int]) -> None:
+    with pytest.raises(ConfigError) as info:
+        decode(raw)
+    assert (info.value.line, info.value.column) == where

@@ -122,13 +122,13 @@ def test_a_port_serves_one_link_or_one_interface_group() -> None:
 def test_links_join_a_leaf_to_a_spine_that_exist() -> None:
     intent = pod()
     for a, b, message in [
-        ("leaf1", "leaf2", "a link joins a leaf to a spine"),
-        ("spine1", "spine2", "a link joins a leaf to a spine"),
-        ("leaf1", "spine9", "switch spine9 does not exist"),
+        ("leaf1", "leaf2", ": a link joins a leaf to a spine"),
+        ("spine1", "spine2", ": a link joins a leaf to a spine"),
+        ("leaf1", "spine9", " switch: switch spine9 does not exist"),
     ]:
         link = Link(a=Port(switch=a, interface="swp60"), b=Port(switch=b, interface="swp60"))
         key = Key(Kind.LINK, name=link.key)
-        assert [p.split(": ", 1)[1] for p in problems(put(intent, key, link), key)] == [message]
+        assert problems(put(intent, key, link), key) == [f"link {link.key}{message}"]
 
 
 def test_interface_groups_attach_to_existing_leaves() -> None:
@@ -543,3 +543,11 @@ def test_referrers_list_every_reference() -> None:
         "tenant t2 logical-router interface tenant system",
     ]
     assert referrers(intent, Key(Kind.TENANT, "t2")) == []
+
+
+def test_tenants_link_to_each_other_only_through_system() -> None:
+    intent = put(demo_tenant(), Key(Kind.TENANT, "t2"), Tenant(name="t2"))
+    key = Key(Kind.LOGICAL_ROUTER, DEMO)
+    assert problems(put(intent, key, _router(peers=("system", "t2"))), key) == [
+        f"tenant {DEMO} logical-router interface tenant t2: tenants link only to tenant system, the way between tenants"
+    ]

@@ -320,3 +320,69 @@ def test_every_model_field_has_a_schema_of_its_own_type() -> None:
     assert SegmentInterface.model_json_schema()["properties"]["ip_addresses"]["items"]["format"] == "ip-interface"
     assert PolicyRule.model_json_schema()["properties"]["seq"]["maximum"] == 65535
     assert PortRange.model_json_schema()["properties"]["first"]["minimum"] == 1
+
+
+# ---- exact messages and boundaries -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "message"),
+    [
+        (
+            Link,
+            {"a": {"switch": "l", "interface": "swp1 "}, "b": {"switch": "s", "interface": "swp1"}},
+            "'swp1 ' is not a valid interface name: 1-15 letters, digits, '.', '-' or '_', starting with a letter "
+            "or digit",
+        ),
+        (Member, {"interface_group": "g", "vlan": "3_00"}, "VLAN must be a whole number from 1 to 4094, got '3_00'"),
+        (
+            Endpoint,
+            {"id": "e", "mac": "01:00:5E:00:00:01"},
+            "'01:00:5e:00:00:01' is a multicast MAC; an endpoint needs a unicast MAC",
+        ),
+        (Endpoint, {"id": "e", "mac": "00-00-00-00-00-00"}, "00:00:00:00:00:00 is not a usable MAC"),
+        (
+            Endpoint,
+            {"id": "e", "ips": ["fe80::1%eth0"]},
+            "'fe80::1%eth0' is not an IP address: a zone id ('%...') is not allowed; a fabric address has no scope",
+        ),
+        (Match, {"cidr": "1.2.3"}, "'1.2.3' is not a valid prefix: it is not a prefix like 10.0.0.0/8"),
+        (
+            SegmentInterface,
+            {"segment": "s", "ip_addresses": [False]},
+            'false is not an address with a prefix length: write it as a string, like "10.66.16.1/24"',
+        ),
+        (
+            SegmentInterface,
+            {"segment": "s", "ip_addresses": ["10.0.0.1/255.0.0.0"]},
+            "'10.0.0.1/255.0.0.0' is not an address with a prefix length, like 10.66.16.1/24",
+        ),
+    ],
+    ids=slug,
+)
+def test_messages(model: type[BaseModel], data: dict[str, Any], message: str) -> None:
+    assert refusal(model, data) == message
+
+
+def test_number_ranges_include_their_ends() -> None:
+    assert Member(interface_group="g", vlan=1).vlan == 1 and Member(interface_group="g", vlan=4094).vlan == 4094
+    assert PortRange(first=1, last=65535).first == 1
+    assert PolicyRule(seq=65535, action="permit").seq == 65535 and PolicyRule(seq=1, action="deny").seq == 1
+    assert refusal(PortRange, {"first": 1, "last": 65536}) == "port must be from 1 to 65535, got 65536"
+    assert (
+        refusal(PolicyRule, {"seq": 65536, "action": "permit"}) == "sequence number must be from 1 to 65535, got 65536"
+    )
+
+
+@pytest.mark.parametrize(
+    "gateway", ["10.0.0.0/31", "10.0.0.1/31", "10.0.0.7/32", "2001:db8::/64", "10.0.0.1/30"], ids=slug
+)
+def test_gateways_that_are_hosts_of_their_subnet(gateway: str) -> None:
+    # a /31 has no network or broadcast address (RFC 3021), nor has IPv6
+    assert SegmentInterface(segment="s", ip_addresses=(gateway,)).ip_addresses  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("gateway", "net"), [("10.0.0.0/30", "10.0.0.0/30"), ("10.0.0.3/30", "10.0.0.0/30")], ids=slug)
+def test_the_network_and_broadcast_address_are_no_gateway(gateway: str, net: str) -> None:
+    message = refusal(SegmentInterface, {"segment": "s", "ip_addresses": [gateway]})
+    assert message == f"{gateway} is the network or broadcast address of {net}"

@@ -25,6 +25,7 @@ from .errors import ConfigError
 BLANK = " "
 MAX_PROBLEMS = 100
 
+# what str.splitlines() breaks at besides LF and CR (U+2028 and U+2029 are all of Unicode's Zl and Zp)
 _LINE_ENDS = {"\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"}
 _CONTROL_NAMES = {
     "\x00": "NUL",
@@ -73,9 +74,9 @@ def _why(line: str, at: int, start: bool) -> str:
         return "carriage return (CR) without a line feed: lines end with LF or CR LF"
     name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "")
     what = f"{code} {name}".rstrip()
-    category = unicodedata.category(char)
-    if char in _LINE_ENDS or category in ("Zl", "Zp"):
+    if char in _LINE_ENDS:
         return f"{what} is not a line end: lines end with LF or CR LF"
+    category = unicodedata.category(char)
     if category == "Zs":
         return f"{what} is not a blank: separate tokens with ASCII spaces"
     if char == "\ufeff" and start:

@@ -94,27 +94,28 @@ def _vlan(value: Any) -> int:
     return vlan
 
 
-def _whole(what: str, kind: str, low: int, high: int) -> Callable[[Any], int]:
-    """A validator for a whole number from low to high, like a VLAN: an int (not a bool: JSON `true` is no
-    number, though Python's bool is an int), or plain ASCII digits (as the config text writes it; int()
-    would also take '3_00', '+3', ' 3 ' or other scripts' digits)."""
-    expected = f"{what} must be a whole number from {low} to {high}, got {{value}}"
-
-    def validate(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise PydanticCustomError(kind, expected, {"value": shown(value)})
-        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
-            raise PydanticCustomError(kind, expected, {"value": shown(value, 20)})
-        number = int(value)
-        if not low <= number <= high:
-            raise PydanticCustomError(kind, f"{what} must be from {low} to {high}, got {{value}}", {"value": number})
-        return number
-
-    return validate
+def _whole(value: Any, what: str, kind: str, low: int, high: int) -> int:
+    """A whole number from low to high, like a VLAN: an int (not a bool: JSON `true` is no number, though
+    Python's bool is an int), or plain ASCII digits (as the config text writes it; int() would also take
+    '3_00', '+3', ' 3 ' or other scripts' digits)."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or (
+        isinstance(value, str) and not (value.isascii() and value.isdigit())
+    ):
+        raise PydanticCustomError(
+            kind, f"{what} must be a whole number from {low} to {high}, got {{value}}", {"value": shown(value, 20)}
+        )
+    number = int(value)
+    if not low <= number <= high:
+        raise PydanticCustomError(kind, f"{what} must be from {low} to {high}, got {{value}}", {"value": number})
+    return number
 
 
-_port = _whole("port", "port", 1, 65535)
-_seq = _whole("sequence number", "seq", 1, 65535)
+def _port(value: Any) -> int:
+    return _whole(value, "port", "port", 1, 65535)
+
+
+def _seq(value: Any) -> int:
+    return _whole(value, "sequence number", "seq", 1, 65535)
 
 
 def _mac(value: Any) -> str:
