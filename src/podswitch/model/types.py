@@ -98,8 +98,10 @@ def _whole(value: Any, what: str, kind: str, low: int, high: int) -> int:
     """A whole number from low to high, like a VLAN: an int (not a bool: JSON `true` is no number, though
     Python's bool is an int), or plain ASCII digits (as the config text writes it; int() would also take
     '3_00', '+3', ' 3 ' or other scripts' digits)."""
-    if isinstance(value, bool) or not isinstance(value, int | str) or (
-        isinstance(value, str) and not (value.isascii() and value.isdigit())
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or (isinstance(value, str) and not (value.isascii() and value.isdigit()))
     ):
         raise PydanticCustomError(
             kind, f"{what} must be a whole number from {low} to {high}, got {{value}}", {"value": shown(value, 20)}
