@@ -96,3 +96,93 @@ def demo_tenant(intent: Intent | None = None) -> Intent:
 
 def endpoint(eid: str, group: str, vlan: int, ip: str, mac: str) -> Endpoint:
     return Endpoint(id=eid, attachment_point=Attachment(interface_group=group, vlan=vlan), ips=[ip], mac=mac)
+
+
+FULL_CONFIG = """\
+switch leaf1
+  fabric-role leaf
+  management-address 192.0.2.11
+!
+switch leaf2
+  fabric-role leaf
+  management-address 2001:db8:ff::12
+!
+switch spine1
+  fabric-role spine
+!
+interface-group osvdev0013
+  member switch leaf1 interface swp1
+  member switch leaf2 interface swp1
+!
+interface-group uplink0
+  member switch leaf2 interface swp48
+!
+link leaf1 swp49 spine1 swp1
+link leaf2 swp49 spine1 swp2
+!
+tenant demo.openstack
+  id 1a2cf63967ca4f26ae5356bb2e6c818c
+  origination openstack
+  !
+  logical-router
+    route 0.0.0.0/0 next-hop tenant system
+    route 172.16.0.0/12 next-hop ip 10.66.16.254
+    interface segment net_demo
+      ip address 10.66.16.1/24
+      ip address 2001:db8:66::1/64
+    interface segment net_web
+      ip address 10.66.17.1/24
+    interface tenant system
+    policy-list web
+      10 permit proto tcp src segment net_demo dst segment net_web src-port 1024-65535 dst-port 443
+      20 permit proto udp src cidr 10.0.0.0/8 dst any dst-port 53
+      30 deny src any dst cidr 2001:db8::/32
+    apply policy-list web
+  !
+  segment net_demo
+    id 5310d836-c170-4fda-882c-8a61324d90c6
+    origination openstack
+    !
+    endpoint 0485e7a0-198f-4b88-a877-ca79d3e882bc
+      attachment-point interface-group osvdev0013 vlan 300
+      ip 10.66.16.2
+      ip 2001:db8:66::2
+      mac fa:16:3e:ef:4f:f4
+      origination openstack
+    !
+    member interface-group osvdev0013 vlan 300
+      origination openstackdev
+  !
+  segment net_web
+    endpoint web1
+      attachment-point interface-group osvdev0013 vlan 301
+      ip 10.66.17.2
+      mac fa:16:3e:00:00:02
+!
+tenant system
+  origination fabric
+  !
+  logical-router
+    route 198.51.100.0/24 next-hop ip 192.0.2.2
+    interface segment uplink
+      ip address 192.0.2.1/24
+  !
+  segment uplink
+    endpoint world
+      attachment-point interface-group uplink0 vlan 100
+      ip 192.0.2.2
+      mac fa:16:3e:99:00:01
+    !
+    member interface-group uplink0 vlan 100
+"""
+"""Running-config that uses every line of the grammar and every field of every model object (canonical:
+`render(parse(FULL_CONFIG)) == FULL_CONFIG`)."""
+
+
+def slug(value: object) -> str:
+    """A test id of plain ASCII without blanks (mutmut passes node ids back to pytest on its command line)."""
+    import re
+
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("ascii", "backslashreplace").decode()
+    return re.sub(r"[^A-Za-z0-9_.:-]+", "_", text).strip("_")[:48] or "empty"

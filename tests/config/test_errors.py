@@ -198,7 +198,7 @@ def policy(rule: str) -> str:
         ("10 permit src any src any", 25, "src is given twice in this rule"),
         ("10 permit proto gre src any dst any", 23, "'gre' is not valid here: input should be"),
         ("10 permit proto tcp src any dst any dst-port 90-80", 52, "port range 90-80 ends before it starts"),
-        ("10 permit proto tcp src any dst any dst-port 70000", 52, "'70000' is not valid here"),
+        ("10 permit proto tcp src any dst any dst-port 70000", 52, "port must be from 1 to 65535, got 70000"),
         ("10 permit proto icmp src any dst any dst-port 80", 7, "ports can only be matched with protocol tcp or udp"),
         ("10 permit src cidr 10.0.0.1/8 dst any", 26, "host bits set"),
     ],

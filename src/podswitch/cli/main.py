@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from ..client import PreconditionFailed
-from ..config import ConfigError, parse, render
+from ..config import ConfigError, decode, parse, render
 from .app import DryRun, Token, Url, app, client, config_app, run_api, show_app
 from .output import console, counts, diff, err, failure, table
 
@@ -19,11 +19,19 @@ from .output import console, counts, diff, err, failure, table
 
 
 def _read(path: Path) -> str:
+    """The running-config text of a file ('-': standard input), read as bytes and decoded the one way the
+    API decodes a body (`podswitch.config.decode`: strict UTF-8, lines end with LF or CR LF, the only blank
+    is the ASCII space). A text it refuses exits 1 with FILE:line:col, like any other config error."""
     try:
-        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
         failure(f"{path}: {exc}")
         raise typer.Exit(2) from None
+    try:
+        return decode(raw)
+    except ConfigError as exc:
+        _config_errors(path, exc)
+        raise typer.Exit(1) from None
 
 
 def _parse_file(path: Path) -> str:
@@ -31,11 +39,15 @@ def _parse_file(path: Path) -> str:
     try:
         return render(parse(text))
     except ConfigError as exc:
-        for problem in exc.problems[:50]:
-            err.print(Text(f"{path}:{problem.line}:{problem.column}: {problem.message}", style="red"))
-        if len(exc.problems) > 50:
-            err.print(Text(f"... and {len(exc.problems) - 50} more", style="red"))
+        _config_errors(path, exc)
         raise typer.Exit(1) from None
+
+
+def _config_errors(path: Path, exc: ConfigError) -> None:
+    for problem in exc.problems[:50]:
+        err.print(Text(f"{path}:{problem.line}:{problem.column}: {problem.message}", style="red"))
+    if len(exc.problems) > 50:
+        err.print(Text(f"... and {len(exc.problems) - 50} more", style="red"))
 
 
 @config_app.command("check")

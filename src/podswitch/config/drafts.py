@@ -17,10 +17,12 @@ from typing import Any
 
 from podswitch.model import Problem
 
+from .text import BLANK, indent, tokens
+
 Loc = tuple[int | str, ...]
 Where = tuple[int, int]  # (line number, token index); a token index past the last token means end of line
 
-_TOKEN = re.compile(r"\S+")
+_TOKEN = re.compile(f"[^{BLANK}]+")  # a token: what text.tokens() splits a line into
 
 
 class Document:
@@ -39,19 +41,19 @@ class Document:
         """Line of the nth direct child `keyword` of the block whose header is at line `header` (the header
         itself if there is none)."""
         lines = self.lines
-        base = _indent(lines[header - 1])
+        base = indent(lines[header - 1])
         child = -1
         for number in range(header + 1, len(lines) + 1):
             raw = lines[number - 1]
-            toks = raw.split()
+            toks = tokens(raw)
             if not toks or toks[0][0] == "!":
                 continue
-            indent = _indent(raw)
-            if indent <= base:
+            depth = indent(raw)
+            if depth <= base:
                 break
             if child < 0:
-                child = indent
-            if indent == child and toks[0] == keyword:
+                child = depth
+            if depth == child and toks[0] == keyword:
                 if nth == 0:
                     return number
                 nth -= 1
@@ -63,19 +65,15 @@ class Document:
         for index, match in enumerate(_TOKEN.finditer(text)):
             if index == tok:
                 return match.start() + 1
-        return len(text.rstrip()) + 2
+        return len(text.rstrip(BLANK)) + 2
 
     def token(self, line: int, tok: int) -> str:
-        toks = self.lines[line - 1].split()
+        toks = tokens(self.lines[line - 1])
         return toks[tok] if tok < len(toks) else ""
 
     def head(self, line: int) -> str:
-        text = self.lines[line - 1].strip()
+        text = self.lines[line - 1].strip(BLANK)
         return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _indent(raw: str) -> int:
-    return len(raw) - len(raw.lstrip())
 
 
 class Draft:

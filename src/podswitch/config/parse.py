@@ -47,6 +47,7 @@ from podswitch.model.types import Model
 from .drafts import Document, Draft, Loc, TenantDraft
 from .errors import ConfigError
 from .grammar import HOMES, TOP, Context, Syntax, did_you_mean
+from .text import BLANK, indent, lines, tokens
 
 MAX_ERRORS = 100
 
@@ -57,11 +58,10 @@ def parse(text: str, *, validate: bool = True) -> Intent:
     Raises ConfigError: the first problem in text order, with all of them in `.problems`. With
     validate=False the text and each object are checked but not the rules between objects (for loading a
     config that is known to be incomplete)."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
+    split = lines(text)  # ConfigError for characters running-config text may not hold (config/text.py)
     # About ten objects per line, all living on in the intent (see gc_pause).
     with gc_paused():
-        return _Parser(text.split("\n")).run(validate)
+        return _Parser(split).run(validate)
 
 
 class _TooMany(Exception):
@@ -122,16 +122,13 @@ class _Parser:
         # the benchmark config), and a line at the indentation of its block's children takes the short way.
         child_indent, handlers, fallback, draft = 0, TOP.handlers, TOP.fallback, None
         for number, raw in enumerate(doc.lines, 1):
-            toks = raw.split()
+            toks = tokens(raw)
             if not toks:
                 continue
             word = toks[0]
             if word[0] == "!":
                 continue
-            indent = len(raw) - len(raw.lstrip(" "))
-            if raw[indent] != word[0]:
-                self.bad_whitespace(number, raw, indent)
-                continue
+            indent = len(raw) - len(raw.lstrip(BLANK))  # text.indent(raw), inlined: once per line
             if indent != child_indent:
                 # A block ends, a block gets its first child, or the indentation is wrong.
                 frame = stack[-1]
@@ -157,18 +154,12 @@ class _Parser:
                 opened = handler(doc, toks, number, draft)
             except Syntax as exc:
                 self.error_at(number, exc.tok, exc.message)
-                opened = (None, None)  # skip whatever is indented under a rejected line
+                stack.append(_Frame(indent, None, None))  # skip whatever is indented under a rejected line
+                child_indent = -1
+                continue
             if opened is not None:
                 stack.append(_Frame(indent, opened[0], opened[1]))
                 child_indent = -1
-
-    def bad_whitespace(self, number: int, raw: str, indent: int) -> None:
-        char = raw[indent]
-        if char == "\t":
-            message = "tab in indentation: indent with spaces (two per level)"
-        else:
-            message = f"unexpected whitespace character U+{ord(char):04X} in indentation: indent with spaces"
-        self.error(number, indent + 1, message)
 
     def bad_indent(self, number: int, indent: int, frame: _Frame) -> None:
         expected = frame.child_indent
@@ -188,12 +179,12 @@ class _Parser:
             )
         self.error(number, indent + 1, message)
 
-    def previous_line(self, number: int, indent: int) -> int:
-        """The nearest line above `number` that starts at `indent` (0 if none)."""
+    def previous_line(self, number: int, depth: int) -> int:
+        """The nearest line above `number` indented by `depth` blanks (0 if none)."""
         for earlier in range(number - 1, 0, -1):
             raw = self.doc.lines[earlier - 1]
-            toks = raw.split()
-            if toks and toks[0][0] != "!" and len(raw) - len(raw.lstrip(" ")) == indent:
+            toks = tokens(raw)
+            if toks and toks[0][0] != "!" and indent(raw) == depth:
                 return earlier
         return 0
 
@@ -318,7 +309,7 @@ class _Parser:
                     attachment = attachments.get(ap)
                     if attachment is None:
                         try:
-                            attachment = Attachment(interface_group=ap[0], vlan=ap[1])  # type: ignore[arg-type]
+                            attachment = Attachment(interface_group=ap[0], vlan=ap[1])
                         except ValidationError as exc:
                             attachment = exc
                         attachments[ap] = attachment
@@ -361,7 +352,7 @@ class _Parser:
             if draft is not None:
                 line = draft.child_line(problem, self.doc) or draft.line
             text = lines[line - 1]
-            self.errors.append(ConfigError(line, len(text) - len(text.lstrip()) + 1, str(problem)))
+            self.errors.append(ConfigError(line, indent(text) + 1, str(problem)))
 
 
 def _address(text: str) -> IPv4Address | str:

@@ -5,9 +5,10 @@ running-config, revert and restore) with their errors, catching up with other co
 store, the per-revision compile cache, history reads and switch status. Imports model, config, store and
 fabric; never HTTP."""
 
+from ..model import Delete, Operation, Put
 from .core import Controller, Outcome, Snapshot
 from .errors import RevisionMismatch
-from .operations import Delete, Operation, OperationError, Put, apply_operations
+from .operations import OperationError, apply_operations
 
 __all__ = [
     "Controller",

@@ -27,12 +27,12 @@ from ..config import Plan, parse, plan
 from ..fabric import Compiled, allocate, merged
 from ..fabric.allocate import AllocKey
 from ..gc_pause import gc_paused
-from ..model import Change, Edit, Intent, IntentError, Key, Kind, Model, Problem, diff, validate
+from ..model import Change, Delete, Edit, Intent, IntentError, Key, Kind, Model, Operation, Problem, Put, diff, validate
 from ..store import CatchUp, RevisionInfo, Store, prepare_rows
 from . import metrics
 from .compiled import CompileCache
 from .errors import RevisionMismatch
-from .operations import Delete, Operation, OperationError, Put, apply_operations, locate
+from .operations import OperationError, apply_operations, locate
 
 log = logging.getLogger(__name__)
 

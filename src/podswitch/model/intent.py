@@ -234,9 +234,14 @@ class Intent(Model):
 class SegmentParts(Protocol):
     """What a segment is made of (a SegmentNode, or one being edited)."""
 
-    segment: Segment
-    members: dict[str, Member]
-    endpoints: dict[str, Endpoint]
+    @property
+    def segment(self) -> Segment: ...
+
+    @property
+    def members(self) -> dict[str, Member]: ...
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]: ...
 
 
 def in_segment(parts: SegmentParts, key: Key) -> Model | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from .errors import IntentError, NotFound, Problem
 from .intent import (
@@ -25,6 +26,7 @@ from .intent import (
 )
 from .router import LogicalRouter
 from .tenant import SYSTEM, Endpoint, Member, Segment, Tenant
+from .topology import InterfaceGroup, Link, Switch
 from .types import Model
 
 
@@ -437,7 +439,7 @@ def build(objects: Iterable[tuple[Key, Model]]) -> Intent:
     groups: dict[str, Model] = {}
     tenants: dict[str, Model] = {}
     routers: dict[str, Model] = {}
-    segments: dict[str, dict[str, SegmentNode]] = {}
+    segments: dict[str, dict[str, Model]] = {}
     members: dict[Location, dict[str, Member]] = {}
     endpoints: dict[Location, dict[str, Endpoint]] = {}
     for key, obj in ordered:
@@ -456,7 +458,7 @@ def build(objects: Iterable[tuple[Key, Model]]) -> Intent:
         elif kind == Kind.LOGICAL_ROUTER:
             routers[key.tenant] = obj
         elif kind == Kind.SEGMENT:
-            segments[key.tenant][key.segment] = obj  # type: ignore[assignment]
+            segments[key.tenant][key.segment] = obj
         elif key.segment not in segments[key.tenant]:
             raise NotFound(f"tenant {key.tenant} segment {key.segment} (parent of {key})")
         elif kind == Kind.MEMBER:
@@ -465,16 +467,22 @@ def build(objects: Iterable[tuple[Key, Model]]) -> Intent:
             endpoints.setdefault((key.tenant, key.segment), {})[key.name] = obj  # type: ignore[assignment]
     tree: dict[str, TenantNode] = {}
     for tname, tenant in tenants.items():
+        # The kinds were checked by the key each object came with (the store keeps them together).
         segs = {
             sname: SegmentNode.model_construct(
-                segment=seg,
+                segment=cast(Segment, seg),
                 members=members.get((tname, sname), {}),
                 endpoints=endpoints.get((tname, sname), {}),
             )
             for sname, seg in segments[tname].items()
         }
-        tree[tname] = TenantNode.model_construct(tenant=tenant, router=routers.get(tname), segments=segs)
-    topo = Topology.model_construct(switches=switches, links=links, interface_groups=groups)
+        router = cast(LogicalRouter | None, routers.get(tname))
+        tree[tname] = TenantNode.model_construct(tenant=cast(Tenant, tenant), router=router, segments=segs)
+    topo = Topology.model_construct(
+        switches=cast(dict[str, Switch], switches),
+        links=cast(dict[str, Link], links),
+        interface_groups=cast(dict[str, InterfaceGroup], groups),
+    )
     return Intent.model_construct(topology=topo, tenants=tree)
 
 

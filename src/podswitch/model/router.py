@@ -3,11 +3,13 @@ and policy lists."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field, model_validator
 
-from .types import IPAddress, IPInterface, IPNetwork, Model, Name, net_sort_key
+from .types import IPAddress, IPInterface, IPNetwork, Model, Name, PortNumber, Seq, net_sort_key
 
 
 class SegmentInterface(Model):
@@ -77,8 +79,8 @@ class Match(Model):
 
 
 class PortRange(Model):
-    first: int = Field(ge=1, le=65535)
-    last: int = Field(ge=1, le=65535)
+    first: PortNumber
+    last: PortNumber
 
     @model_validator(mode="after")
     def _ordered(self) -> PortRange:
@@ -91,7 +93,7 @@ class PortRange(Model):
 
 
 class PolicyRule(Model):
-    seq: int = Field(ge=1, le=65535, description="rules are evaluated in ascending seq; first match wins")
+    seq: Seq = Field(description="rules are evaluated in ascending seq; first match wins")
     action: Action
     protocol: Protocol = Protocol.ANY
     src: Match = Match()
@@ -135,7 +137,7 @@ class LogicalRouter(Model):
 
     @model_validator(mode="after")
     def _canonical(self) -> LogicalRouter:
-        def canon(attr: str, key, what: str) -> None:
+        def canon(attr: str, key: Callable[[Any], Any], what: str) -> None:
             items = getattr(self, attr)
             keys = [key(i) for i in items]
             if len(set(keys)) != len(keys):

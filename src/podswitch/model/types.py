@@ -1,46 +1,82 @@
-"""Scalar types of the intent model: names, VLANs, MACs, addresses. Each carries its own validation and
-a message an operator can act on."""
+"""Scalar types of the intent model: names, VLANs, MACs, addresses, numbers. Each carries its own validation,
+a message an operator can act on, and an OpenAPI schema that admits exactly what the validation admits.
+
+Every value here may end up as one token of the running-config text (docs/config-language.md), so each
+type accepts only what renders to exactly one token that reads back as the same value: printable ASCII, no
+blanks, no control characters. Addresses and prefixes are strings (or, from Python, `ipaddress` objects),
+never JSON booleans or numbers, and never carry an IPv6 zone id (`fe80::1%eth0`): a fabric address has no
+scope, and Python's `ipaddress` would take anything after the `%`, blanks and newlines included."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+IPv4Address = ipaddress.IPv4Address
+IPv6Address = ipaddress.IPv6Address
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+_IP_OBJECTS = (ipaddress.IPv4Address, IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network)
 
 _NAME = re.compile(r"[0-9A-Za-z][-.0-9A-Za-z_]{0,63}")
 _IFNAME = re.compile(r"[0-9A-Za-z][-.0-9A-Za-z_]{0,14}")
 _TOKEN = re.compile(r"[!-~]{1,128}")  # printable ASCII, no blank: a config-text token
 _MAC = re.compile(r"[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
+# The characters of an IPv4 or IPv6 address, and a prefix length in digits. Checked before `ipaddress`
+# parses: it would also take a zone id with any text after the `%`, and a netmask after the `/`.
+_ADDRESS = re.compile(r"[0-9A-Fa-f.:]{2,45}")
+_WITH_LENGTH = re.compile(r"([0-9A-Fa-f.:]{2,45})/[0-9]{1,3}")
 
 
-def _name(value: str) -> str:
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as an operator wrote it, for a message: text in quotes, JSON literals as JSON."""
+    if isinstance(value, str):
+        return repr(value[:limit])  # quoted, with control characters and blanks other than space escaped
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, _IP_OBJECTS):
+        return f"{type(value).__name__}({str(value)[:limit]!r})"
+    return f"a {type(value).__name__}"
+
+
+def _error(kind: str, message: str, value: Any, **extra: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, "{value} " + message, {"value": shown(value), **extra})
+
+
+def _name(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise PydanticCustomError(
+        raise _error(
             "name",
-            "'{value}' is not a valid name: use 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit",
-            {"value": str(value)[:80]},
+            "is not a valid name: use 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit",
+            value,
         )
     return value
 
 
-def _ifname(value: str) -> str:
+def _ifname(value: Any) -> str:
     if not isinstance(value, str) or not _IFNAME.fullmatch(value):
-        raise PydanticCustomError(
+        raise _error(
             "interface_name",
-            "'{value}' is not a valid interface name: 1-15 letters, digits, '.', '-' or '_'",
-            {"value": str(value)[:80]},
+            "is not a valid interface name: 1-15 letters, digits, '.', '-' or '_', starting with a letter or digit",
+            value,
         )
     return value
 
 
-def _token(value: str) -> str:
+def _token(value: Any) -> str:
     if not isinstance(value, str) or not _TOKEN.fullmatch(value):
-        raise PydanticCustomError(
-            "token", "'{value}' must be 1-128 printable characters without blanks", {"value": str(value)[:80]}
-        )
+        raise _error("token", "must be 1-128 printable ASCII characters without blanks", value)
     return value
 
 
@@ -58,12 +94,36 @@ def _vlan(value: Any) -> int:
     return vlan
 
 
+def _whole(value: Any, what: str, kind: str, low: int, high: int) -> int:
+    """A whole number from low to high, like a VLAN: an int (not a bool: JSON `true` is no number, though
+    Python's bool is an int), or plain ASCII digits (as the config text writes it; int() would also take
+    '3_00', '+3', ' 3 ' or other scripts' digits)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or (isinstance(value, str) and not (value.isascii() and value.isdigit()))
+    ):
+        raise PydanticCustomError(
+            kind, f"{what} must be a whole number from {low} to {high}, got {{value}}", {"value": shown(value, 20)}
+        )
+    number = int(value)
+    if not low <= number <= high:
+        raise PydanticCustomError(kind, f"{what} must be from {low} to {high}, got {{value}}", {"value": number})
+    return number
+
+
+def _port(value: Any) -> int:
+    return _whole(value, "port", "port", 1, 65535)
+
+
+def _seq(value: Any) -> int:
+    return _whole(value, "sequence number", "seq", 1, 65535)
+
+
 def _mac(value: Any) -> str:
     text = value.lower() if isinstance(value, str) else ""
     if not _MAC.fullmatch(text):
-        raise PydanticCustomError(
-            "mac", "'{value}' is not a MAC address (like fa:16:3e:ef:4f:f4)", {"value": str(value)[:40]}
-        )
+        raise _error("mac", "is not a MAC address (like fa:16:3e:ef:4f:f4)", value)
     text = text.replace("-", ":")
     if int(text[:2], 16) & 1:
         raise PydanticCustomError(
@@ -74,42 +134,56 @@ def _mac(value: Any) -> str:
     return text
 
 
-def _ip(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return value
-    try:
-        return ipaddress.ip_address(value)
-    except ValueError:
-        raise PydanticCustomError("ip", "'{value}' is not an IP address", {"value": str(value)[:60]}) from None
+def _refused(kind: str, what: str, value: Any, example: str, why: str = "") -> PydanticCustomError:
+    """`'x' is not <what>`, and why when it can be told: a JSON boolean or number is not written as a
+    string; a zone id is not allowed."""
+    if "%" in (value if isinstance(value, str) else str(value) if isinstance(value, _IP_OBJECTS) else ""):
+        why = ": a zone id ('%...') is not allowed; a fabric address has no scope"
+    elif not isinstance(value, (str, *_IP_OBJECTS)):
+        why = f": write it as a string, like {example}"
+    return _error(kind, f"is not {what}{why}", value)
 
 
-def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
-        return value
-    try:
-        return ipaddress.ip_network(value)
-    except ValueError as exc:
-        why = "it has host bits set" if "host bits" in str(exc) else "it is not a prefix like 10.0.0.0/8"
-        raise PydanticCustomError(
-            "cidr", "'{value}' is not a valid prefix: {why}", {"value": str(value)[:60], "why": why}
-        ) from None
+def _unscoped(obj: Address | Network | Interface) -> bool:
+    """No zone id (`fe80::1%eth0`). Asked of the text: `IPv6Interface.ip` drops the zone its interface has."""
+    return "%" not in str(obj)
 
 
-def _gateway(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-    if isinstance(value, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
-        return value
-    if not isinstance(value, str) or "/" not in value:
-        raise PydanticCustomError(
-            "ip_interface",
-            "'{value}' must be an address with a prefix length, like 10.66.16.1/24",
-            {"value": str(value)[:60]},
+def _ip(value: Any) -> Address:
+    if type(value) in (IPv4Address, IPv6Address):  # not a subclass: an IPv4Interface is an IPv4Address
+        if _unscoped(value):
+            return cast(Address, value)
+    elif isinstance(value, str) and _ADDRESS.fullmatch(value):
+        with contextlib.suppress(ValueError):
+            return ipaddress.ip_address(value)
+    raise _refused("ip", "an IP address", value, '"10.66.16.2"')
+
+
+def _network(value: Any) -> Network:
+    if type(value) in (ipaddress.IPv4Network, ipaddress.IPv6Network):
+        if _unscoped(value):
+            return cast(Network, value)
+    elif isinstance(value, str) and (_ADDRESS.fullmatch(value) or _WITH_LENGTH.fullmatch(value)):
+        try:
+            return ipaddress.ip_network(value)
+        except ValueError as exc:
+            if "host bits" in str(exc):
+                raise _error("cidr", "is not a valid prefix: it has host bits set", value) from None
+    raise _refused("cidr", "a valid prefix", value, '"10.0.0.0/8"', ": it is not a prefix like 10.0.0.0/8")
+
+
+def _gateway(value: Any) -> Interface:
+    iface: Interface | None = None
+    if type(value) in (ipaddress.IPv4Interface, ipaddress.IPv6Interface):
+        if _unscoped(value):
+            iface = cast(Interface, value)
+    elif isinstance(value, str) and _WITH_LENGTH.fullmatch(value):
+        with contextlib.suppress(ValueError):
+            iface = ipaddress.ip_interface(value)
+    if iface is None:
+        raise _refused(
+            "ip_interface", "an address with a prefix length", value, '"10.66.16.1/24"', ", like 10.66.16.1/24"
         )
-    try:
-        iface = ipaddress.ip_interface(value)
-    except ValueError:
-        raise PydanticCustomError(
-            "ip_interface", "'{value}' is not an address with a prefix length", {"value": str(value)[:60]}
-        ) from None
     net = iface.network
     if net.num_addresses > 2 and iface.ip in (net.network_address, net.broadcast_address) and net.version == 4:
         raise PydanticCustomError(
@@ -120,7 +194,7 @@ def _gateway(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
     return iface
 
 
-def _scalar(validate: Any, schema: dict[str, Any], serialize: Any = None) -> tuple[Any, ...]:
+def _scalar(validate: Callable[[Any], Any], schema: dict[str, Any], serialize: Any = None) -> tuple[Any, ...]:
     """Annotated metadata for a scalar: our own validator (one clear message), its OpenAPI schema, and
     how it is written back to JSON."""
     parts: list[Any] = [PlainValidator(validate), WithJsonSchema(schema)]
@@ -129,29 +203,60 @@ def _scalar(validate: Any, schema: dict[str, Any], serialize: Any = None) -> tup
     return tuple(parts)
 
 
-_NAME_SCHEMA = {"type": "string", "pattern": "^[0-9A-Za-z][-.0-9A-Za-z_]{0,63}$"}
-Name = Annotated[str, *_scalar(_name, _NAME_SCHEMA)]
-IfName = Annotated[str, *_scalar(_ifname, {"type": "string", "pattern": "^[0-9A-Za-z][-.0-9A-Za-z_]{0,14}$"})]
-Token = Annotated[str, *_scalar(_token, {"type": "string", "pattern": "^[!-~]{1,128}$"})]
-Vlan = Annotated[int, *_scalar(_vlan, {"type": "integer", "minimum": 1, "maximum": 4094})]
-Mac = Annotated[
-    str,
-    *_scalar(
-        _mac, {"type": "string", "pattern": "^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", "example": "fa:16:3e:ef:4f:f4"}
-    ),
-]
-IPAddress = Annotated[
-    ipaddress.IPv4Address | ipaddress.IPv6Address,
-    *_scalar(_ip, {"type": "string", "format": "ip", "example": "10.66.16.2"}, str),
-]
-IPNetwork = Annotated[
-    ipaddress.IPv4Network | ipaddress.IPv6Network,
-    *_scalar(_network, {"type": "string", "example": "10.66.16.0/24"}, str),
-]
-IPInterface = Annotated[
-    ipaddress.IPv4Interface | ipaddress.IPv6Interface,
-    *_scalar(_gateway, {"type": "string", "example": "10.66.16.1/24"}, str),
-]
+# The OpenAPI schema of each scalar admits exactly what its validator admits. `ip-prefix` and
+# `ip-interface` are formats of our own (JSON Schema has none for them); their description says what they
+# mean, and the pattern gives their characters. No schema admits a zone id.
+_ADDRESS_CHARS = "[0-9A-Fa-f.:]{2,45}"
+NAME_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[0-9A-Za-z][-.0-9A-Za-z_]{0,63}$"}
+IFNAME_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[0-9A-Za-z][-.0-9A-Za-z_]{0,14}$"}
+TOKEN_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[!-~]{1,128}$"}
+VLAN_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 4094}
+PORT_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 65535}
+SEQ_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 65535}
+MAC_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": "a unicast MAC address, not all zeros; ':' or '-' between the bytes, any case",
+    # the low bit of the first byte is 0 (unicast)
+    "pattern": "^[0-9a-fA-F][02468aceACE]([:-])[0-9a-fA-F]{2}(\\1[0-9a-fA-F]{2}){4}$",
+    "not": {"pattern": "^00([:-])00(\\1(00)){4}$"},
+    "example": "fa:16:3e:ef:4f:f4",
+}
+IP_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "ipv4"},
+        {"type": "string", "format": "ipv6", "pattern": f"^{_ADDRESS_CHARS}$"},
+    ],
+    "description": "an IPv4 or IPv6 address, without a zone id",
+    "example": "10.66.16.2",
+}
+PREFIX_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "ip-prefix",
+    "pattern": f"^{_ADDRESS_CHARS}(/[0-9]{{1,3}})?$",
+    "description": "format ip-prefix: an IPv4 or IPv6 network as ADDRESS/LENGTH with no host bits set "
+    "(10.0.0.0/8, 2001:db8::/32, ::/0); a bare address is a host prefix (/32, /128); no zone id",
+    "example": "10.66.16.0/24",
+}
+INTERFACE_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "ip-interface",
+    "pattern": f"^{_ADDRESS_CHARS}/[0-9]{{1,3}}$",
+    "description": "format ip-interface: an IPv4 or IPv6 address with the length of its subnet's prefix, "
+    "ADDRESS/LENGTH (10.66.16.1/24, 2001:db8::1/64); for IPv4 subnets larger than /31 not the network or "
+    "broadcast address; no zone id",
+    "example": "10.66.16.1/24",
+}
+
+Name = Annotated[str, *_scalar(_name, NAME_SCHEMA)]
+IfName = Annotated[str, *_scalar(_ifname, IFNAME_SCHEMA)]
+Token = Annotated[str, *_scalar(_token, TOKEN_SCHEMA)]
+Vlan = Annotated[int, *_scalar(_vlan, VLAN_SCHEMA)]
+PortNumber = Annotated[int, *_scalar(_port, PORT_SCHEMA)]
+Seq = Annotated[int, *_scalar(_seq, SEQ_SCHEMA)]
+Mac = Annotated[str, *_scalar(_mac, MAC_SCHEMA)]
+IPAddress = Annotated[Address, *_scalar(_ip, IP_SCHEMA, str)]
+IPNetwork = Annotated[Network, *_scalar(_network, PREFIX_SCHEMA, str)]
+IPInterface = Annotated[Interface, *_scalar(_gateway, INTERFACE_SCHEMA, str)]
 
 
 class Model(BaseModel):
@@ -160,9 +265,9 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-def ip_sort_key(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[int, int]:
+def ip_sort_key(addr: Address) -> tuple[int, int]:
     return (addr.version, int(addr))
 
 
-def net_sort_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int, int]:
+def net_sort_key(net: Network) -> tuple[int, int, int]:
     return (net.version, int(net.network_address), net.prefixlen)

@@ -8,7 +8,7 @@ listing every problem found. `referrers` says who still points at an object befo
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from .errors import IntentError, Problem
 from .intent import Claim, Intent, Key, Kind, SegmentNode, TenantNode
@@ -20,52 +20,62 @@ Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def validate(intent: Intent, changed: Iterable[Key] | None = None) -> None:
-    problems: list[Problem] = []
-    if changed is None:
-        problems += check_topology(intent)
-        for tname, tnode in intent.tenants.items():
-            problems += check_router(intent, tname, tnode)
-            for sname, snode in tnode.segments.items():
-                problems += check_segment(tname, sname, snode, tnode.router)
-        problems += check_system_overlap(intent)
-        problems += check_claims(intent, intent.claims().keys())
-        problems += check_endpoint_ids(intent)
-    else:
-        topology = False
-        routers: set[str] = set()
-        segments: set[tuple[str, str]] = set()
-        claims: set[Claim] = set()
-        for key in changed:
-            if key.kind in (Kind.SWITCH, Kind.LINK, Kind.INTERFACE_GROUP):
-                topology = True
-            elif key.kind in (Kind.TENANT, Kind.LOGICAL_ROUTER):
-                routers.add(key.tenant)
-            elif key.kind in (Kind.MEMBER, Kind.ENDPOINT):
-                segments.add((key.tenant, key.segment))
-                obj = intent.get(key)
-                claim = _claim(obj) if obj is not None else None
-                if claim is not None:
-                    claims.add(claim)
-        if topology:
-            problems += check_topology(intent)
-        for tname in sorted(routers):
-            tnode = intent.tenants.get(tname)
-            if tnode is None:
-                continue
-            problems += check_router(intent, tname, tnode)
-            for sname, snode in tnode.segments.items():
-                problems += check_segment(tname, sname, snode, tnode.router)
-                segments.discard((tname, sname))
-        if routers:
-            problems += check_system_overlap(intent, routers)
-        for tname, sname in sorted(segments):
-            tnode = intent.tenants.get(tname)
-            snode = tnode.segments.get(sname) if tnode else None
-            if tnode is not None and snode is not None:
-                problems += check_segment(tname, sname, snode, tnode.router)
-        problems += check_claims(intent, claims)
+    problems = _check_all(intent) if changed is None else _check_changed(intent, changed)
     if problems:
         raise IntentError(problems)
+
+
+def _check_all(intent: Intent) -> list[Problem]:
+    problems = check_topology(intent)
+    for tname, tnode in intent.tenants.items():
+        problems += check_router(intent, tname, tnode)
+        for sname, snode in tnode.segments.items():
+            problems += check_segment(tname, sname, snode, tnode.router)
+    problems += check_system_overlap(intent)
+    problems += check_claims(intent, intent.claims().keys())
+    problems += check_endpoint_ids(intent)
+    return problems
+
+
+def _check_changed(intent: Intent, changed: Iterable[Key]) -> list[Problem]:
+    """What the changed keys can affect: the topology, a tenant's router and all its segments, one
+    segment, the (interface-group, VLAN) claims of changed members and endpoints."""
+    problems: list[Problem] = []
+    topology = False
+    routers: set[str] = set()
+    segments: set[tuple[str, str]] = set()
+    claims: set[Claim] = set()
+    for key in changed:
+        if key.kind in (Kind.SWITCH, Kind.LINK, Kind.INTERFACE_GROUP):
+            topology = True
+        elif key.kind in (Kind.TENANT, Kind.LOGICAL_ROUTER):
+            routers.add(key.tenant)
+        elif key.kind in (Kind.MEMBER, Kind.ENDPOINT):
+            segments.add((key.tenant, key.segment))
+            obj = intent.get(key)
+            claim = _claim(obj) if obj is not None else None
+            if claim is not None:
+                claims.add(claim)
+    if topology:
+        problems += check_topology(intent)
+    for tname in sorted(routers):
+        tnode = intent.tenants.get(tname)
+        if tnode is None:
+            continue
+        problems += check_router(intent, tname, tnode)
+        for sname, snode in tnode.segments.items():
+            problems += check_segment(tname, sname, snode, tnode.router)
+            segments.discard((tname, sname))
+    if routers:
+        # A change to system's router may link (`interface tenant NAME`) tenants that did not meet there.
+        problems += check_system_overlap(intent, None if SYSTEM in routers else routers)
+    for tname, sname in sorted(segments):
+        owner = intent.tenants.get(tname)
+        segment = owner.segments.get(sname) if owner else None
+        if owner is not None and segment is not None:
+            problems += check_segment(tname, sname, segment, owner.router)
+    problems += check_claims(intent, claims)
+    return problems
 
 
 def _claim(obj: object) -> Claim | None:
@@ -205,13 +215,14 @@ def check_router(intent: Intent, tname: str, tnode: TenantNode) -> list[Problem]
     return problems
 
 
-def _exported(tname: str, tnode: TenantNode) -> list[Net]:
-    """Subnets a tenant shares with tenant `system` (all of system's own, and those of tenants that link
-    to it). Without NAT they must be unique among everything that meets in system."""
+def _exported(tname: str, tnode: TenantNode, linked_by_system: Collection[str]) -> list[Net]:
+    """Subnets a tenant shares with tenant `system`: all of system's own, and those of tenants linked to it
+    (by their own `interface tenant system` or by system's `interface tenant NAME`: the compiler links
+    either way). Without NAT they must be unique among everything that meets in system."""
     router = tnode.router
     if router is None or not router.interfaces:
         return []
-    if tname != SYSTEM and SYSTEM not in router.tenant_interfaces:
+    if tname != SYSTEM and SYSTEM not in router.tenant_interfaces and tname not in linked_by_system:
         return []
     return [a.network for iface in router.interfaces for a in iface.ip_addresses]
 
@@ -220,10 +231,27 @@ def check_system_overlap(intent: Intent, only: set[str] | None = None) -> list[P
     """Subnets that meet in tenant system must not overlap across tenants. One sort and a sweep over all
     exported prefixes (prefixes either nest or are disjoint), so 10,000 subnets cost milliseconds; with
     `only`, report just the clashes that involve those tenants."""
+    system = intent.tenants.get(SYSTEM)
+    linked_by_system = frozenset(system.router.tenant_interfaces) if system and system.router else frozenset()
     exported = sorted(
-        ((net, tname) for tname, tnode in intent.tenants.items() for net in _exported(tname, tnode)),
+        ((net, tname) for tname, tnode in intent.tenants.items() for net in _exported(tname, tnode, linked_by_system)),
         key=lambda nt: (nt[0].version, int(nt[0].network_address), nt[0].prefixlen),
     )
+
+    def overlap(tenant: str, mine: Net, theirs: Net, other: str) -> Problem:
+        router = intent.tenants[tenant].router
+        if tenant == SYSTEM or (router is not None and SYSTEM in router.tenant_interfaces):
+            where, field = f"tenant {tenant} logical-router", "interface tenant system"
+        else:  # linked by system's router only: the problem is with that line
+            where, field = f"tenant {SYSTEM} logical-router", f"interface tenant {tenant}"
+        return Problem(
+            where,
+            field,
+            f"subnet {mine} overlaps {theirs} of tenant {other}; both meet in tenant system "
+            "(no NAT), so they must not overlap",
+            "conflict",
+        )
+
     problems: list[Problem] = []
     open_: list[tuple[Net, str]] = []  # prefixes containing the current one, outermost first
     for net, tname in exported:
@@ -235,21 +263,11 @@ def check_system_overlap(intent: Intent, only: set[str] | None = None) -> list[P
             if other == tname:
                 continue  # within one router, check_router reports it
             if only is None or tname in only:
-                problems.append(_overlap(tname, net, outer, other))
+                problems.append(overlap(tname, net, outer, other))
             if only is not None and other in only:
-                problems.append(_overlap(other, outer, net, tname))
+                problems.append(overlap(other, outer, net, tname))
         open_.append((net, tname))
     return problems
-
-
-def _overlap(tenant: str, mine: Net, theirs: Net, other: str) -> Problem:
-    return Problem(
-        f"tenant {tenant} logical-router",
-        "interface tenant system",
-        f"subnet {mine} overlaps {theirs} of tenant {other}; both meet in tenant system (no NAT), "
-        "so they must not overlap",
-        "conflict",
-    )
 
 
 # ---- segments and endpoints ---------------------------------------------------------------------
