@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import AUTH
@@ -139,3 +140,25 @@ def test_an_empty_body_is_refused_not_taken_as_an_empty_intent(client: TestClien
     assert "tenant demo.openstack" in client.get("/v1/running-config").text
     r = client.put("/v1/running-config", content=b"!\n", headers={"Content-Type": "text/plain"})
     assert r.status_code == 200 and client.get("/v1/running-config").text == ""
+
+
+def test_the_api_reads_text_as_config_check_does(client: TestClient, seed_text: str) -> None:
+    """One definition of lines and blanks (config/text.py) for the CLI and the API: the same bytes, the same
+    verdict at the same line:column."""
+    from podswitch.config import ConfigError, decode, parse
+
+    cases = [
+        seed_text.replace("\n  id ", "\r  id ", 1).encode(),  # a lone CR
+        seed_text.replace("  origination openstack", "  origination\u00a0openstack", 1).encode(),  # NBSP
+        seed_text.replace("net_demo", "net_demo\u3000", 1).encode(),  # ideographic space
+        seed_text.encode() + b"tenant \xff\n",  # not UTF-8
+    ]
+    for raw in cases:
+        with pytest.raises(ConfigError) as offline:
+            parse(decode(raw))
+        r = client.put("/v1/running-config", content=raw, headers={"Content-Type": "text/plain"})
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert (error["line"], error["column"]) == (offline.value.line, offline.value.column)
+    crlf = seed_text.replace("\n", "\r\n").encode()  # CR LF line ends are fine for both
+    assert client.put("/v1/running-config", content=crlf, headers={"Content-Type": "text/plain"}).status_code == 200

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 
-from ...config import render
+from ...config import decode, render
 from ...model import unresolved
 from ..errors import Refused
 from ..limits import read_body
@@ -57,10 +57,9 @@ async def put_running_config(
             "the body is empty: a running-config replaces ALL intent; to remove everything on purpose, send '!'",
             field="running-config",
         )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Refused(422, f"running-config is not UTF-8 text (byte {exc.start})", field="running-config") from None
+    # The one definition of running-config text (config/text.py), as `podswitch config check` reads a file:
+    # strict UTF-8, LF or CR LF, ASCII space the only blank; anything else is an error at line:column.
+    text = await run_in_threadpool(decode, raw)
     outcome = await run_in_threadpool(ctl.replace, text, actor=actor, dry_run=dry_run, if_revision=if_revision)
     return answer(outcome, response, dry_run)
 
