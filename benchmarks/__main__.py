@@ -50,6 +50,19 @@ def run(name: str, tree: Path, console: Console, label: str) -> tuple[list[dict[
     return rows, proc.returncode == 0
 
 
+def _qualified(rows: list[dict[str, Any]]) -> list[str]:
+    """Each figure's name, an indented one ("  peak memory during that PUT") qualified by the figure above it:
+    the same sub-figure follows several figures."""
+    names, parent = [], ""
+    for r in rows:
+        if r["name"].startswith(" "):
+            names.append(f"{parent} / {r['name'].strip()}")
+        else:
+            parent = r["name"]
+            names.append(parent)
+    return names
+
+
 def worktree(rev: str, where: Path) -> Path:
     path = where / "previous"
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev], check=True)
@@ -77,7 +90,7 @@ def main() -> int:
                     failed.append(name)
                 if old is not None:
                     old_rows, _ = run(name, old, console, args.against)
-                    previous.update({r["name"].strip(): r for r in old_rows})
+                    previous.update(zip(_qualified(old_rows), old_rows, strict=True))
         finally:
             if old is not None:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)], check=False)
@@ -88,13 +101,13 @@ def main() -> int:
         columns += [f"at {args.against}", "now / then"]
     for col in columns:
         table.add_column(col)
-    for r in rows:
+    for r, qualified in zip(rows, _qualified(rows), strict=True):
         baseline = f"{r['baseline']:.3g} {r['unit']} ({r['baseline_name']})" if r["baseline"] else ""
         ratio = f"{r['value'] / r['baseline']:.2f}x" if r["baseline"] else ""
         verdict = {True: "[green]ok[/green]", False: "[red]over target[/red]", None: ""}[r["ok"]]
         cells = [r["name"], f"{r['value']:.3g} {r['unit']}", r["target"], baseline, ratio, verdict]
         if args.against:
-            then = previous.get(r["name"].strip())
+            then = previous.get(qualified)
             if then is None or not then["value"]:
                 cells += ["", ""]
             else:

@@ -106,7 +106,11 @@ def main() -> None:
                 put_seconds,
             )
         )
-        emit(Result("  /healthz on it meanwhile, worst of " + str(len(health)), max(health) * 1000, "ms", "<= 100 ms"))
+        emit(
+            Result(
+                f"  /healthz on it meanwhile, worst of {len(health)}", max(health) * 1000, "ms", "< 1 s (was 32-183 s)"
+            )
+        )
 
         # Restore dry run (undo all 100k) and an endpoint PUT sent meanwhile.
         result: dict = {}  # type: ignore[type-arg]

@@ -202,7 +202,7 @@ def test_a_commit_batches_per_namespace_in_order_and_types_each_outcome() -> Non
     assert (failed.errno, failed.message) == (errno.EEXIST, "ext ack")
     assert failed.describe() == "File exists (errno 17): ext ack"
     assert txn.writes == 4
-    assert txn.commit() == [] and txn.writes == 4  # nothing added, nothing sent
+    assert list(txn.commit()) == [] and txn.writes == 4  # nothing added, nothing sent
 
 
 def test_a_write_after_one_that_failed_is_skipped_and_not_sent() -> None:

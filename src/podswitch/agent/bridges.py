@@ -185,6 +185,7 @@ def fdb_wanted(desired: SwitchState, links: dict[str, KernelLink], loopback: str
 def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) -> WritePlan:
     """The writes that make the FDB of our bridges and VXLAN devices `want`, given a dump's `entries`."""
     plan = WritePlan(errors=list(want.errors))
+    add = plan.writes.append  # once per FDB entry: tens of thousands of times on a large leaf
     have_master: dict[tuple[int, str], Neigh] = {}
     have_self: dict[tuple[int, str], list[Neigh]] = defaultdict(list)
     for e in entries:
@@ -207,7 +208,7 @@ def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) 
         what = f"fdb {mac} {vx_names[vx]} dst {vtep}"
         dsts = {e.dst for e in present or ()}
         for other in sorted(x for x in dsts if x is not None and x != vtep) if len(dsts) > 1 else ():
-            plan.add(
+            add(
                 neigh_write(
                     "del",
                     at,
@@ -220,7 +221,7 @@ def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) 
                 )
             )
         # NLM_F_REPLACE rewrites the entry's (first) destination in place: no moment without an entry.
-        plan.add(
+        add(
             neigh_write(
                 "replace",
                 at,
@@ -238,7 +239,7 @@ def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) 
         have = {e.dst for e in have_self.get((vx, ZERO_MAC), []) if e.dst is not None}
         for vtep in sorted(vteps - have):
             what = f"flood {vx_names[vx]} -> {vtep}"
-            plan.add(
+            add(
                 neigh_write(
                     "append",
                     at,
@@ -260,7 +261,7 @@ def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) 
         if entry is not None and entry.state == NUD_PERMANENT:
             plan.error(what, "is the address of a bridge port (a local entry): not pinned")
             continue
-        plan.add(
+        add(
             neigh_write(
                 "replace",
                 at,
@@ -276,7 +277,7 @@ def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) 
     for key, e in have_master.items():
         if key not in want.master and e.state == NUD_NOARP:
             what = f"remove fdb {key[1]} master"
-            plan.add(
+            add(
                 neigh_write(
                     "del",
                     at,
@@ -293,7 +294,7 @@ def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) 
             continue
         if any(e.state & (NUD_PERMANENT | NUD_NOARP) for e in present):
             what = f"remove fdb {mac} {vx_names[vx]}"
-            plan.add(
+            add(
                 neigh_write(
                     "del",
                     at,
@@ -309,7 +310,7 @@ def fdb_plan(netns_name: str | None, want: FdbWanted, entries: Sequence[Neigh]) 
         have = {e.dst for e in have_self.get((vx, ZERO_MAC), []) if e.dst is not None}
         for vtep in sorted(have - vteps):
             what = f"remove flood {vx_names[vx]} -> {vtep}"
-            plan.add(
+            add(
                 neigh_write(
                     "del",
                     at,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..fabric.state import SegmentBridge, SwitchState
 from .kernel import Namespace, describe_error, ip_text
-from .writes import KernelWrite, NetlinkWrite, Transaction, WriteOutcome, WritePlan, WriteStatus
+from .writes import Committed, KernelWrite, NetlinkWrite, Transaction, WriteOutcome, WritePlan, WriteStatus
 
 if TYPE_CHECKING:
     from .reconcile import Reconciler
@@ -106,26 +106,31 @@ class Run:
 
     def commit(
         self, writes: Iterable[KernelWrite] = (), *, report: bool = True, forget_links: bool = True
-    ) -> list[WriteOutcome]:
+    ) -> Committed:
         """Add `writes` to the run's transaction and commit it (with whatever was added before). Applied
         writes note their record in the result; a failure is an error of its own unless `report` is False
         (the caller tries again another way). A namespace where links changed reads its links afresh next
         time they are looked at, unless `forget_links` is False (the caller re-reads the one link)."""
         self.txn.extend(writes)
-        outcomes = self.txn.commit()
+        committed = self.txn.commit()
         res = self.result
-        for o in outcomes:
-            w = o.write
-            if o.status is WriteStatus.APPLIED:
+        relinked: set[str | None] = set()
+        problems, failed = committed.problems, WriteStatus.FAILED
+        for w in committed.writes:
+            problem = problems.get(id(w))
+            if problem is None:
                 if w.record is not None:
                     getattr(res, w.record[0]).append(w.record[1])
-            elif o.status is WriteStatus.FAILED and report:
-                self.error(w.what, o.describe())
-            if forget_links and isinstance(w, NetlinkWrite) and w.changes_links and w.netns in self._spaces:
-                self._spaces[w.netns].forget_links()
-        return outcomes
+            elif problem.status is failed and report:
+                self.error(w.what, problem.describe())
+            if forget_links and type(w) is NetlinkWrite and w.changes_links:
+                relinked.add(w.netns)
+        for name in relinked:
+            if name in self._spaces:
+                self._spaces[name].forget_links()
+        return committed
 
-    def apply(self, plan: WritePlan, *, report: bool = True) -> list[WriteOutcome]:
+    def apply(self, plan: WritePlan, *, report: bool = True) -> Committed:
         """Report the objects `plan` could not plan, and commit its writes."""
         for what, why in plan.errors:
             self.error(what, why)

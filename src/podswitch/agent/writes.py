@@ -30,7 +30,7 @@ import errno
 import os
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple, overload
 
 from . import netlink, netns, nft
 from .kernel import describe_error
@@ -119,8 +119,10 @@ class WriteStatus(enum.Enum):
     SKIPPED = "skipped"  # not attempted: a write it was added after did not apply
 
 
-@dataclass(frozen=True, slots=True)
-class WriteOutcome:
+class WriteOutcome(NamedTuple):
+    """What became of one write. A named tuple: a reconcile records one per write, tens of thousands of them
+    for a leaf's FDB, and a tuple is built in C."""
+
     write: KernelWrite
     status: WriteStatus
     errno: int = 0
@@ -136,6 +138,35 @@ class WriteOutcome:
         if self.errno:
             return f"{os.strerror(self.errno)} (errno {self.errno})" + (f": {self.message}" if self.message else "")
         return self.message or self.status.value
+
+
+class Committed(Sequence[WriteOutcome]):
+    """The outcome of each write of one commit, in the order they were added. `writes` and `problems` (the
+    outcome of every write that did not apply, by `id(write)`) are what a caller walking thousands of writes
+    uses; an applied write's outcome object is only made when asked for."""
+
+    __slots__ = ("problems", "writes")
+
+    def __init__(self, writes: list[KernelWrite], problems: dict[int, WriteOutcome]) -> None:
+        self.writes = writes
+        self.problems = problems
+
+    def __len__(self) -> int:
+        return len(self.writes)
+
+    @overload
+    def __getitem__(self, index: int) -> WriteOutcome: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[WriteOutcome]: ...
+
+    def __getitem__(self, index: int | slice) -> WriteOutcome | list[WriteOutcome]:
+        if isinstance(index, slice):
+            return [self._outcome(w) for w in self.writes[index]]
+        return self._outcome(self.writes[index])
+
+    def _outcome(self, write: KernelWrite) -> WriteOutcome:
+        return self.problems.get(id(write)) or WriteOutcome(write, WriteStatus.APPLIED)
 
 
 def _failure(e: BaseException) -> tuple[int, str]:
@@ -179,7 +210,10 @@ class Transaction:
     def __init__(self, socket_of: Callable[[str | None], RtSocket]) -> None:
         self._socket_of = socket_of
         self._pending: list[tuple[KernelWrite, tuple[KernelWrite, ...]]] = []
-        self._outcomes: dict[int, WriteOutcome] = {}  # id(write) -> outcome, of every committed write
+        # Every committed write is in one of the two: applied ones by id only (a leaf's FDB is tens of
+        # thousands of writes that all apply: no object each), the others with their outcome.
+        self._applied_ids: set[int] = set()
+        self._problems: dict[int, WriteOutcome] = {}
         self.writes = 0
 
     def add(self, write: KernelWrite, *, after: Iterable[KernelWrite] = ()) -> KernelWrite:
@@ -187,13 +221,15 @@ class Transaction:
         return write
 
     def extend(self, writes: Iterable[KernelWrite]) -> None:
-        for write in writes:
-            self.add(write)
+        self._pending.extend((write, ()) for write in writes)
 
     def outcome(self, write: KernelWrite) -> WriteOutcome | None:
-        return self._outcomes.get(id(write))
+        problem = self._problems.get(id(write))
+        if problem is not None or id(write) not in self._applied_ids:
+            return problem
+        return WriteOutcome(write, WriteStatus.APPLIED)
 
-    def commit(self) -> list[WriteOutcome]:
+    def commit(self) -> Committed:
         """Send what was added since the last commit; return the outcome of each, in the order added."""
         pending, self._pending = self._pending, []
         order = [w for w, _ in pending]
@@ -201,21 +237,24 @@ class Transaction:
             wave: list[KernelWrite] = []
             waiting: list[tuple[KernelWrite, tuple[KernelWrite, ...]]] = []
             for write, after in pending:
-                before = [self._outcomes.get(id(a)) for a in after]
+                if not after:  # the common case, tens of thousands of times: nothing to wait for
+                    wave.append(write)
+                    continue
+                before = [self.outcome(a) for a in after]
                 if any(o is None for o in before):
                     waiting.append((write, after))
                     continue
                 failed = next((o for o in before if o is not None and not o.applied), None)
                 if failed is not None:
                     note = f"after {failed.write.what}: {failed.status.value}"
-                    self._outcomes[id(write)] = WriteOutcome(write, WriteStatus.SKIPPED, 0, note)
+                    self._problems[id(write)] = WriteOutcome(write, WriteStatus.SKIPPED, 0, note)
                 else:
                     wave.append(write)
             if len(waiting) == len(pending):
                 raise ValueError(f"{waiting[0][0].what}: added after a write that is not in the transaction")
             self._run(wave)
             pending = waiting
-        return [self._outcomes[id(w)] for w in order]
+        return Committed(order, self._problems)
 
     def _run(self, wave: Sequence[KernelWrite]) -> None:
         i = 0
@@ -234,10 +273,10 @@ class Transaction:
             i = j
 
     def _applied(self, write: KernelWrite) -> None:
-        self._outcomes[id(write)] = WriteOutcome(write, WriteStatus.APPLIED)
+        self._applied_ids.add(id(write))
 
     def _failed(self, write: KernelWrite, code: int, message: str) -> None:
-        self._outcomes[id(write)] = WriteOutcome(write, WriteStatus.FAILED, code, message)
+        self._problems[id(write)] = WriteOutcome(write, WriteStatus.FAILED, code, message)
 
     def _netlink(self, writes: list[NetlinkWrite]) -> None:
         groups: dict[str | None, list[NetlinkWrite]] = {}
@@ -257,11 +296,14 @@ class Transaction:
                 for w in group:
                     self._failed(w, *_failure(e))
                 continue
+            if not failures:
+                self._applied_ids.update(map(id, group))
+                continue
             failed = {id(f.op): f for f in failures}
             for w in group:
                 f = failed.get(id(w.op))
                 if f is None:
-                    self._applied(w)
+                    self._applied_ids.add(id(w))
                 else:
                     self._failed(w, f.errno, f.message)
 
