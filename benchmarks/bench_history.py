@@ -93,9 +93,8 @@ def main() -> None:
         catch_up = time.perf_counter() - started
         assert ctl_b.snapshot().revision == full
         emit(Result("PUT running-config 100k endpoints (baseline of what follows)", put_seconds, "s"))
-        emit(
-            Result("  /healthz meanwhile, worst of " + str(len(during_put)), max(during_put) * 1000, "ms", "<= 100 ms")
-        )
+        worst = max(during_put) * 1000
+        emit(Result(f"  /healthz meanwhile, worst of {len(during_put)}", worst, "ms", "< 1 s (20 MB body: 2.3 s)"))
         emit(
             Result(
                 "catch-up of a second controller after that PUT",
