@@ -38,6 +38,10 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
     assert set(state.servers) == {"osvdev0013", "external"}
     assert state.servers["external"]["leaf"] == "leaf4"  # the border leaf
     assert state.endpoints[SEED_EP]["netns"] == f"{lab.prefix}ep-0485e7a0"
+    # The lab wrote its whole topology (6 switches, 8 links, 2 interface-groups) as ONE transaction.
+    topology = [r for r in lab.api.get("/v1/history").json() if r["actor"] == "podswitch-lab"]
+    assert len(topology) == 1, topology
+    assert topology[0]["operation"] == "transaction" and topology[0]["change_count"] == 16
 
     # The issue's own words: `lab exec <endpoint prefix> -- ping -c 3 10.66.16.1`, exit code passed through.
     ping = lab.cli("lab", "exec", "0485e7a0", "--", "ping", "-c", "3", "-W", "2", "10.66.16.1")
