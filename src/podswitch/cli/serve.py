@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,14 +20,14 @@ DataDir = Annotated[
 ]
 
 
-DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"
+DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"  # store.DATABASE_URL_ENV, named here for --help without importing the store
 
 
 def open_store(db: str | None, data: str | None) -> Store:
     # Imported here: SQLAlchemy and Alembic cost every other command (lab exec, agent) a second and more.
     from ..store import Store
 
-    url = db or os.environ.get(DATABASE_URL_ENV) or Store.default_url(data_dir(data))
+    url = db or Store.configured_url(data_dir(data))
     return Store.open(url)
 
 
