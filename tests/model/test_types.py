@@ -318,8 +318,8 @@ def test_every_model_field_has_a_schema_of_its_own_type() -> None:
     assert schema["properties"]["ips"]["items"]["anyOf"] == IP_SCHEMA["anyOf"]
     assert Route.model_json_schema()["properties"]["prefix"]["format"] == "ip-prefix"
     assert SegmentInterface.model_json_schema()["properties"]["ip_addresses"]["items"]["format"] == "ip-interface"
-    assert PolicyRule.model_json_schema()["properties"]["seq"]["maximum"] == 65535
-    assert PortRange.model_json_schema()["properties"]["first"]["minimum"] == 1
+    assert PolicyRule.model_json_schema()["properties"]["seq"]["anyOf"][0]["maximum"] == 65535
+    assert PortRange.model_json_schema()["properties"]["first"]["anyOf"][0]["minimum"] == 1
 
 
 # ---- exact messages and boundaries -------------------------------------------------------------------------

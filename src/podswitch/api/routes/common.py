@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ...controller import Controller, Outcome
 from ...model import Change, Key, Model
 from ..auth import require_admin
-from ..bodies import obj
+from ..bodies import LINK_NAME_PATTERN, NAME_PATTERN, obj
 from ..errors import Refused
 from ..schemas import Page, PlanOut, WriteResult
 
@@ -28,12 +28,16 @@ CONDITIONAL: dict[int | str, dict[str, Any]] = {
 }
 
 # Object names in paths, as the model writes them (the schema says exactly what the server takes).
-NAME_PATTERN = "^[0-9A-Za-z][-.0-9A-Za-z_]{0,63}$"
 TenantName = Annotated[str, Path(pattern=NAME_PATTERN, description="tenant name")]
 SegmentName = Annotated[str, Path(pattern=NAME_PATTERN, description="segment name")]
 ObjectName = Annotated[str, Path(pattern=NAME_PATTERN, description="object name")]
+SwitchName = Annotated[str, Path(pattern=NAME_PATTERN, description="switch name")]
 EndpointId = Annotated[str, Path(pattern=NAME_PATTERN, description="endpoint id (a Neutron port id)")]
 GroupName = Annotated[str, Path(pattern=NAME_PATTERN, description="interface-group name")]
+LinkName = Annotated[
+    str,
+    Path(pattern=LINK_NAME_PATTERN, description="the link's two ends, SWITCH:INTERFACE-SWITCH:INTERFACE, in order"),
+]
 VlanNumber = Annotated[int, Path(ge=1, le=4094, description="VLAN tag on the interface-group's ports")]
 IF_MATCH_PATTERN = r'^\s*(\*|"?[0-9]{1,18}"?)\s*$'
 
