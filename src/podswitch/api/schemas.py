@@ -11,7 +11,9 @@ from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 MAX_REVISION = 2**62  # revisions are 64-bit integers in every store
-MAX_COUNT = 2**63 - 1
+# The largest integer a JSON body carries: beyond 2**53, many JSON readers (and float-based generators)
+# lose precision (I-JSON, RFC 7493).
+MAX_JSON_INTEGER = 2**53 - 1
 
 
 # A status is checked strictly when an agent reports it; one read back from the store (`STORED`) was
@@ -144,11 +146,11 @@ class Unresolved(BaseModel):
 class AgentStatus(BaseModel):
     """What a switch agent reports after each reconcile."""
 
-    applied_revision: _whole(0, MAX_REVISION) | None = None  # type: ignore[valid-type]
+    applied_revision: _whole(0, MAX_JSON_INTEGER) | None = None  # type: ignore[valid-type]
     etag: str | None = Field(default=None, max_length=128)
     errors: list[str] = Field(default_factory=list, max_length=1000)
     links: dict[str, str] = Field(default_factory=dict)
-    writes: _whole(0, MAX_COUNT) = 0  # type: ignore[valid-type]
+    writes: _whole(0, MAX_JSON_INTEGER) = 0  # type: ignore[valid-type]
     reconciled_at: Timestamp | None = None
     agent: dict[str, Any] = Field(default_factory=dict)
 

@@ -4,8 +4,10 @@ agent reports back (observed, never merged into intent)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
+from pydantic import WithJsonSchema
 
 from ...controller import Controller, metrics
 from ...model import Key, Kind, Model, Switch
@@ -69,7 +71,15 @@ def delete_switch(name: SwitchName, ctl: Ctl, actor: Actor, missing_ok: MissingO
         304: {"description": "unchanged since the ETag in If-None-Match"},
     },
 )
-def desired_state(name: SwitchName, ctl: Ctl, if_none_match: str | None = Header(default=None)) -> Response:
+def desired_state(
+    name: SwitchName,
+    ctl: Ctl,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="the ETag the agent holds: 304 while it is current"),
+        WithJsonSchema({"type": "string"}),
+    ] = None,
+) -> Response:
     """What the switch's agent must program. Compiled once per revision and shared by every agent that
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes."""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
