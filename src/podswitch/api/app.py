@@ -71,7 +71,12 @@ def create_app(store: Store, admin_token: str, *, limits: Limits | None = None) 
     app.state.admin_token = admin_token
     errors.install(app)
     # Outermost last: metrics see every answer, the front door's 401/413 included.
-    app.add_middleware(FrontDoor, token=lambda: app.state.admin_token, limits=limits or Limits.from_env())
+    app.add_middleware(
+        FrontDoor,
+        token=lambda: app.state.admin_token,
+        limits=limits or Limits.from_env(),
+        methods=lambda path: errors.allowed_methods(app, path),
+    )
     app.add_middleware(_Metrics)
     for module in (
         health,
