@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import jsonschema_rs
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core import NOT_SET
 from schemathesis.core.failures import Failure
@@ -29,6 +32,7 @@ from schemathesis.core.transport import Response
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from podswitch.api.app import create_app
+from podswitch.api.bodies import LINK_NAME_PATTERN, NAME_PATTERN
 from podswitch.store import Store
 from tests.api.conftest import SEED, TOKEN
 from tests.api.test_switches import POD
@@ -37,7 +41,8 @@ from tests.strategies import FORMATS
 _dir = tempfile.TemporaryDirectory(prefix="podswitch-schemathesis-")
 _store = Store.open(Store.default_url(Path(_dir.name)))
 app = create_app(_store, TOKEN)
-app.state.controller.replace(POD + "!\n" + SEED.read_text(), actor="test")
+INTENT = POD + "!\n" + SEED.read_text()
+app.state.controller.replace(INTENT, actor="test")
 
 # Our own string formats (ip-prefix, ip-interface, running-config): drawn as their descriptions say.
 for _name, _format in FORMATS.items():
@@ -191,6 +196,54 @@ def filter_failure(_: Any, failure: Failure, case: schemathesis.Case, response: 
     problems = _problems(response)
     allowed = problems and all(any(e.allows(operation, p, case.body) for e in EXCEPTIONS) for p in problems)
     return not allowed
+
+
+# Names the store has after `fresh_store`: a drawn path parameter that is a valid name is often one of
+# these, so that requests reach existing objects and their validation, not only 404s.
+KNOWN = {
+    "tenant": ["demo.openstack", "system"],
+    "segment": ["net_demo"],
+    "endpoint": ["0485e7a0-198f-4b88-a877-ca79d3e882bc"],
+    "interface_group": ["osvdev0013", "osvdev0014"],
+    "vlan": [300],
+    "name": ["leaf1", "leaf2", "spine1", "osvdev0013", "osvdev0014"],
+    "link": ["leaf1:swp49-spine1:swp1", "leaf2:swp49-spine1:swp2"],
+}
+_NAMES = {
+    "link": re.compile(LINK_NAME_PATTERN),
+    **{key: re.compile(NAME_PATTERN) for key in ("tenant", "segment", "endpoint", "interface_group", "name")},
+}
+
+
+def _valid(key: str, value: Any) -> bool:
+    if key == "vlan":
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4094
+    return isinstance(value, str) and _NAMES[key].match(unquote(value)) is not None
+
+
+def _known(key: str) -> list[Any]:
+    """The names of KNOWN[key] as a drawn value is spelled: %-escaped (a link's ':' is `%3A`)."""
+    return [quote(k, safe="") if isinstance(k, str) else k for k in KNOWN[key]]
+
+
+@schema.hook
+def flatmap_path_parameters(_: Any, parameters: dict[str, Any] | None) -> st.SearchStrategy[dict[str, Any] | None]:
+    """A valid path parameter is drawn again among the names the store has (or kept); an invalid one is
+    kept, so a case stays as valid as it was drawn."""
+    if not parameters:
+        return st.just(parameters)
+    return st.fixed_dictionaries(
+        {
+            key: st.sampled_from([value, *_known(key)]) if key in KNOWN and _valid(key, value) else st.just(value)
+            for key, value in parameters.items()
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def fresh_store() -> None:
+    """Each operation starts from the seed and the small POD (a running-config test replaces everything)."""
+    app.state.controller.replace(INTENT, actor="test")
 
 
 @schema.parametrize()
