@@ -109,6 +109,8 @@ class Match(Model):
 
 
 class PortRange(Model):
+    """Ports first to last; last is not below first."""
+
     first: PortNumber
     last: PortNumber
 
@@ -153,7 +155,7 @@ class PolicyRule(Model):
 
 class PolicyList(Model):
     name: Name
-    rules: tuple[PolicyRule, ...] = ()
+    rules: tuple[PolicyRule, ...] = Field(default=(), description="each with a seq of its own")
 
     @model_validator(mode="after")
     def _by_seq(self) -> PolicyList:
@@ -168,15 +170,15 @@ class PolicyList(Model):
 class LogicalRouter(Model):
     """The tenant's router. It exists on every leaf that has one of the tenant's segments (anycast)."""
 
-    interfaces: tuple[SegmentInterface, ...] = ()
+    interfaces: tuple[SegmentInterface, ...] = Field(default=(), description="one per segment")
     tenant_interfaces: tuple[Name, ...] = Field(
         default=(),
         description="tenants this router links to, each once: a tenant links only to `system`; `system` links "
         "to other tenants",
         json_schema_extra=_UNIQUE,
     )
-    routes: tuple[Route, ...] = ()
-    policy_lists: tuple[PolicyList, ...] = ()
+    routes: tuple[Route, ...] = Field(default=(), description="one per prefix")
+    policy_lists: tuple[PolicyList, ...] = Field(default=(), description="each with a name of its own")
     applied_policy_list: Name | None = Field(
         default=None, description="policy-list applied to routed traffic; none applied permits all"
     )

@@ -30,7 +30,6 @@ CONDITIONAL: dict[int | str, dict[str, Any]] = {
 # Object names in paths, as the model writes them (the schema says exactly what the server takes).
 TenantName = Annotated[str, Path(pattern=NAME_PATTERN, description="tenant name")]
 SegmentName = Annotated[str, Path(pattern=NAME_PATTERN, description="segment name")]
-ObjectName = Annotated[str, Path(pattern=NAME_PATTERN, description="object name")]
 SwitchName = Annotated[str, Path(pattern=NAME_PATTERN, description="switch name")]
 EndpointId = Annotated[str, Path(pattern=NAME_PATTERN, description="endpoint id (a Neutron port id)")]
 GroupName = Annotated[str, Path(pattern=NAME_PATTERN, description="interface-group name")]
