@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
+from podswitch import config
 from podswitch.model import (
     SYSTEM,
     Action,
@@ -277,9 +278,20 @@ class Format(NamedTuple):
     check: Callable[[str], bool]
 
 
+def is_running_config(text: str) -> bool:
+    """format running-config: text that PUT /v1/running-config applies, as `podswitch config check` reads a
+    file: UTF-8 with LF or CR LF line ends, parsed into a valid intent."""
+    try:
+        config.parse(config.decode(text.encode()))
+    except (config.ConfigError, UnicodeEncodeError):
+        return False
+    return True
+
+
 FORMATS = {
     "ip-prefix": Format(prefix_texts, is_ip_prefix),
     "ip-interface": Format(interface_texts, is_ip_interface),
+    # Defined below: running-config texts are rendered intents.
 }
 """Our own OpenAPI string formats: how to draw a value and how to check one (what their descriptions say)."""
 
@@ -523,6 +535,11 @@ def intents(
     if draw(_flip):
         objects += draw(_tenant(SYSTEM, pool, tenant_names, max_segments, max_endpoints))
     return build(objects)
+
+
+running_config_texts = st.deferred(lambda: intents(max_tenants=2, max_segments=2, max_endpoints=2)).map(config.render)
+"""Text of format running-config: valid intents (rich fabrics, most of them) as running-config text."""
+FORMATS["running-config"] = Format(running_config_texts, is_running_config)
 
 
 # ---- a large, deterministic intent for benchmarks -------------------------------------------------

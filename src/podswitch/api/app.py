@@ -32,7 +32,15 @@ DESCRIPTION = """podswitch makes a leaf-spine POD of Linux switches behave as on
 Reads are open; every write needs `Authorization: Bearer <admin token>` (checked before the body is read).
 Errors are JSON `{"error": {"message", "object", "field", ...}}`. Every accepted write is one new revision in
 the history (`X-Podswitch-Revision` header); `POST /v1/transactions` makes many changes one revision. An
-object's `PUT` body leaves out what its path names."""
+object's `PUT` body leaves out what its path names. A query parameter an operation does not list is refused
+(422), not ignored.
+
+This document states every rule of a request that JSON Schema can state. The few it cannot are in the
+descriptions: two values of one request compared (a link's two ends differ; a port range's last is not
+below its first; a router's interfaces, routes and policy-lists, and a policy-list's rules, are each named
+once; a transaction's link put names the link of its path; a tenant's router links only to `system`, and
+`system`'s to other tenants), addresses listed once compared as addresses, not as text, and whole numbers
+written without a fraction part (10, not 10.0)."""
 
 
 class _Metrics:
@@ -71,7 +79,12 @@ def create_app(store: Store, admin_token: str, *, limits: Limits | None = None) 
     app.state.admin_token = admin_token
     errors.install(app)
     # Outermost last: metrics see every answer, the front door's 401/413 included.
-    app.add_middleware(FrontDoor, token=lambda: app.state.admin_token, limits=limits or Limits.from_env())
+    app.add_middleware(
+        FrontDoor,
+        token=lambda: app.state.admin_token,
+        limits=limits or Limits.from_env(),
+        methods=lambda path: errors.allowed_methods(app, path),
+    )
     app.add_middleware(_Metrics)
     for module in (
         health,

@@ -168,8 +168,9 @@ def answer(exc: Exception) -> Answer:
     raise TypeError(f"no answer for {type(exc).__name__}")
 
 
-def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method the OpenAPI document gives for this request's path (what a 405's Allow must say)."""
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the OpenAPI document gives for this path (what a 405's Allow must say); none for a
+    path it does not have."""
     table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allowed_methods", None)
     if table is None:
         table = []
@@ -179,7 +180,7 @@ def allowed_methods(app: FastAPI, request: Request) -> list[str]:
         app.state.allowed_methods = table
     methods: set[str] = set()
     for compiled, verbs in table:
-        if compiled.match(request.url.path):
+        if compiled.match(path):
             methods |= verbs
     if "GET" in methods:
         methods.add("HEAD")
@@ -211,7 +212,7 @@ def install(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 405:
             # Each method of a path is its own route, and Starlette names only the first one's methods.
-            allowed = allowed_methods(app, request)
+            allowed = allowed_methods(app, request.url.path)
             headers["Allow"] = ", ".join(allowed)
             message = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
         return error(exc.status_code, {"message": message, "object": None, "field": None}, headers=headers)

@@ -2,15 +2,17 @@
 and bodies are bounded in size.
 
 A request that changes the fabric without a valid token is answered 401/403 from its headers alone: its body
-is never read, let alone decoded (a 100 MB body of garbage costs the controller nothing). A body larger than
-its route's limit is refused with 413 as soon as the limit is crossed (or at once, from Content-Length).
-Pure ASGI: the body streams through untouched and is never buffered here."""
+is never read, let alone decoded (a 100 MB body of garbage costs the controller nothing). A write with a
+method the path does not have is answered 405 (or 404 for no such path) by the router, token or not: that
+answer does not depend on who asks, and the router gives it without reading the body either. A body larger
+than its route's limit is refused with 413 as soon as the limit is crossed (or at once, from
+Content-Length). Pure ASGI: the body streams through untouched and is never buffered here."""
 
 from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,14 +75,20 @@ def token_problem(authorization: str | None, expected: str) -> Refused | None:
 class FrontDoor:
     """ASGI middleware: authenticate writes from their headers, then bound their bodies."""
 
-    def __init__(self, app: App, token: Callable[[], str], limits: Limits) -> None:
+    def __init__(
+        self, app: App, token: Callable[[], str], limits: Limits, methods: Callable[[str], Collection[str]]
+    ) -> None:
         self.app = app
         self.token = token
         self.limits = limits
+        self.methods = methods  # the methods a path has (none: no such path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITES:
             await self.app(scope, receive, send)
+            return
+        if scope["method"] not in self.methods(scope["path"]):
+            await self.app(scope, receive, send)  # 404 or 405 from the router, which reads no body
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         problem = token_problem(headers.get("authorization"), self.token())

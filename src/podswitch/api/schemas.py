@@ -2,12 +2,69 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
+MAX_REVISION = 2**62  # revisions are 64-bit integers in every store
+# The largest integer a JSON body carries: beyond 2**53, many JSON readers (and float-based generators)
+# lose precision (I-JSON, RFC 7493).
+MAX_JSON_INTEGER = 2**53 - 1
+
+
+# A status is checked strictly when an agent reports it; one read back from the store (`STORED`) was
+# checked when it was reported, perhaps by an older controller, and is shown as it is.
+STORED = {"stored": True}
+
+
+def _is_stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
+
+
+def _whole(low: int, high: int) -> Any:
+    """What JSON Schema calls an integer, from low to high: an int, or a number without a fraction part
+    (`3.0`); not a JSON boolean or a string of digits (which pydantic's lax int would take)."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if _is_stored(info):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise PydanticCustomError("whole", f"must be a whole number from {low} to {high}")
+        return value
+
+    return Annotated[int, BeforeValidator(check), WithJsonSchema({"type": "integer", "minimum": low, "maximum": high})]
+
+
+# RFC 3339 `date-time` (JSON Schema's format) as pydantic reads it: `T` between date and time, seconds
+# without a leap second (60), an offset or `Z`, no year 0. Pydantic alone would also take a bare date, no
+# offset, a space for `T`, or a number of seconds since 1970.
+_YEAR = "(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+_SECONDS = "[0-9]{2}:[0-9]{2}:[0-5][0-9](?:[.][0-9]+)?"
+TIMESTAMP_PATTERN = f"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}[Tt]{_SECONDS}(?:[Zz]|[+-][0-9]{{2}}:[0-9]{{2}})$"
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+
+
+def _timestamp(value: Any, info: ValidationInfo) -> Any:
+    if _is_stored(info) or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        raise PydanticCustomError(
+            "timestamp", "must be an RFC 3339 date-time with an offset, like 2024-05-01T12:00:00Z"
+        )
+    return value
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
 
 
 class ErrorDetail(BaseModel):
@@ -89,12 +146,12 @@ class Unresolved(BaseModel):
 class AgentStatus(BaseModel):
     """What a switch agent reports after each reconcile."""
 
-    applied_revision: int | None = None
+    applied_revision: _whole(0, MAX_JSON_INTEGER) | None = None  # type: ignore[valid-type]
     etag: str | None = Field(default=None, max_length=128)
     errors: list[str] = Field(default_factory=list, max_length=1000)
     links: dict[str, str] = Field(default_factory=dict)
-    writes: int = Field(default=0, ge=0)
-    reconciled_at: datetime | None = None
+    writes: _whole(0, MAX_JSON_INTEGER) = 0  # type: ignore[valid-type]
+    reconciled_at: Timestamp | None = None
     agent: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -7,16 +7,26 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
-from .types import IPAddress, IPInterface, IPNetwork, Model, Name, PortNumber, Seq, net_sort_key
+from .types import IPAddress, IPInterface, IPNetwork, Model, Name, PortNumber, Seq, model_schema, net_sort_key
+
+_UNIQUE: JsonDict = {"uniqueItems": True}
+
+
+def _given(*fields: str, **schema: Any) -> dict[str, Any]:
+    """A schema that holds when each of `fields` is present and not null, and is `schema` then."""
+    return {"required": list(fields), "properties": {f: schema for f in fields}}
 
 
 class SegmentInterface(Model):
     """`interface segment S` with its gateway addresses (`ip address 10.66.16.1/24`)."""
 
     segment: Name
-    ip_addresses: tuple[IPInterface, ...] = ()
+    ip_addresses: tuple[IPInterface, ...] = Field(
+        default=(), description="each address once", json_schema_extra=_UNIQUE
+    )
 
     @model_validator(mode="after")
     def _canonical(self) -> SegmentInterface:
@@ -27,6 +37,10 @@ class SegmentInterface(Model):
 
 class NextHop(Model):
     """Exactly one of: another tenant (`next-hop tenant system`) or a gateway IP on a connected subnet."""
+
+    model_config = ConfigDict(
+        json_schema_extra=model_schema({"oneOf": [_given("tenant", type="string"), _given("ip", type="string")]})
+    )
 
     tenant: Name | None = None
     ip: IPAddress | None = None
@@ -41,7 +55,21 @@ class NextHop(Model):
         return f"tenant {self.tenant}" if self.tenant is not None else f"ip {self.ip}"
 
 
+# A next-hop address is of the prefix's IP version (`validate` refuses others, 422). IPv6 text, and only
+# IPv6 text, has a ':'.
+_V4, _V6 = {"pattern": "^[^:]*$"}, {"pattern": ":"}
+_SAME_VERSION = [
+    {"properties": {"next_hop": {"properties": {"ip": {"type": "null"}}}}},
+    {"properties": {"prefix": _V4, "next_hop": {"properties": {"ip": _V4}}}},
+    {"properties": {"prefix": _V6, "next_hop": {"properties": {"ip": _V6}}}},
+]
+
+
 class Route(Model):
+    """A static route. A next-hop ip is of the prefix's IP version."""
+
+    model_config = ConfigDict(json_schema_extra=model_schema({"anyOf": _SAME_VERSION}))
+
     prefix: IPNetwork
     next_hop: NextHop
 
@@ -59,7 +87,9 @@ class Protocol(StrEnum):
 
 
 class Match(Model):
-    """One side of a policy rule: any, a segment of this tenant, or a prefix."""
+    """One side of a policy rule: any, a segment of this tenant, or a prefix (not both)."""
+
+    model_config = ConfigDict(json_schema_extra=model_schema({"not": _given("segment", "cidr", type="string")}))
 
     segment: Name | None = None
     cidr: IPNetwork | None = None
@@ -79,6 +109,8 @@ class Match(Model):
 
 
 class PortRange(Model):
+    """Ports first to last; last is not below first."""
+
     first: PortNumber
     last: PortNumber
 
@@ -93,6 +125,19 @@ class PortRange(Model):
 
 
 class PolicyRule(Model):
+    """Ports are matched only with protocol tcp or udp."""
+
+    model_config = ConfigDict(
+        json_schema_extra=model_schema(
+            {
+                "anyOf": [
+                    _given("protocol", enum=["tcp", "udp"]),
+                    {"properties": {"src_port": {"type": "null"}, "dst_port": {"type": "null"}}},
+                ]
+            }
+        )
+    )
+
     seq: Seq = Field(description="rules are evaluated in ascending seq; first match wins")
     action: Action
     protocol: Protocol = Protocol.ANY
@@ -110,7 +155,7 @@ class PolicyRule(Model):
 
 class PolicyList(Model):
     name: Name
-    rules: tuple[PolicyRule, ...] = ()
+    rules: tuple[PolicyRule, ...] = Field(default=(), description="each with a seq of its own")
 
     @model_validator(mode="after")
     def _by_seq(self) -> PolicyList:
@@ -125,12 +170,15 @@ class PolicyList(Model):
 class LogicalRouter(Model):
     """The tenant's router. It exists on every leaf that has one of the tenant's segments (anycast)."""
 
-    interfaces: tuple[SegmentInterface, ...] = ()
+    interfaces: tuple[SegmentInterface, ...] = Field(default=(), description="one per segment")
     tenant_interfaces: tuple[Name, ...] = Field(
-        default=(), description="tenants this router links to; a tenant links only to `system`"
+        default=(),
+        description="tenants this router links to, each once: a tenant links only to `system`; `system` links "
+        "to other tenants",
+        json_schema_extra=_UNIQUE,
     )
-    routes: tuple[Route, ...] = ()
-    policy_lists: tuple[PolicyList, ...] = ()
+    routes: tuple[Route, ...] = Field(default=(), description="one per prefix")
+    policy_lists: tuple[PolicyList, ...] = Field(default=(), description="each with a name of its own")
     applied_policy_list: Name | None = Field(
         default=None, description="policy-list applied to routed traffic; none applied permits all"
     )

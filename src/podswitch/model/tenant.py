@@ -58,7 +58,9 @@ class Endpoint(Model):
 
     id: Name
     attachment_point: Attachment | None = None
-    ips: tuple[IPAddress, ...] = ()
+    ips: tuple[IPAddress, ...] = Field(
+        default=(), description="each address once", json_schema_extra={"uniqueItems": True}
+    )
     mac: Mac | None = None
     origination: Token | None = None
 

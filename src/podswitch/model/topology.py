@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from .types import IfName, IPAddress, Model, Name
+from .types import IfName, IPAddress, Model, Name, model_schema
 
 
 class Role(StrEnum):
@@ -35,7 +35,8 @@ class Port(Model):
 
 
 class Link(Model):
-    """A cable between two switch ports (leaf to spine). Stored with its ends in a canonical order."""
+    """A cable between two switch ports (leaf to spine). Stored with its ends in a canonical order. Its two
+    ends are different ports."""
 
     a: Port
     b: Port
@@ -58,8 +59,15 @@ class Link(Model):
 class InterfaceGroup(Model):
     """A server's uplinks: one port, or ports on two leaves of a rack pair."""
 
+    # `validate` refuses a group without ports (422): the schema says members is required, not empty.
+    model_config = ConfigDict(json_schema_extra=model_schema(required=("members",)))
+
     name: Name
-    members: tuple[Port, ...] = Field(default=(), description="leaf ports of this group")
+    members: tuple[Port, ...] = Field(
+        default=(),
+        description="leaf ports of this group: at least one, each once",
+        json_schema_extra={"minItems": 1, "uniqueItems": True},
+    )
 
     @model_validator(mode="after")
     def _canonical(self) -> InterfaceGroup:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+import sys
 from collections.abc import Callable
 from typing import Annotated, Any, cast
 
@@ -217,9 +218,50 @@ _ADDRESS_CHARS = "[0-9A-Fa-f.:]{2,45}"
 NAME_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[0-9A-Za-z][-.0-9A-Za-z_]{0,63}$"}
 IFNAME_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[0-9A-Za-z][-.0-9A-Za-z_]{0,14}$"}
 TOKEN_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[!-~]{1,128}$"}
-VLAN_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 4094}
-PORT_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 65535}
-SEQ_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 65535}
+
+
+def digits_pattern(low: int, high: int) -> str:
+    """A regular expression for the whole numbers from `low` to `high` (1 <= low) written in plain ASCII
+    digits, leading zeros allowed: what `int()` reads from a digit string (`_whole`, `_vlan`)."""
+    alternatives = []
+    start = low
+    while start <= high:
+        step = 1  # the largest power of ten that starts a block at `start` and fits below `high`
+        while start % (step * 10) == 0 and start + step * 10 - 1 <= high:
+            step *= 10
+        count = min((high - start + 1) // step, 10 - start // step % 10)
+        first, last = str(start), str(start + count * step - 1)
+        fixed = len(first) - len(str(step)) + 1  # digits before the varying one
+        varying = first[fixed - 1] if count == 1 else f"[{first[fixed - 1]}-{last[fixed - 1]}]"
+        tail = len(str(step)) - 1
+        alternatives.append(
+            first[: fixed - 1] + varying + ("[0-9]" if tail == 1 else f"[0-9]{{{tail}}}" if tail else "")
+        )
+        start += count * step
+    return f"^0*(?:{'|'.join(alternatives)})$"
+
+
+# Python's int() reads at most this many digits (leading zeros count): a longer digit string is refused.
+_MAX_DIGITS = sys.get_int_max_str_digits() or None
+
+
+def _whole_schema(low: int, high: int, what: str) -> dict[str, Any]:
+    """A whole number from low to high: a JSON integer, or its plain ASCII digits as a string (as the
+    running-config text writes it). Not a JSON boolean; not a number with a fraction part, even `.0` (JSON
+    Schema's `integer` admits 10.0, which this refuses: see tests/api/test_schemathesis.py)."""
+    text: dict[str, Any] = {"type": "string", "pattern": digits_pattern(low, high), "minLength": 1}
+    if _MAX_DIGITS:
+        text["maxLength"] = _MAX_DIGITS
+    return {
+        "anyOf": [{"type": "integer", "minimum": low, "maximum": high}, text],
+        "description": f"{what}: a whole number from {low} to {high}, written without a fraction part (10, "
+        'not 10.0); plain ASCII digits in a string ("10") are taken too',
+    }
+
+
+VLAN_SCHEMA: dict[str, Any] = _whole_schema(1, 4094, "VLAN")
+PORT_SCHEMA: dict[str, Any] = _whole_schema(1, 65535, "port")
+SEQ_SCHEMA: dict[str, Any] = _whole_schema(1, 65535, "sequence number")
 MAC_SCHEMA: dict[str, Any] = {
     "type": "string",
     "description": "a unicast MAC address, not all zeros; ':' or '-' between the bytes, any case",
@@ -264,6 +306,24 @@ Mac = Annotated[str, *_scalar(_mac, MAC_SCHEMA)]
 IPAddress = Annotated[Address, *_scalar(_ip, IP_SCHEMA, str)]
 IPNetwork = Annotated[Network, *_scalar(_network, PREFIX_SCHEMA, str)]
 IPInterface = Annotated[Interface, *_scalar(_gateway, INTERFACE_SCHEMA, str)]
+
+
+def model_schema(
+    keywords: dict[str, Any] | None = None, *, required: tuple[str, ...] = ()
+) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra` of a model whose schema states more than its fields do: `keywords` (`oneOf`,
+    `not`, ...) state rules between fields, and `required` fields have a default in Python but are refused
+    when absent (a rule `validate` enforces). Fields a schema leaves out (what a path names) are skipped."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        properties = schema.get("properties", {})
+        for name in required:
+            if name in properties and name not in schema.setdefault("required", []):
+                schema["required"].append(name)
+                properties[name].pop("default", None)
+        schema.update(keywords or {})
+
+    return extra
 
 
 class Model(BaseModel):

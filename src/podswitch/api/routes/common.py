@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 
 from ...controller import Controller, Outcome
 from ...model import Change, Key, Model
 from ..auth import require_admin
-from ..bodies import obj
+from ..bodies import LINK_NAME_PATTERN, NAME_PATTERN, obj
 from ..errors import Refused
 from ..schemas import Page, PlanOut, WriteResult
 
@@ -28,14 +28,18 @@ CONDITIONAL: dict[int | str, dict[str, Any]] = {
 }
 
 # Object names in paths, as the model writes them (the schema says exactly what the server takes).
-NAME_PATTERN = "^[0-9A-Za-z][-.0-9A-Za-z_]{0,63}$"
 TenantName = Annotated[str, Path(pattern=NAME_PATTERN, description="tenant name")]
 SegmentName = Annotated[str, Path(pattern=NAME_PATTERN, description="segment name")]
-ObjectName = Annotated[str, Path(pattern=NAME_PATTERN, description="object name")]
+SwitchName = Annotated[str, Path(pattern=NAME_PATTERN, description="switch name")]
 EndpointId = Annotated[str, Path(pattern=NAME_PATTERN, description="endpoint id (a Neutron port id)")]
 GroupName = Annotated[str, Path(pattern=NAME_PATTERN, description="interface-group name")]
+LinkName = Annotated[
+    str,
+    Path(pattern=LINK_NAME_PATTERN, description="the link's two ends, SWITCH:INTERFACE-SWITCH:INTERFACE, in order"),
+]
 VlanNumber = Annotated[int, Path(ge=1, le=4094, description="VLAN tag on the interface-group's ports")]
-IF_MATCH_PATTERN = r'^\s*(\*|"?[0-9]{1,18}"?)\s*$'
+# `*`, or one revision, quoted as an ETag or bare; around it only what HTTP calls blanks (space, tab).
+IF_MATCH_PATTERN = r'^[ \t]*(\*|[0-9]{1,18}|"[0-9]{1,18}")[ \t]*$'
 
 
 def if_match(
@@ -46,12 +50,13 @@ def if_match(
             description="only if the intent is still at this revision: the ETag of GET /v1/running-config or "
             'the revision of a dry-run plan, e.g. `"42"`; otherwise 412 and nothing changes',
         ),
+        WithJsonSchema({"type": "string", "pattern": IF_MATCH_PATTERN}),  # a header is text or absent, never null
     ] = None,
 ) -> int | None:
     """The revision a conditional write expects (`*` or no header: unconditional)."""
-    if if_match is None or if_match.strip() == "*":
+    if if_match is None or if_match.strip(" \t") == "*":
         return None
-    tag = if_match.strip()
+    tag = if_match.strip(" \t")
     if tag.startswith('"') and tag.endswith('"') and len(tag) >= 2:
         tag = tag[1:-1]
     if not tag.isascii() or not tag.isdigit() or len(tag) > 18:

@@ -16,7 +16,21 @@ from .common import CONDITIONAL, REVISION_HEADER, Actor, Ctl, DryRun, IfMatch, a
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["running-config"])
 
-TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}}
+# The grammar of running-config text is no JSON Schema: the body has a format of our own, which names it
+# (tests/strategies.py draws texts of it for the API fuzzer). What a schema can say, it says: the text is
+# not empty or blank, which the server refuses on purpose (`!` removes everything deliberately).
+RUNNING_CONFIG_SCHEMA = {
+    "type": "string",
+    "format": "running-config",
+    "minLength": 1,
+    "pattern": "[^\\t\\n\\v\\f\\r ]",
+    "description": "format running-config: the whole intent as running-config text (docs/config-language.md): "
+    "UTF-8, LF or CR LF line ends, two-space indentation, `!` closing a block; every object valid, every "
+    "reference resolved (else 422 naming line:column, or 409). Not empty or blank: to remove all intent on "
+    "purpose, send `!`.",
+    "example": "tenant demo\n  origination openstack\n!\n",
+}
+TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schema": RUNNING_CONFIG_SCHEMA}}}}
 
 
 @router.get(

@@ -6,12 +6,11 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ...model import Change
-from ..schemas import ChangeOut, Page, PlanOut, Revision, RevisionDetail, WriteResult
+from ..schemas import MAX_REVISION, ChangeOut, Page, PlanOut, Revision, RevisionDetail, WriteResult
 from ..strict_json import StrictJSONRoute
 from .common import Actor, Ctl, DryRun, Limit, Offset, answer
 
 router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/history", tags=["history"])
-MAX_REVISION = 2**62  # revisions are 64-bit integers in every store
 RevisionPath = Path(ge=0, le=MAX_REVISION)
 
 

@@ -4,15 +4,17 @@ agent reports back (observed, never merged into intent)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
+from pydantic import WithJsonSchema
 
 from ...controller import Controller, metrics
 from ...model import Key, Kind, Model, Switch
 from ..bodies import SwitchBody
-from ..schemas import AgentStatus, Page, SwitchOut
+from ..schemas import STORED, AgentStatus, Page, SwitchOut
 from ..strict_json import StrictJSONRoute
-from .common import Actor, Ctl, Limit, MissingOk, ObjectName, Offset, delete_object, found, page, put_object
+from .common import Actor, Ctl, Limit, MissingOk, Offset, SwitchName, delete_object, found, page, put_object
 
 router = APIRouter(route_class=StrictJSONRoute, prefix="/v1/switches", tags=["switches"])
 
@@ -21,7 +23,7 @@ def _out(ctl: Controller, sw: Switch, statuses: dict[str, dict]) -> SwitchOut:
     compiled = ctl.compiled()
     etag = compiled.etag(sw.name)
     raw = statuses.get(sw.name)
-    status = AgentStatus.model_validate(raw["status"]) if raw else None
+    status = AgentStatus.model_validate(raw["status"], context=STORED) if raw else None
     in_sync = bool(status is not None and etag is not None and status.etag == etag)
     metrics.SWITCH_IN_SYNC.labels(switch=sw.name).set(1 if in_sync else 0)
     state = compiled.state(sw.name)
@@ -45,19 +47,19 @@ def list_switches(ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> Page[Swit
 
 
 @router.get("/{name}", response_model=SwitchOut)
-def get_switch(name: str, ctl: Ctl) -> SwitchOut:
+def get_switch(name: SwitchName, ctl: Ctl) -> SwitchOut:
     sw = found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
     return _out(ctl, sw, ctl.switch_statuses())
 
 
 @router.put("/{name}", response_model=Switch, responses={201: {"model": Switch}})
-def put_switch(name: ObjectName, body: SwitchBody, ctl: Ctl, actor: Actor, response: Response) -> Model:
+def put_switch(name: SwitchName, body: SwitchBody, ctl: Ctl, actor: Actor, response: Response) -> Model:
     """Create or replace the switch. The path names it."""
     return put_object(ctl, Key(Kind.SWITCH, name=name), body, actor, response)
 
 
 @router.delete("/{name}", status_code=204)
-def delete_switch(name: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False) -> Response:
+def delete_switch(name: SwitchName, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False) -> Response:
     """Refused while links or interface-groups use the switch."""
     return delete_object(ctl, Key(Kind.SWITCH, name=name), actor, missing_ok)
 
@@ -69,7 +71,15 @@ def delete_switch(name: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = Fal
         304: {"description": "unchanged since the ETag in If-None-Match"},
     },
 )
-def desired_state(name: str, ctl: Ctl, if_none_match: str | None = Header(default=None)) -> Response:
+def desired_state(
+    name: SwitchName,
+    ctl: Ctl,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="the ETag the agent holds: 304 while it is current"),
+        WithJsonSchema({"type": "string"}),
+    ] = None,
+) -> Response:
     """What the switch's agent must program. Compiled once per revision and shared by every agent that
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes."""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
@@ -87,7 +97,7 @@ def desired_state(name: str, ctl: Ctl, if_none_match: str | None = Header(defaul
 
 
 @router.put("/{name}/status", status_code=204)
-def put_status(name: str, body: AgentStatus, ctl: Ctl, actor: Actor) -> Response:
+def put_status(name: SwitchName, body: AgentStatus, ctl: Ctl, actor: Actor) -> Response:
     """The agent's report after each reconcile: applied revision/ETag, errors, link states."""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
     ctl.report_status(name, {"status": body.model_dump(mode="json"), "seen": datetime.now(UTC).isoformat()})
@@ -95,6 +105,6 @@ def put_status(name: str, body: AgentStatus, ctl: Ctl, actor: Actor) -> Response
 
 
 @router.get("/{name}/status", response_model=AgentStatus)
-def get_status(name: str, ctl: Ctl) -> AgentStatus:
+def get_status(name: SwitchName, ctl: Ctl) -> AgentStatus:
     raw = found(ctl.switch_statuses().get(name), f"status of switch {name}")
-    return AgentStatus.model_validate(raw["status"])
+    return AgentStatus.model_validate(raw["status"], context=STORED)

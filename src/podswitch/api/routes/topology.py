@@ -11,6 +11,7 @@ from .common import (
     Ctl,
     GroupName,
     Limit,
+    LinkName,
     MissingOk,
     Offset,
     delete_object,
@@ -35,12 +36,12 @@ def put_link(body: Link, ctl: Ctl, actor: Actor, response: Response) -> Model:
 
 
 @router.get("/v1/links/{link}", response_model=Link)
-def get_link(link: str, ctl: Ctl) -> Model:
+def get_link(link: LinkName, ctl: Ctl) -> Model:
     return found(ctl.snapshot().intent.topology.links.get(link), f"link {link}")
 
 
 @router.delete("/v1/links/{link}", status_code=204)
-def delete_link(link: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False) -> Response:
+def delete_link(link: LinkName, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False) -> Response:
     return delete_object(ctl, Key(Kind.LINK, name=link), actor, missing_ok)
 
 
@@ -50,7 +51,7 @@ def list_groups(ctl: Ctl, limit: Limit = 100, offset: Offset = 0) -> Page[Interf
 
 
 @router.get("/v1/interface-groups/{name}", response_model=InterfaceGroup)
-def get_group(name: str, ctl: Ctl) -> Model:
+def get_group(name: GroupName, ctl: Ctl) -> Model:
     return found(ctl.snapshot().intent.topology.interface_groups.get(name), f"interface-group {name}")
 
 
@@ -67,6 +68,6 @@ def put_group(
 
 
 @router.delete("/v1/interface-groups/{name}", status_code=204)
-def delete_group(name: str, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False) -> Response:
+def delete_group(name: GroupName, ctl: Ctl, actor: Actor, missing_ok: MissingOk = False) -> Response:
     """Refused while a segment member or endpoint attaches to the group."""
     return delete_object(ctl, Key(Kind.INTERFACE_GROUP, name=name), actor, missing_ok)

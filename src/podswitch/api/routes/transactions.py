@@ -5,15 +5,17 @@ topology or a full Neutron sync (tens of MB), and `/healthz` and the agents must
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
 from ...controller import Delete, Operation, OperationError, Put
-from ...model import IntentError, Problem
-from ...model.paths import IDENTITY, PATH_FORMS, PathError, key_of, object_at
+from ...model import IntentError, Key, Kind, Problem
+from ...model.paths import IDENTITY, PATH_FORMS, PathError, key_of, object_at, path_of
+from ..bodies import ANY_PATH_PATTERN, PATH_PATTERN, body
 from ..errors import Refused
 from ..limits import read_body
 from ..schemas import PlanOut, WriteResult
@@ -24,8 +26,10 @@ router = APIRouter(route_class=StrictJSONRoute, tags=["transactions"])
 
 # A full sync of the largest supported fabric (100,000 endpoints) is ~110,000 operations.
 MAX_OPERATIONS = 250_000
+MAX_PATH = 1024
 
 _PATH_DOC = "the object's own path under /v1, one of: " + ", ".join(PATH_FORMS)
+_PATHS = {kind: re.compile(pattern) for kind, pattern in PATH_PATTERN.items()}
 
 
 class PutOperation(BaseModel):
@@ -34,9 +38,9 @@ class PutOperation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     op: Literal["put"]
-    path: str = Field(max_length=1024, description=_PATH_DOC)
+    path: str = Field(max_length=MAX_PATH, description=_PATH_DOC)
     body: dict[str, Any] = Field(default_factory=dict)
-    create_only: bool = Field(default=False, description="refuse (409) if the object exists")
+    create_only: bool = Field(default=False, strict=True, description="refuse (409) if the object exists")
 
 
 class DeleteOperation(BaseModel):
@@ -44,14 +48,38 @@ class DeleteOperation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     op: Literal["delete"]
-    path: str = Field(max_length=1024, description=_PATH_DOC)
-    missing_ok: bool = Field(default=False, description="nothing to do when it is already gone (else 404)")
+    path: str = Field(
+        max_length=MAX_PATH,
+        description=_PATH_DOC,
+        json_schema_extra={"pattern": ANY_PATH_PATTERN},
+    )
+    missing_ok: bool = Field(default=False, strict=True, description="nothing to do when it is already gone (else 404)")
 
 
 class TransactionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     operations: list[Annotated[PutOperation | DeleteOperation, Field(discriminator="op")]] = Field(
         min_length=1, max_length=MAX_OPERATIONS
+    )
+
+
+def _put(kind: Kind) -> type[BaseModel]:
+    """The schema of a put of one kind of object: its path's pattern and that kind's `PUT` body (the server
+    reads every put as a `PutOperation` and checks the same, in `parse_operations`)."""
+    model = body(kind)
+    form = path_of(Key(kind, "T", "S", {Kind.LINK: "SWITCH:IF-SWITCH:IF", Kind.MEMBER: "GROUP:VLAN"}.get(kind, "NAME")))
+    fields: dict[str, Any] = {
+        "op": (Literal["put"], ...),
+        "path": (str, Field(max_length=MAX_PATH, pattern=PATH_PATTERN[kind], description=f"{form}, under /v1")),
+        # Without a body, the server reads `{}`: required where that is not a valid body.
+        "body": (model, ...) if model.model_json_schema().get("required") else (model, Field(default_factory=dict)),
+        "create_only": (bool, PutOperation.model_fields["create_only"]),
+    }
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        f"Put{model.__name__.removesuffix('Body')}",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"Create or replace the {kind.value} at `path` with `body`, what `PUT /v1{form}` takes.",
+        **fields,
     )
 
 
@@ -78,6 +106,13 @@ def parse_operations(raw: bytes) -> list[Operation]:
             key = key_of(item.path)
         except PathError as exc:
             raise _refused(index, "path", str(exc)) from None
+        if not _PATHS[key.kind].match(item.path):
+            raise _refused(
+                index,
+                "path",
+                f"'{item.path[:200]}' is not an object's path: names are 1-64 letters, digits, '.', '-' or '_' "
+                f"(use one of {', '.join(PATH_FORMS)})",
+            )
         if isinstance(item, DeleteOperation):
             operations.append(Delete(key, item.missing_ok))
             continue
@@ -131,15 +166,25 @@ async def transaction(
 
 
 def install_schema(app: FastAPI) -> None:
-    """Put `TransactionIn` into the OpenAPI components (the route reads its body itself, off the loop)."""
+    """Put the schema of `TransactionIn` into the OpenAPI components (the route reads its body itself, off
+    the loop): each operation is one of a put of each kind (its path's pattern, its body) or a delete."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            defs = _ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+            puts = [_put(kind) for kind in Kind]
+            exact = create_model(
+                "TransactionIn",
+                __config__=ConfigDict(extra="forbid"),
+                __doc__=TransactionIn.__doc__,
+                operations=(list[Union[*puts, DeleteOperation]], TransactionIn.model_fields["operations"]),  # type: ignore[valid-type]
+            )
+            defs = TypeAdapter(exact).json_schema(ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(defs.pop("$defs", {}))
+            items = defs["properties"]["operations"]["items"]
+            items["oneOf"] = items.pop("anyOf")  # the path patterns of the kinds exclude each other
             components["TransactionIn"] = defs
             app.openapi_schema = schema
         return app.openapi_schema
