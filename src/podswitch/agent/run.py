@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING
 
 from ..fabric.state import SegmentBridge, SwitchState
 from .kernel import Namespace, describe_error, ip_text
-from .writes import Committed, KernelWrite, NetlinkWrite, Transaction, WriteOutcome, WritePlan, WriteStatus
+from .writes import (
+    LINK_MESSAGES,
+    Committed,
+    KernelWrite,
+    NetlinkWrite,
+    Transaction,
+    WriteOutcome,
+    WritePlan,
+    WriteStatus,
+)
 
 if TYPE_CHECKING:
     from .reconcile import Reconciler
@@ -114,16 +123,19 @@ class Run:
         self.txn.extend(writes)
         committed = self.txn.commit()
         res = self.result
+        notes = {"created": res.created.append, "changed": res.changed.append, "removed": res.removed.append}
         relinked: set[str | None] = set()
         problems, failed = committed.problems, WriteStatus.FAILED
         for w in committed.writes:
-            problem = problems.get(id(w))
+            # Once per write, tens of thousands of times for a leaf's FDB: a clean commit skips the lookup.
+            problem = None if committed.clean else problems.get(id(w))
             if problem is None:
-                if w.record is not None:
-                    getattr(res, w.record[0]).append(w.record[1])
+                record = w.record
+                if record is not None:
+                    notes[record[0]](record[1])
             elif problem.status is failed and report:
                 self.error(w.what, problem.describe())
-            if forget_links and type(w) is NetlinkWrite and w.changes_links:
+            if forget_links and type(w) is NetlinkWrite and w.op.type in LINK_MESSAGES:
                 relinked.add(w.netns)
         for name in relinked:
             if name in self._spaces:

@@ -40,6 +40,8 @@ RecordKind = Literal["created", "changed", "removed"]
 Record = tuple[RecordKind, str]  # what a result notes when the write applied: ("created", "link br10300")
 
 
+LINK_MESSAGES = frozenset({netlink.RTM_NEWLINK, netlink.RTM_DELLINK})  # writes after which links are read again
+
 # ---- the kinds of write ---------------------------------------------------------------------------------
 
 
@@ -60,7 +62,7 @@ class NetlinkWrite:
 
     @property
     def changes_links(self) -> bool:
-        return self.op.type in (netlink.RTM_NEWLINK, netlink.RTM_DELLINK)
+        return self.op.type in LINK_MESSAGES
 
 
 @dataclass(eq=False, slots=True, kw_only=True)
@@ -145,11 +147,12 @@ class Committed(Sequence[WriteOutcome]):
     outcome of every write that did not apply, by `id(write)`) are what a caller walking thousands of writes
     uses; an applied write's outcome object is only made when asked for."""
 
-    __slots__ = ("problems", "writes")
+    __slots__ = ("clean", "problems", "writes")
 
-    def __init__(self, writes: list[KernelWrite], problems: dict[int, WriteOutcome]) -> None:
+    def __init__(self, writes: list[KernelWrite], problems: dict[int, WriteOutcome], clean: bool = False) -> None:
         self.writes = writes
         self.problems = problems
+        self.clean = clean  # every write of this commit applied
 
     def __len__(self) -> int:
         return len(self.writes)
@@ -214,10 +217,13 @@ class Transaction:
         # thousands of writes that all apply: no object each), the others with their outcome.
         self._applied_ids: set[int] = set()
         self._problems: dict[int, WriteOutcome] = {}
+        self._ordered = False  # some pending write waits for others (`after=`)
         self.writes = 0
 
     def add(self, write: KernelWrite, *, after: Iterable[KernelWrite] = ()) -> KernelWrite:
-        self._pending.append((write, tuple(after)))
+        waits = tuple(after)
+        self._pending.append((write, waits))
+        self._ordered = self._ordered or bool(waits)
         return write
 
     def extend(self, writes: Iterable[KernelWrite]) -> None:
@@ -233,6 +239,11 @@ class Transaction:
         """Send what was added since the last commit; return the outcome of each, in the order added."""
         pending, self._pending = self._pending, []
         order = [w for w, _ in pending]
+        known = len(self._problems)
+        if not self._ordered:  # nothing waits for anything: one wave, no bookkeeping per write
+            self._run(order)
+            return Committed(order, self._problems, clean=len(self._problems) == known)
+        self._ordered = False
         while pending:
             wave: list[KernelWrite] = []
             waiting: list[tuple[KernelWrite, tuple[KernelWrite, ...]]] = []
@@ -254,7 +265,7 @@ class Transaction:
                 raise ValueError(f"{waiting[0][0].what}: added after a write that is not in the transaction")
             self._run(wave)
             pending = waiting
-        return Committed(order, self._problems)
+        return Committed(order, self._problems, clean=len(self._problems) == known)
 
     def _run(self, wave: Sequence[KernelWrite]) -> None:
         i = 0
