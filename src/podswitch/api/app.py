@@ -101,5 +101,8 @@ def create_app(store: Store, admin_token: str, *, limits: Limits | None = None) 
         switches,
     ):
         app.include_router(module.router)
+        # What a 405's Allow must name, per path: the routes as the OpenAPI document lists them (every route
+        # is in it), read from the routes rather than by generating the document on the first write.
+        errors.add_methods(app, [(route.path, route.methods) for route in module.router.routes])
     transactions.install_schema(app)
     return app

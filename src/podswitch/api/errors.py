@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -168,16 +168,18 @@ def answer(exc: Exception) -> Answer:
     raise TypeError(f"no answer for {type(exc).__name__}")
 
 
+def add_methods(app: FastAPI, routes: Iterable[tuple[str, Collection[str]]]) -> None:
+    """Record the methods of some path templates (`/v1/tenants/{tenant}`) for `allowed_methods`."""
+    table: list[tuple[re.Pattern[str], set[str]]] = app.state._state.setdefault("allowed_methods", [])
+    for template, verbs in routes:
+        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        table.append((re.compile(f"^{regex}$"), {m.upper() for m in verbs}))
+
+
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """Every method the OpenAPI document gives for this path (what a 405's Allow must say); none for a
-    path it does not have."""
-    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allowed_methods", None)
-    if table is None:
-        table = []
-        for template, item in app.openapi()["paths"].items():
-            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-            table.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
-        app.state.allowed_methods = table
+    """Every method the API has for this path (what a 405's Allow must say); none for a path it does not
+    have."""
+    table: list[tuple[re.Pattern[str], set[str]]] = app.state._state.get("allowed_methods", [])
     methods: set[str] = set()
     for compiled, verbs in table:
         if compiled.match(path):
@@ -212,7 +214,7 @@ def install(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 405:
             # Each method of a path is its own route, and Starlette names only the first one's methods.
-            allowed = allowed_methods(app, request.url.path)
+            allowed = allowed_methods(app, request.url.path) or sorted(headers.get("Allow", "").split(", "))
             headers["Allow"] = ", ".join(allowed)
             message = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
         return error(exc.status_code, {"message": message, "object": None, "field": None}, headers=headers)
