@@ -23,10 +23,10 @@ import random
 import threading
 import time
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from .. import __version__
-from ..client import ApiError, Backoff, Client, Unavailable, UnreadableState
+from ..client import ApiError, Backoff, Client, Fetched, Unavailable, UnreadableState
 from ..daemon import setup_logging, stop_on_signals
 from ..fabric.state import FORMAT, DesiredState, SwitchState
 from .reconcile import Reconciler, Result
@@ -72,6 +72,35 @@ def status_document(
     }
 
 
+class Stopped(Exception):
+    """The agent was told to stop while a request was out."""
+
+
+T = TypeVar("T")
+
+
+def until_stopped(call: Callable[[], T], stop: threading.Event) -> T:
+    """`call()`'s result, from a thread of its own, so that a long-poll never holds up a stop: when `stop`
+    is set first, raise Stopped and leave the request to die with the process."""
+    box: list[Any] = []
+
+    def target() -> None:
+        try:
+            box.append((True, call()))
+        except BaseException as exc:  # handed to the caller below
+            box.append((False, exc))
+
+    worker = threading.Thread(target=target, name="podswitch-agent-fetch", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        if stop.wait(0.05):
+            raise Stopped
+    ok, value = box[0]
+    if ok:
+        return cast(T, value)
+    raise value
+
+
 def run(
     switch: str,
     netns: str | None,
@@ -88,9 +117,14 @@ def run(
     rng: random.Random | None = None,
     reconciler: _Reconciles | None = None,
     client: Client | None = None,
+    push: float = 0.0,
 ) -> None:
     """Run until `stop` is set. The keyword arguments after `backoff_cap` are seams for tests: `sleep` is
-    called with every delay the loop wants to wait (default: wait on `stop`), `clock` is monotonic time."""
+    called with every delay the loop wants to wait (default: wait on `stop`), `clock` is monotonic time.
+
+    `push` > 0: once a state is applied, each request waits up to `push` seconds at the controller for the
+    next one (long-poll), so a change arrives the moment it is compiled; `interval` then only paces requests
+    to a controller that answers at once (one without push). `push` 0: poll every `interval`."""
     stop = stop if stop is not None else threading.Event()
     rng = rng if rng is not None else random.Random()
     wait: Callable[[float], Any] = sleep if sleep is not None else stop.wait
@@ -110,6 +144,11 @@ def run(
     # Agents restarted together (a rollout) must not hit the controller together: start at a random point.
     next_poll = now + rng.uniform(0.0, interval)
     next_resync = float("inf")
+
+    def fetch(holding: str | None) -> Fetched:
+        if push > 0 and holding is not None:
+            return until_stopped(lambda: cli.desired_state(switch, holding, wait=push), stop)
+        return cli.desired_state(switch, holding)
 
     def apply(desired: DesiredState, why: str) -> None:
         nonlocal last, unsent, next_resync
@@ -140,7 +179,8 @@ def run(
                 apply(applied, "resync")
             if now >= next_poll:
                 try:
-                    fetched = cli.desired_state(switch, etag if applied is not None else None)
+                    asked = clock()
+                    fetched = fetch(etag if applied is not None else None)
                     if fetched.status == 200 and fetched.desired is not None:
                         changed = applied is None or fetched.desired.etag != applied.etag
                         applied, etag = fetched.desired, fetched.etag
@@ -158,7 +198,12 @@ def run(
                     if backoff.attempts:
                         slog.info("controller %s reachable again", cli.url)
                     backoff.reset()
-                    next_poll = clock() + interval
+                    # Pushed: ask again at once (the request waits at the controller). An answer that did
+                    # not wait (a controller without push, or none yet applied) paces at `interval`.
+                    pushed = fetched.status == 200 or clock() - asked >= min(push / 2, 1.0)
+                    next_poll = clock() if push > 0 and applied is not None and pushed else clock() + interval
+                except Stopped:
+                    break
                 except ApiError as e:
                     if isinstance(e, UnreadableState):
                         # Tell the operator (show switches) why this switch stays on its old state.
@@ -198,14 +243,20 @@ def main(argv: list[str] | None = None) -> int:
         help="controller base URL; repeat for several (tried in turn after failures)",
     )
     p.add_argument("--token", default=os.environ.get("PODSWITCH_TOKEN"), help="API token (or $PODSWITCH_TOKEN)")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between polls (without push)")
+    p.add_argument(
+        "--push",
+        type=float,
+        default=30.0,
+        help="seconds each request waits at the controller for a change (long-poll); 0 polls every --interval",
+    )
     p.add_argument("--resync", type=float, default=30.0, help="seconds between local drift repairs")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)  # fmt: skip
     setup_logging(args.log_level)
     stop = stop_on_signals(log)
     run(args.switch, args.netns, args.controllers, token=args.token, interval=args.interval,
-        resync=args.resync, stop=stop)  # fmt: skip
+        resync=args.resync, stop=stop, push=args.push)  # fmt: skip
     return 0
 
 

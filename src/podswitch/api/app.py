@@ -10,6 +10,7 @@ from .. import __version__
 from ..controller import Controller, metrics
 from ..store import Store
 from . import errors
+from .admission import Admission
 from .limits import App, FrontDoor, Limits, Message, Receive, Scope, Send
 from .routes import (
     config,
@@ -73,9 +74,19 @@ class _Metrics:
             metrics.REQUESTS.labels(method=scope["method"], route=path, status=str(status)).inc()
 
 
-def create_app(store: Store, admin_token: str, *, limits: Limits | None = None) -> FastAPI:
+def create_app(
+    store: Store,
+    admin_token: str,
+    *,
+    limits: Limits | None = None,
+    admission: Admission | None = None,
+    cache_compiles: bool = True,
+) -> FastAPI:
+    """The API over a controller on `store`. `admission` bounds what agents may ask at once (default from
+    the environment); `cache_compiles=False` is only for measuring what the compile cache saves."""
     app = FastAPI(title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
-    app.state.controller = Controller(store)
+    app.state.controller = Controller(store, cache_compiles=cache_compiles)
+    app.state.admission = admission or Admission.from_env()
     app.state.admin_token = admin_token
     errors.install(app)
     # Outermost last: metrics see every answer, the front door's 401/413 included.

@@ -29,7 +29,11 @@ def agent(
             help="API token (or $PODSWITCH_TOKEN, $PODSWITCH_ADMIN_TOKEN)",
         ),
     ] = None,
-    interval: Annotated[float, typer.Option("--interval", help="seconds between polls")] = 2.0,
+    interval: Annotated[float, typer.Option("--interval", help="seconds between polls (without push)")] = 2.0,
+    push: Annotated[
+        float,
+        typer.Option("--push", help="seconds each request waits at the controller for a change (long-poll); 0: poll"),
+    ] = 30.0,
     resync: Annotated[float, typer.Option("--resync", help="seconds between local drift repairs")] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
@@ -38,4 +42,4 @@ def agent(
 
     setup_logging(log_level)
     stop = stop_on_signals(logging.getLogger("podswitch.agent"))
-    run(switch, netns, controller, token=token, interval=interval, resync=resync, stop=stop)
+    run(switch, netns, controller, token=token, interval=interval, resync=resync, stop=stop, push=push)

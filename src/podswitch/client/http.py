@@ -174,6 +174,11 @@ class Client:
             request=f"{method} {path}",
         )
 
+    def _waiting(self, wait: float) -> httpx.Timeout:
+        """The timeouts of a request that may wait `wait` seconds at the controller before it answers."""
+        read = self.http.timeout.read or 0.0
+        return httpx.Timeout(wait + read, connect=self.http.timeout.connect)
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
 
@@ -257,6 +262,22 @@ class Client:
         response = self.request("GET", "/v1/running-config")
         return int(response.headers.get(REVISION_HEADER, "0")), response.text
 
+    def next_running_config(self, revision: int, *, wait: float) -> tuple[int, str] | None:
+        """The running-config once the intent is past `revision`: at once if it already is, else the moment
+        it changes within `wait` seconds (None if it did not)."""
+        timeout = self._waiting(wait)
+        response = self.request(
+            "GET",
+            "/v1/running-config",
+            ok=(304,),
+            headers={"If-None-Match": f'"{revision}"'},
+            params={"wait": f"{wait:g}"},
+            timeout=timeout,
+        )
+        if response.status_code == 304:
+            return None
+        return int(response.headers.get(REVISION_HEADER, "0")), response.text
+
     def replace_running_config(
         self, text: str, *, if_revision: int | None = None, dry_run: bool = False
     ) -> dict[str, Any]:
@@ -301,13 +322,19 @@ class Client:
     def switches(self) -> list[dict[str, Any]]:
         return self.get_all("/v1/switches")
 
-    def desired_state(self, switch: str, etag: str | None = None) -> Fetched:
-        """A switch's desired state; with `etag` (what the agent applied) a 304 means "still current"."""
+    def desired_state(self, switch: str, etag: str | None = None, *, wait: float = 0.0) -> Fetched:
+        """A switch's desired state; with `etag` (what the agent applied) a 304 means "still current". With
+        `wait` (and an etag) the controller holds the request until the state changes or `wait` seconds
+        pass: the new state arrives the moment it exists (push)."""
         headers = {FORMAT_HEADER: str(FORMAT)}
+        extra: dict[str, Any] = {}
         if etag:
             headers["If-None-Match"] = etag
+            if wait > 0:
+                extra["params"] = {"wait": f"{wait:g}"}
+                extra["timeout"] = self._waiting(wait)
         path = f"/v1/switches/{switch}/desired-state"
-        response = self.request("GET", path, ok=(304,), headers=headers)
+        response = self.request("GET", path, ok=(304,), headers=headers, **extra)
         url = str(response.request.url)
         if response.status_code == 304:
             return Fetched(304, None, etag, url)

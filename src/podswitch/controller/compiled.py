@@ -17,17 +17,25 @@ from . import metrics
 
 
 class CompileCache:
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         self._lock = threading.Lock()
         self._compiled: Compiled | None = None
+        self.enabled = enabled
 
     def get(self, intent: Intent, allocation: Mapping[AllocKey, int], revision: int) -> Compiled:
+        if not self.enabled:  # every request compiles everything, as a controller without this cache would
+            metrics.COMPILES.labels(result="miss").inc()
+            return compile(intent, allocation, revision, None)
         current = self._compiled
         if current is not None and current.revision == revision:
+            metrics.COMPILES.labels(result="hit").inc()
             return current
         with self._lock:
             current = self._compiled
-            if current is None or current.revision != revision:
+            if current is not None and current.revision == revision:
+                metrics.COMPILES.labels(result="shared").inc()  # another request compiled it meanwhile
+            else:
+                metrics.COMPILES.labels(result="miss").inc()
                 started = time.perf_counter()
                 current = compile(intent, allocation, revision, current)
                 metrics.COMPILE_SECONDS.observe(time.perf_counter() - started)

@@ -77,13 +77,16 @@ class _Work:
 
 
 class Controller:
-    def __init__(self, store: Store, *, catch_up_wait: float = CATCH_UP_WAIT) -> None:
+    def __init__(self, store: Store, *, catch_up_wait: float = CATCH_UP_WAIT, cache_compiles: bool = True) -> None:
+        """`cache_compiles=False` compiles every desired-state request from scratch: only for measuring what
+        the cache saves (the storm benchmark's naive controller)."""
         self.store = store
         self.catch_up_wait = catch_up_wait
         self._write = threading.Lock()
         self._catching_up: threading.Event | None = None
         self._catch_up_guard = threading.Lock()
-        self._cache = CompileCache()
+        self._cache = CompileCache(enabled=cache_compiles)
+        self._listeners: list[Callable[[int], None]] = []
         revision, intent = store.load()
         # The loaded intent lives as long as the process: keep the cyclic GC from walking its ~10^6 objects
         # on every later full collection.
@@ -95,6 +98,25 @@ class Controller:
 
     def snapshot(self) -> Snapshot:
         return self._snap
+
+    def listen(self, callback: Callable[[int], None]) -> Callable[[], None]:
+        """Call `callback(revision)` whenever the snapshot moves to a new revision (a commit here or a catch-up
+        with another controller's). It runs on the thread that moved it, under the write lock: it must only
+        hand the news on (e.g. `loop.call_soon_threadsafe`). Returns a function that stops the calls."""
+        self._listeners.append(callback)
+
+        def stop() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return stop
+
+    def _publish(self, revision: int) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(revision)
+            except Exception:  # a listener's failure is its own; the write has happened
+                log.exception("revision listener failed")
 
     def refresh(self, wait: float | None = None) -> Snapshot:
         """Catch up with revisions other controller processes committed to the shared store: one cheap
@@ -136,6 +158,7 @@ class Controller:
         # Keep the very same allocation object when it did not change: the compiler reuses its work by identity.
         allocation = snap.allocation if catch_up.allocations == snap.allocation else catch_up.allocations
         self._snap = Snapshot(catch_up.head, intent, allocation)
+        self._publish(catch_up.head)
         metrics.set_intent(catch_up.head, intent)
         metrics.CATCH_UP_SECONDS.observe(time.perf_counter() - started)
         log.info(
@@ -241,6 +264,7 @@ class Controller:
             assert info is not None
             allocation = merged(base.allocation, delta) if delta else base.allocation
             self._snap = Snapshot(info.revision, work.new, allocation)
+            self._publish(info.revision)
             metrics.set_intent(info.revision, work.new)
             log.info("revision %d by %s: %s", info.revision, actor, info.summary)
             return Outcome(info.revision, info, work.changes)

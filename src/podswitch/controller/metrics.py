@@ -51,3 +51,16 @@ CATCH_UP_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30),
 )
+COMPILES = Counter(
+    "podswitch_compile_cache_total",
+    "Desired-state compilations asked for: hit (cached), shared (another request compiled it), miss",
+    ["result"],
+    registry=REGISTRY,
+)
+LONG_POLLS = Gauge("podswitch_long_polls_open", "Agents waiting for their desired state to change", registry=REGISTRY)
+FULL_STATES_SENDING = Gauge(
+    "podswitch_full_states_in_flight", "Desired-state documents being sent right now", registry=REGISTRY
+)
+REFUSED_BUSY = Counter(
+    "podswitch_admission_refused_total", "Requests answered 429 by admission control", ["what"], registry=REGISTRY
+)

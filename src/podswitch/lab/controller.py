@@ -18,3 +18,9 @@ def read_intent(client: Client) -> tuple[int, Intent]:
     """The whole intent and its revision, in one consistent read."""
     revision, text = client.running_config()
     return revision, parse(text)
+
+
+def next_intent(client: Client, revision: int, wait: float) -> tuple[int, Intent] | None:
+    """The intent once it is past `revision` (the moment it changes, within `wait` seconds), else None."""
+    got = client.next_running_config(revision, wait=wait)
+    return None if got is None else (got[0], parse(got[1]))

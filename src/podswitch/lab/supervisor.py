@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -27,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from ..agent import netns
+from ..agent.main import Stopped, until_stopped
 from ..client import ApiError, Client, Conflict, PreconditionFailed, Unauthorized
 from ..daemon import setup_logging, stop_on_signals
 from . import statefile as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
-from .controller import lab_client, read_intent
+from .controller import lab_client, next_intent, read_intent
 from .layout import (
     EndpointSpec,
     Layout,
@@ -44,6 +46,9 @@ from .layout import (
     short_names,
     topology_operations,
 )
+
+# s a request for the next revision waits at the controller: the agents are checked at least this often.
+WATCH_WAIT = 2.0
 
 log = logging.getLogger("podswitch.lab")
 
@@ -276,17 +281,24 @@ class Supervisor:
         return None
 
     def _watch(self, stop: threading.Event, revision: int) -> None:
+        """Follow the intent: each request waits at the controller for the next revision (answered the moment
+        it exists), at most WATCH_WAIT seconds, so the agents are checked at least that often."""
         errors = 0
-        while not stop.wait(self.poll):
+        while not stop.is_set():
             self._check_agents()
             try:
-                current = self.ctl.revision()
-                if current != revision or self.clock() >= self.retry_at:
-                    revision, intent = read_intent(self.ctl)
+                if self.clock() >= self.retry_at:
+                    got: tuple[int, Any] | None = read_intent(self.ctl)
+                else:
+                    got = until_stopped(functools.partial(next_intent, self.ctl, revision, WATCH_WAIT), stop)
+                if got is not None:
+                    revision, intent = got
                     revision = self._sync(intent, revision)
                     self.state.revision = revision
                     self._save(st.RUNNING)
                 errors = 0
+            except Stopped:
+                return
             except ApiError as e:
                 errors += 1
                 # Bounded complaint: a controller restart should not fill the log.

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import contextlib
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
+from pydantic import WithJsonSchema
 
 from ...config import decode, render
 from ...model import unresolved
+from ..admission import Admission
 from ..errors import Refused
 from ..limits import read_body
+from ..push import revisions
 from ..schemas import PlanOut, Unresolved, WriteResult
 from ..strict_json import StrictJSONRoute
 from .common import CONDITIONAL, REVISION_HEADER, Actor, Ctl, DryRun, IfMatch, answer, etag
@@ -36,13 +42,38 @@ TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schem
 @router.get(
     "/v1/running-config",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        304: {"description": "still at the revision in If-None-Match (after waiting up to `wait` seconds)"},
+        429: {"description": "too many clients waiting; retry after Retry-After"},
+    },
 )
-def get_running_config(ctl: Ctl) -> PlainTextResponse:
+async def get_running_config(
+    request: Request,
+    ctl: Ctl,
+    if_none_match: Annotated[
+        str | None,
+        Header(description='the ETag of the revision the client holds, e.g. `"42"`: 304 while it is current'),
+        WithJsonSchema({"type": "string"}),
+    ] = None,
+    wait: Annotated[
+        float,
+        Query(ge=0, le=120, description="with If-None-Match: wait up to this many seconds for the next revision"),
+    ] = 0,
+) -> Response:
+    """The whole intent as running-config text, with its revision as ETag. With `If-None-Match` naming the
+    current revision, 304; with `wait` as well, the answer comes the moment the intent changes (a watcher
+    such as the lab follows the intent without polling)."""
     snap = ctl.snapshot()
-    return PlainTextResponse(
-        render(snap.intent), headers={REVISION_HEADER: str(snap.revision), "ETag": etag(snap.revision)}
-    )
+    held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
+    if etag(snap.revision) in held:
+        admission: Admission = request.app.state.admission
+        with admission.long_poll() if wait > 0 else contextlib.nullcontext():
+            if wait <= 0 or not await revisions(ctl).beyond(snap.revision, wait):
+                return Response(status_code=304, headers={"ETag": etag(snap.revision)})
+        snap = ctl.snapshot()
+    text = await run_in_threadpool(render, snap.intent)  # 25 MB at the sized-for scale: not on the loop
+    return PlainTextResponse(text, headers={REVISION_HEADER: str(snap.revision), "ETag": etag(snap.revision)})
 
 
 @router.put(

@@ -3,15 +3,20 @@ agent reports back (observed, never merged into intent)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import WithJsonSchema
 
 from ...controller import Controller, metrics
 from ...model import Key, Kind, Model, Switch
+from ..admission import Admission
 from ..bodies import SwitchBody
+from ..push import revisions
 from ..schemas import STORED, AgentStatus, Page, SwitchOut
 from ..strict_json import StrictJSONRoute
 from .common import Actor, Ctl, Limit, MissingOk, Offset, SwitchName, delete_object, found, page, put_object
@@ -66,36 +71,60 @@ def delete_switch(name: SwitchName, ctl: Ctl, actor: Actor, missing_ok: MissingO
     return delete_object(ctl, Key(Kind.SWITCH, name=name), actor, missing_ok)
 
 
+MAX_WAIT = 120.0  # s: the longest long-poll a request may ask for
+
+
 @router.get(
     "/{name}/desired-state",
     responses={
         200: {"description": "the switch's DesiredState (JSON)", "content": {"application/json": {}}},
-        304: {"description": "unchanged since the ETag in If-None-Match"},
+        304: {"description": "unchanged since the ETag in If-None-Match (after waiting up to `wait` seconds)"},
+        429: {"description": "too many documents being sent or agents waiting; retry after Retry-After"},
     },
 )
-def desired_state(
+async def desired_state(
     name: SwitchName,
+    request: Request,
     ctl: Ctl,
     if_none_match: Annotated[
         str | None,
         Header(description="the ETag the agent holds: 304 while it is current"),
         WithJsonSchema({"type": "string"}),
     ] = None,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT,
+            description="long-poll: with If-None-Match, wait up to this many seconds for the state to change "
+            "and answer the moment it does (304 if it did not)",
+        ),
+    ] = 0,
 ) -> Response:
     """What the switch's agent must program. Compiled once per revision and shared by every agent that
-    asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes."""
+    asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes, and
+    with `wait` the answer comes the moment it changes (push). Admission control bounds the documents sent
+    at once and the agents waiting: beyond either, 429 with Retry-After."""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
-    compiled = ctl.compiled()
-    etag = compiled.etag(name)
-    document = compiled.document(name)
-    if etag is None or document is None:
-        found(None, f"desired state of switch {name}")
-    quoted = f'"{etag}"'
-    if if_none_match is not None and quoted in [t.strip() for t in if_none_match.split(",")]:
-        metrics.DESIRED_STATE.labels(answer="304").inc()
-        return Response(status_code=304, headers={"ETag": quoted})
-    metrics.DESIRED_STATE.labels(answer="200").inc()
-    return Response(document, media_type="application/json", headers={"ETag": quoted})
+    admission: Admission = request.app.state.admission
+    held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with admission.long_poll() if wait > 0 and held else contextlib.nullcontext():
+        while True:
+            compiled = await run_in_threadpool(ctl.compiled)
+            etag = compiled.etag(name)
+            document = compiled.document(name)
+            if etag is None or document is None:
+                found(None, f"desired state of switch {name}")
+            quoted = f'"{etag}"'
+            if quoted not in held:
+                metrics.DESIRED_STATE.labels(answer="200").inc()
+                return admission.full_state(document, {"ETag": quoted})  # type: ignore[arg-type]
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await revisions(ctl).beyond(compiled.revision, remaining):
+                metrics.DESIRED_STATE.labels(answer="304").inc()
+                return Response(status_code=304, headers={"ETag": quoted})
 
 
 @router.put("/{name}/status", status_code=204)
