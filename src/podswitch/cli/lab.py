@@ -72,6 +72,7 @@ def up(
     prefix: str,
     timeout: float,
     agent_interval: float = 1.0,
+    push: float | None = None,
     show_status: bool = True,
 ) -> None:
     """Start the lab and wait until every agent is in sync (also used by `podswitch run`)."""
@@ -96,7 +97,7 @@ def up(
         raise typer.Exit(1)
     started = time.monotonic()
     try:
-        pid = control.start(directory, url, token, prefix, shape, agent_interval=agent_interval)
+        pid = control.start(directory, url, token, prefix, shape, agent_interval=agent_interval, push=push)
     except control.LabError as e:
         failure(str(e))
         raise typer.Exit(1) from None
@@ -152,6 +153,12 @@ def up_command(
     data: DataDir = None,
     prefix: Prefix = None,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for the agents")] = 120.0,
+    push: Annotated[
+        float | None,
+        typer.Option(
+            "--push", help="seconds requests for changes wait at the controller (default 30); 0: poll instead"
+        ),
+    ] = None,
 ) -> None:
     """Build the POD in namespaces, start one agent per switch, wait until all are in sync."""
     up(
@@ -163,6 +170,7 @@ def up_command(
         data=data,
         prefix=prefix or st.DEFAULT_PREFIX,
         timeout=timeout,
+        push=push,
     )
 
 

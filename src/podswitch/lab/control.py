@@ -83,8 +83,10 @@ def start(
     shape: Shape,
     *,
     agent_interval: float = 1.0,
+    push: float | None = None,
 ) -> int:
-    """Start the supervisor detached; returns its pid."""
+    """Start the supervisor detached; returns its pid. `push` 0 makes the supervisor and the agents poll
+    instead of waiting at the controller for changes (default: push)."""
     if os.geteuid() != 0:
         raise LabError("the lab builds network namespaces and needs root")
     if not prefix or "/" in prefix:
@@ -114,6 +116,8 @@ def start(
         "--agent-interval",
         str(agent_interval),
     ]
+    if push is not None:
+        cmd += ["--push", str(push)]
     for server in shape.servers:
         cmd += ["--server", server]
     env = dict(os.environ)

@@ -49,6 +49,7 @@ from .layout import (
 
 # s a request for the next revision waits at the controller: the agents are checked at least this often.
 WATCH_WAIT = 2.0
+PUSH = 30.0  # s an agent's request waits at the controller for its next state (`--push 0`: poll)
 
 log = logging.getLogger("podswitch.lab")
 
@@ -185,6 +186,7 @@ class Supervisor:
         *,
         poll: float = 0.5,
         agent_interval: float = 1.0,
+        push: float | None = None,
         agent_cmd: list[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -195,6 +197,7 @@ class Supervisor:
         self.shape = shape
         self.poll = poll
         self.agent_interval = agent_interval
+        self.push = PUSH if push is None else push
         # None: fork agents from this process (see Forked); else the command to exec, e.g. `podswitch agent`.
         self.agent_cmd = agent_cmd
         self.clock = clock
@@ -289,6 +292,9 @@ class Supervisor:
             try:
                 if self.clock() >= self.retry_at:
                     got: tuple[int, Any] | None = read_intent(self.ctl)
+                elif self.push <= 0:  # polling, as before push: one cheap request every `poll`
+                    stop.wait(self.poll)
+                    got = read_intent(self.ctl) if self.ctl.revision() != revision else None
                 else:
                     got = until_stopped(functools.partial(next_intent, self.ctl, revision, WATCH_WAIT), stop)
                 if got is not None:
@@ -468,6 +474,8 @@ class Supervisor:
             self.url,
             "--interval",
             str(self.agent_interval),
+            "--push",
+            str(self.push),
         ]
         assert agent.log_path is not None
         if self.agent_cmd is None:
@@ -566,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server", action="append", default=[], dest="servers")
     p.add_argument("--agent-interval", type=float, default=1.0)
     p.add_argument(
+        "--push",
+        type=float,
+        default=PUSH,
+        help="seconds a request for the next state waits at the controller (supervisor and agents); 0: poll",
+    )
+    p.add_argument(
         "--agent-exec",
         action="store_true",
         help="exec `podswitch agent` for every switch instead of forking agents from the supervisor",
@@ -581,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         args.prefix,
         Shape(args.spines, args.leaves, tuple(args.servers)),
         agent_interval=args.agent_interval,
+        push=args.push,
         agent_cmd=[sys.executable, "-m", "podswitch", "agent"] if args.agent_exec else None,
     )
     return sup.run(stop)
