@@ -301,3 +301,17 @@ def test_a_next_hop_of_another_ip_version_is_refused_as_the_document_says(
     # admitted: the server takes it, or refuses it for the state it meets (not on a subnet of the router)
     answer = seeded.put(f"{DEMO}/logical-router", json=router)
     assert (answer.status_code != 422) == admitted, answer.text
+
+
+def test_errors_are_documented_as_json_on_every_route_text_ones_included(app: FastAPI) -> None:
+    # A route answering text (running-config) would otherwise have its 422s documented as text/plain.
+    document = app.openapi()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    assert set(response.get("content", {})) <= {"application/json"}, (method, path, status)
+    answer = TestClient(app).get("/v1/running-config?wait=-1", headers={"If-None-Match": '"1"'})
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/json"
+    documented = document["paths"]["/v1/running-config"]["get"]["responses"]["422"]["content"]
+    assert list(documented) == ["application/json"]

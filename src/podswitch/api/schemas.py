@@ -93,6 +93,20 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def json_errors(**descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """The error answers for a route whose own answers are not JSON (running-config text): FastAPI would
+    document its errors in the route's media type, but they are JSON like everywhere else. `descriptions`
+    (`e429="..."`) says what a status means on that route."""
+    schema = {"$ref": "#/components/schemas/ErrorResponse"}
+    return {
+        status: {
+            "description": descriptions.get(f"e{status}", response["description"]),
+            "content": {"application/json": {"schema": schema}},
+        }
+        for status, response in ERROR_RESPONSES.items()
+    }
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int

@@ -16,7 +16,7 @@ from ..admission import Admission
 from ..errors import Refused
 from ..limits import read_body
 from ..push import revisions
-from ..schemas import PlanOut, Unresolved, WriteResult
+from ..schemas import PlanOut, Unresolved, WriteResult, json_errors
 from ..strict_json import StrictJSONRoute
 from .common import CONDITIONAL, REVISION_HEADER, Actor, Ctl, DryRun, IfMatch, answer, etag
 
@@ -43,9 +43,9 @@ TEXT_BODY = {"requestBody": {"required": True, "content": {"text/plain": {"schem
     "/v1/running-config",
     response_class=PlainTextResponse,
     responses={
+        **json_errors(e429="too many clients waiting; retry after Retry-After"),
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
         304: {"description": "still at the revision in If-None-Match (after waiting up to `wait` seconds)"},
-        429: {"description": "too many clients waiting; retry after Retry-After"},
     },
 )
 async def get_running_config(
