@@ -80,6 +80,7 @@ def test_migrations_build_the_same_schema_on_sqlite_and_postgresql(tmp_path: Pat
         "alembic_version",
         "allocation",
         "change",
+        "controller",
         "fabric",
         "intent_object",
         "revision",

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..controller import Controller, metrics
+from ..controller.duties import Duties, DutySettings
 from ..store import Store
 from . import errors
 from .admission import Admission
 from .limits import App, FrontDoor, Limits, Message, Receive, Scope, Send
 from .routes import (
+    cluster,
     config,
     endpoints,
     health,
@@ -81,11 +86,30 @@ def create_app(
     limits: Limits | None = None,
     admission: Admission | None = None,
     cache_compiles: bool = True,
+    duties: DutySettings | None = None,
+    address: str = "",
 ) -> FastAPI:
     """The API over a controller on `store`. `admission` bounds what agents may ask at once (default from
-    the environment); `cache_compiles=False` is only for measuring what the compile cache saves."""
-    app = FastAPI(title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
+    the environment); `cache_compiles=False` is only for measuring what the compile cache saves. With
+    `duties`, the app announces itself as a controller answering at `address` and competes for the
+    background duties while it runs (`podswitch serve`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        running: Duties | None = app.state.duties
+        if running is not None:
+            running.start()
+        try:
+            yield
+        finally:
+            if running is not None:
+                await run_in_threadpool(running.stop)
+
+    app = FastAPI(
+        title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES, lifespan=lifespan
+    )
     app.state.controller = Controller(store, cache_compiles=cache_compiles)
+    app.state.duties = Duties(app.state.controller, address, duties) if duties is not None else None
     app.state.admission = admission or Admission.from_env()
     app.state.admin_token = admin_token
     errors.install(app)
@@ -110,6 +134,7 @@ def create_app(
         routers,
         topology,
         switches,
+        cluster,
     ):
         app.include_router(module.router)
         # What a 405's Allow must name, per path: the routes as the OpenAPI document lists them (every route

@@ -60,6 +60,7 @@ def run(
 
     from ..api.app import create_app
     from ..api.auth import TOKEN_FILE, load_or_create_token
+    from ..controller.duties import DutySettings
     from ..daemon import setup_logging
     from . import lab as lab_cli
     from .serve import open_store
@@ -87,7 +88,13 @@ def run(
     store = open_store(None, str(directory))
     token, _ = load_or_create_token(directory)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(store, token), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            create_app(store, token, duties=DutySettings.from_env(), address=f"{host}:{port}"),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
     )
     thread = threading.Thread(target=server.run, name="controller", daemon=True)
     stop = threading.Event()

@@ -47,12 +47,14 @@ def serve(
 
     from ..api.app import create_app
     from ..api.auth import load_or_create_token
+    from ..controller.duties import DutySettings
 
     setup_logging(log_level)
     store = open_store(db, data)
     token, created = load_or_create_token(data_dir(data))
     if created:
         console.print(f"admin token (saved in {data_dir(data) / 'admin-token'}): [bold]{token}[/bold]")
-    application = create_app(store, token)
+    # Every `serve` competes for the background duties: with several on one PostgreSQL, one leads.
+    application = create_app(store, token, duties=DutySettings.from_env(), address=f"{host}:{port}")
     console.print(f"podswitch controller on http://{host}:{port} (revision {store.head()})")
     uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False)

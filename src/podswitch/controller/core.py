@@ -27,8 +27,24 @@ from ..config import Plan, parse, plan
 from ..fabric import Compiled, allocate, merged
 from ..fabric.allocate import AllocKey
 from ..gc_pause import gc_paused
-from ..model import Change, Delete, Edit, Intent, IntentError, Key, Kind, Model, Operation, Problem, Put, diff, validate
+from ..model import (
+    Change,
+    Delete,
+    Edit,
+    Intent,
+    IntentError,
+    Key,
+    Kind,
+    Model,
+    NotFound,
+    Operation,
+    Problem,
+    Put,
+    diff,
+    validate,
+)
 from ..store import CatchUp, RevisionInfo, Store, prepare_rows
+from ..store.cluster import ControllerRecord, controllers, oldest_kept
 from . import metrics
 from .compiled import CompileCache
 from .errors import RevisionMismatch
@@ -152,6 +168,8 @@ class Controller:
         snap = self._snap
         if catch_up.head <= snap.revision:
             return snap
+        if not catch_up.complete:
+            return self._reload_locked(snap)
         started = time.perf_counter()
         with gc_paused():
             intent = Edit(snap.intent).apply(change for _, change in catch_up.changes).finish()
@@ -168,6 +186,18 @@ class Controller:
             len(catch_up.changes),
             time.perf_counter() - started,
         )
+        return self._snap
+
+    def _reload_locked(self, snap: Snapshot) -> Snapshot:
+        """History this controller would replay was pruned while it was away: read the intent whole. Under
+        the store's write lock (a writer's catch-up) the head read here is the one the writer holds."""
+        started = time.perf_counter()
+        revision, intent = self.store.load()
+        self._snap = Snapshot(revision, intent, self.store.load_allocations())
+        self._publish(revision)
+        metrics.set_intent(revision, intent)
+        metrics.CATCH_UP_SECONDS.observe(time.perf_counter() - started)
+        log.warning("history after revision %d was pruned: reloaded the intent at %d whole", snap.revision, revision)
         return self._snap
 
     def compiled(self) -> Compiled:
@@ -189,6 +219,10 @@ class Controller:
 
     def switch_statuses(self) -> dict[str, dict[str, Any]]:
         return self.store.switch_statuses()
+
+    def controllers(self) -> list[ControllerRecord]:
+        """The controller processes announcing themselves on this store (see controller.duties)."""
+        return controllers(self.store)
 
     def report_status(self, switch: str, body: dict[str, Any]) -> None:
         """Record what a switch's agent reports (observed state: not intent, not audited)."""
@@ -344,7 +378,9 @@ class Controller:
     def restore(self, revision: int, *, actor: str, dry_run: bool = False) -> Outcome:
         """Bring the intent back to what it was right after `revision`, as a new revision."""
         if revision != 0:
-            self.store.revision_info(revision)  # NotFound for an unknown revision
+            self.store.revision_info(revision)  # NotFound for an unknown (or pruned) revision
+        elif (oldest_kept(self.store) or 1) > 1:
+            raise NotFound("revision 0: the history before it was pruned; restore a revision still listed")
         # Everything after the target, read once; a base further ahead (another controller committed
         # meanwhile) reads only the rest.
         later: list[Change] = []

@@ -64,3 +64,20 @@ FULL_STATES_SENDING = Gauge(
 REFUSED_BUSY = Counter(
     "podswitch_admission_refused_total", "Requests answered 429 by admission control", ["what"], registry=REGISTRY
 )
+LEADER = Gauge("podswitch_leader", "1 while this controller holds the background duties lease", registry=REGISTRY)
+LEADER_CHANGES = Counter(
+    "podswitch_leader_changes_total", "Times this controller took or lost the duties lease", registry=REGISTRY
+)
+DUTY_FAILURES = Counter(
+    "podswitch_duty_failures_total", "Background duties that failed (retried next round)", ["duty"], registry=REGISTRY
+)
+AGENT_LAG = Gauge(
+    "podswitch_agent_lag_revisions",
+    "Revisions between the head and what the switch's agent applied (0 when its state is current); leader only",
+    ["switch"],
+    registry=REGISTRY,
+)
+AGENTS_SILENT = Gauge(
+    "podswitch_agents_silent", "Switches whose agent has not reported recently; leader only", registry=REGISTRY
+)
+PRUNED = Counter("podswitch_history_pruned_revisions_total", "Revisions of history pruned", registry=REGISTRY)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -136,4 +137,18 @@ switch_status = Table(
     Column("switch", String(KEY_LEN), primary_key=True),
     Column("body", Text, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Every controller process on this database: where it answers, the revision its snapshot is at and whether
+# it holds the duties lease, refreshed every few seconds. The leader prunes history no further back than the
+# oldest revision a live controller still has to replay from.
+controller = Table(
+    "controller",
+    metadata,
+    Column("id", String(KEY_LEN), primary_key=True),
+    Column("address", String(KEY_LEN), nullable=False),
+    Column("revision", RevisionType, nullable=False),
+    Column("leader", Boolean, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
 )

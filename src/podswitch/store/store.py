@@ -22,7 +22,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, Row, Table, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -78,6 +91,9 @@ class CatchUp:
     head: int
     changes: list[tuple[int, Change]]
     allocations: dict[AllocationKey, int]
+    # False when history older than the revision asked for was pruned (the leader keeps what live
+    # controllers need, but a controller that was away longer may find a gap): load the intent whole.
+    complete: bool = True
 
 
 class Writer:
@@ -177,6 +193,11 @@ class Store:
     @property
     def dialect(self) -> str:
         return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """For the store's own modules (store.cluster); the rest of podswitch goes through methods."""
+        return self._engine
 
     def close(self) -> None:
         self._engine.dispose()
@@ -510,6 +531,9 @@ def _sql(dialect: Dialect) -> dict[str, str]:
 
 def _catch_up(conn: Connection, after: int, before: bool) -> CatchUp:
     head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+    oldest = conn.execute(select(func.min(revision.c.revision))).scalar()
+    if after < head and (oldest is None or oldest > after + 1):
+        return CatchUp(head, [], {}, complete=False)
     columns = [change.c.revision, change.c.kind, change.c.tenant, change.c.segment, change.c.name, change.c.after]
     if before:
         columns.append(change.c.before)
