@@ -41,6 +41,7 @@ class ControllerProcess:
     token: str
     port: int = field(default_factory=free_port)
     log_level: str = "warning"
+    db: str | None = None  # a database URL (several controllers on one PostgreSQL); None: SQLite in data_dir
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,7 +50,8 @@ class ControllerProcess:
 
     @property
     def log(self) -> Path:
-        return self.data_dir / "controller.log"
+        # Controllers sharing a database share the data dir (its admin token) too: one log each.
+        return self.data_dir / ("controller.log" if self.db is None else f"controller-{self.port}.log")
 
     @property
     def env(self) -> dict[str, str]:
@@ -80,6 +82,7 @@ class ControllerProcess:
                     str(self.port),
                     "--log-level",
                     self.log_level,
+                    *(["--db", self.db] if self.db else []),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
