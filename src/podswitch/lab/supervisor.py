@@ -279,6 +279,7 @@ class Supervisor:
                 return self.ctl.revision()
             except ApiError as e:
                 log.warning("controller not reachable yet: %s", e)
+                self.ctl.rotate()  # with several controllers (a comma-separated URL list), try the next
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
         return None
@@ -307,6 +308,7 @@ class Supervisor:
                 return
             except ApiError as e:
                 errors += 1
+                self.ctl.rotate()
                 # Bounded complaint: a controller restart should not fill the log.
                 if errors <= 3 or errors % 60 == 0:
                     log.warning("controller: %s", e)
