@@ -97,7 +97,19 @@ class Placed:
     kind: str = "config"  # "same leaf" | "new on leaf"
 
 
-def lab_figures(ctl: ControllerProcess) -> None:
+@dataclass
+class Latency:
+    """Endpoint PUT -> first ping, of one lab run."""
+
+    every: list[float]
+    by_kind: dict[str, list[float]]
+    api: list[float]
+    failed: list[str]
+
+
+def lab_figures(ctl: ControllerProcess, poll: bool = False) -> Latency:
+    """Lab up and endpoint creations; `poll`: the agents and the supervisor poll (`lab up --push 0`) as
+    before push, the baseline for the push figures, and the lab-up figures are not emitted again."""
     from podswitch.lab import statefile as lab_state
 
     segs = segments(TENANTS, SEGMENTS_PER_TENANT)
@@ -123,6 +135,7 @@ def lab_figures(ctl: ControllerProcess) -> None:
             str(LEAVES),
             "--timeout",
             str(LAB_TIMEOUT),
+            *(["--push", "0"] if poll else []),
         ]
         wall0 = time.time()
         started = time.perf_counter()
@@ -145,6 +158,8 @@ def lab_figures(ctl: ControllerProcess) -> None:
         if len(state.servers) != SERVERS + 1 or len(state.endpoints) != SERVERS:
             raise RuntimeError(f"unexpected lab: servers {sorted(state.servers)}, {len(state.endpoints)} endpoints")
         log("lab up timeline: " + timeline(lab, wall0, state.timings))
+        if poll:
+            return endpoint_figures(api, state, config, lab)
 
         inv = inventory(LAB_PREFIX)
         counts = inv.counts()
@@ -170,7 +185,7 @@ def lab_figures(ctl: ControllerProcess) -> None:
         time.sleep(1.0)  # let the kernel finish freeing the copy's namespaces
 
         # -- 2. endpoint -> first ping
-        endpoint_figures(api, state, config, lab)
+        return endpoint_figures(api, state, config, lab)
     finally:
         api.close()
 
@@ -264,7 +279,7 @@ def plan_new_endpoints(config: list[Placed], leaf_of: dict[str, str], segs: list
     return out
 
 
-def endpoint_figures(api, state, config: list[Placed], lab: Path) -> None:  # type: ignore[no-untyped-def]
+def endpoint_figures(api, state, config: list[Placed], lab: Path) -> Latency:  # type: ignore[no-untyped-def]
     segs = segments(TENANTS, SEGMENTS_PER_TENANT)
     leaf_of = {group: s["leaf"] for group, s in state.servers.items()}
 
@@ -326,40 +341,36 @@ def endpoint_figures(api, state, config: list[Placed], lab: Path) -> None:  # ty
             log(f"  {i + 1}/{len(todo)} endpoints: p50 so far {statistics.median(done):.2f}s (load {loadavg()})")
 
     every = latency["same leaf"] + latency["new on leaf"]
-    p50, p99 = percentile(every, 50), percentile(every, 99)
-    a50, a99 = percentile(api_times, 50), percentile(api_times, 99)
     log(
-        f"endpoint -> first ping: p50 {p50:.3f}s p99 {p99:.3f}s; API PUT p50 {a50 * 1000:.1f} ms "
-        f"p99 {a99 * 1000:.1f} ms; same leaf p50 {percentile(latency['same leaf'], 50):.3f}s, "
-        f"new on leaf p50 {percentile(latency['new on leaf'], 50):.3f}s"
+        f"endpoint -> first ping: p50 {percentile(every, 50):.3f}s p99 {percentile(every, 99):.3f}s; API PUT "
+        f"p50 {percentile(api_times, 50) * 1000:.1f} ms p99 {percentile(api_times, 99) * 1000:.1f} ms"
     )
-    emit(
-        Result(
-            f"endpoint PUT -> first ping to its gateway, p50 of {len(every)}",
-            p50,
-            "s",
-            "",
-            "the API PUT alone, p50",
-            a50,
+    return Latency(every, latency, api_times, failed)
+
+
+def emit_latency(push: Latency, poll: Latency) -> None:
+    """The push figures, each beside the same figure of the polling lab measured in this run."""
+    for q in (50, 99):
+        emit(
+            Result(
+                f"endpoint PUT -> first ping to its gateway, p{q} of {len(push.every)}, agents pushed",
+                percentile(push.every, q),
+                "s",
+                "<= 0.15 s" if q == 99 else "",
+                f"the same with agents polling (lab up --push 0), p{q} of {len(poll.every)}",
+                percentile(poll.every, q),
+                q != 99 or percentile(push.every, q) <= 0.15,
+            )
         )
-    )
-    emit(
-        Result(
-            f"endpoint PUT -> first ping to its gateway, p99 of {len(every)}",
-            p99,
-            "s",
-            "",
-            "the API PUT alone, p99",
-            a99,
-        )
-    )
+    emit(Result("  the API PUT alone, p50", percentile(push.api, 50), "s"))
     for kind, label in (
         ("same leaf", "gateway already on the endpoint's leaf"),
         ("new on leaf", "segment new on the leaf (gateway on other leaves)"),
     ):
-        if latency[kind]:
-            emit(Result(f"  p50, {label}", percentile(latency[kind], 50), "s"))
-    emit(Result(f"  endpoints without a reply within {PING_TIMEOUT:.0f}s", len(failed), "", "0", ok=not failed))
+        if push.by_kind[kind]:
+            emit(Result(f"  p50, {label}", percentile(push.by_kind[kind], 50), "s"))
+    lost = len(push.failed)
+    emit(Result(f"  endpoints without a reply within {PING_TIMEOUT:.0f}s", lost, "", "0", ok=not lost))
 
 
 # ---- 3: the agent against bridge -batch / ip -batch -------------------------------------------------
@@ -555,18 +566,22 @@ def main() -> int:
     started = time.perf_counter()
     log(f"{os.cpu_count()} CPUs, load {loadavg()}, namespaces {PREFIX}*")
     try:
-        with tempfile.TemporaryDirectory(prefix="podswitch-bench-dp-") as tmp:
-            ctl = start_controller(Path(tmp) / "data")
-            try:
-                lab_figures(ctl)
-            finally:
-                from podswitch.lab import control
-
-                log("lab down")
+        runs: dict[bool, Latency] = {}
+        for poll in (True, False):  # the baseline first: the push run then ends the section with its lab figures
+            with tempfile.TemporaryDirectory(prefix="podswitch-bench-dp-") as tmp:
+                log(f"--- the lab with agents {'polling' if poll else 'pushed'}")
+                ctl = start_controller(Path(tmp) / "data")
                 try:
-                    control.down(ctl.data_dir, LAB_PREFIX)
+                    runs[poll] = lab_figures(ctl, poll=poll)
                 finally:
-                    ctl.stop()
+                    from podswitch.lab import control
+
+                    log("lab down")
+                    try:
+                        control.down(ctl.data_dir, LAB_PREFIX)
+                    finally:
+                        ctl.stop()
+        emit_latency(runs[False], runs[True])
         agent_figures()
     finally:
         left = remove_namespaces(PREFIX)
