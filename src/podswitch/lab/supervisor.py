@@ -29,7 +29,7 @@ from typing import Any
 
 from ..agent import netns
 from ..agent.main import Stopped, until_stopped
-from ..client import ApiError, Client, Conflict, PreconditionFailed, Unauthorized
+from ..client import ApiError, Client, Conflict, PreconditionFailed, Unauthorized, Unavailable
 from ..daemon import setup_logging, stop_on_signals
 from . import statefile as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
@@ -279,10 +279,16 @@ class Supervisor:
                 return self.ctl.revision()
             except ApiError as e:
                 log.warning("controller not reachable yet: %s", e)
-                self.ctl.rotate()  # with several controllers (a comma-separated URL list), try the next
+                self._next_controller(e)
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
         return None
+
+    def _next_controller(self, error: ApiError) -> None:
+        """With several controllers (a comma-separated URL list), ask the next one after this one failed. The
+        client has already moved on from one it could not reach."""
+        if not isinstance(error, Unavailable):
+            self.ctl.rotate()
 
     def _watch(self, stop: threading.Event, revision: int) -> None:
         """Follow the intent: each request waits at the controller for the next revision (answered the moment
@@ -308,7 +314,7 @@ class Supervisor:
                 return
             except ApiError as e:
                 errors += 1
-                self.ctl.rotate()
+                self._next_controller(e)
                 # Bounded complaint: a controller restart should not fill the log.
                 if errors <= 3 or errors % 60 == 0:
                     log.warning("controller: %s", e)
