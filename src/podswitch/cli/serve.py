@@ -8,7 +8,7 @@ import typer
 
 from ..daemon import setup_logging
 from .app import app
-from .output import console
+from .output import console, failure
 from .settings import DEFAULT_PORT, data_dir
 
 if TYPE_CHECKING:
@@ -47,12 +47,18 @@ def serve(
 
     from ..api.app import create_app
     from ..api.auth import load_or_create_token
+    from ..store import StoreUnavailable
 
     setup_logging(log_level)
-    store = open_store(db, data)
-    token, created = load_or_create_token(data_dir(data))
-    if created:
-        console.print(f"admin token (saved in {data_dir(data) / 'admin-token'}): [bold]{token}[/bold]")
-    application = create_app(store, token)
+    try:
+        store = open_store(db, data)
+        token, created = load_or_create_token(data_dir(data))
+        if created:
+            console.print(f"admin token (saved in {data_dir(data) / 'admin-token'}): [bold]{token}[/bold]")
+        application = create_app(store, token)
+    except StoreUnavailable as exc:
+        # Once running, a controller rides out a database outage; it cannot start without loading the intent.
+        failure(f"cannot start: {exc}")
+        raise typer.Exit(1) from None
     console.print(f"podswitch controller on http://{host}:{port} (revision {store.head()})")
     uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False)

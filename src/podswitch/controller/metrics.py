@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..model import Intent
+from ..store import StoreUnavailable
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -64,3 +65,20 @@ FULL_STATES_SENDING = Gauge(
 REFUSED_BUSY = Counter(
     "podswitch_admission_refused_total", "Requests answered 429 by admission control", ["what"], registry=REGISTRY
 )
+STORE_UP = Gauge(
+    "podswitch_store_up",
+    "1 while the database does what it is asked; 0 from a fault (down, full, read-only) until an operation like "
+    "the one that failed succeeds",
+    registry=REGISTRY,
+)
+STORE_ERRORS = Counter(
+    "podswitch_store_errors_total",
+    "Database operations that failed for a reason of the database's own, by kind "
+    "(unreachable, full, read-only, failing, busy)",
+    ["kind"],
+    registry=REGISTRY,
+)
+
+
+def store_fault(fault: StoreUnavailable) -> None:
+    STORE_ERRORS.labels(kind=fault.kind.value).inc()
