@@ -42,6 +42,10 @@ class ControllerProcess:
     port: int = field(default_factory=free_port)
     log_level: str = "warning"
     proc: subprocess.Popen[bytes] | None = None
+    # A command the controller runs under, e.g. `nsenter -t PID -m --` to see a mount namespace of its own
+    # (the database-fault tests put its data on a small tmpfs there). It must exec the controller, so that
+    # stop and kill reach it.
+    wrap: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -72,6 +76,7 @@ class ControllerProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [
+                    *self.wrap,
                     *PODSWITCH,
                     "serve",
                     "--data-dir",
