@@ -58,7 +58,7 @@ def serve(
         application = create_app(store, token)
     except StoreUnavailable as exc:
         # Once running, a controller rides out a database outage; it cannot start without loading the intent.
-        failure(f"cannot start: {exc}")
+        failure(f"cannot start: {exc.summary}")
         raise typer.Exit(1) from None
     console.print(f"podswitch controller on http://{host}:{port} (revision {store.head()})")
     uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False)

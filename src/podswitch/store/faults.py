@@ -43,12 +43,14 @@ DEFAULT_STATUS = 503
 RETRY_AFTER = {Fault.FULL: 5, Fault.READ_ONLY: 5}
 DEFAULT_RETRY_AFTER = 2
 
+# What is wrong, and what it means for the request (a request whose write failed for a full or read-only
+# disk wrote nothing; one whose connection was lost cannot know, see the module doc).
 _SAYS = {
-    Fault.UNREACHABLE: "the database is unreachable: {reason}; the controller reconnects by itself, try again later",
-    Fault.FULL: "the database is full: {reason}; nothing was written (free space for the database, then retry)",
-    Fault.READ_ONLY: "the database is read-only: {reason}; nothing was written",
-    Fault.FAILING: "the database failed: {reason}; nothing was written, try again later",
-    Fault.BUSY: "the database is busy: {reason}; try again later",
+    Fault.UNREACHABLE: ("the database is unreachable", "the controller reconnects by itself, try again later"),
+    Fault.FULL: ("the database is full", "nothing was written (free space for the database, then retry)"),
+    Fault.READ_ONLY: ("the database is read-only", "nothing was written"),
+    Fault.FAILING: ("the database failed", "nothing was written, try again later"),
+    Fault.BUSY: ("the database is busy", "try again later"),
 }
 
 
@@ -58,7 +60,9 @@ class StoreUnavailable(Exception):
     def __init__(self, kind: Fault, reason: str) -> None:
         self.kind = kind
         self.reason = reason
-        super().__init__(_SAYS[kind].format(reason=reason))
+        what, advice = _SAYS[kind]
+        self.summary = f"{what}: {reason}"  # without the advice (e.g. for a controller that cannot start)
+        super().__init__(f"{self.summary}; {advice}")
 
     @property
     def status(self) -> int:
