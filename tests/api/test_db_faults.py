@@ -74,11 +74,11 @@ def _metric(text: str, name: str) -> float:
     return float(found.group(1))
 
 
-def _until_written(write: Callable[[], httpx.Response]) -> httpx.Response:
-    """Ask again (bounded) while the answer is 503: the database is coming back."""
+def _until(ask: Callable[[], httpx.Response], waiting: int = 503) -> httpx.Response:
+    """Ask again (bounded) while the answer is `waiting`: the database, or a catch-up, is on its way back."""
     for _ in range(RECOVERY_TRIES):
-        answer = write()
-        if answer.status_code != 503:
+        answer = ask()
+        if answer.status_code != waiting:
             return answer
         time.sleep(0.2)
     return answer
@@ -118,6 +118,9 @@ def test_postgresql_stops_and_returns_under_a_running_controller(
     etag = desired.headers["etag"]
     assert client.get("/v1/switches/leaf1/desired-state", headers={"If-None-Match": etag}).status_code == 304
     assert client.get("/v1/switches/leaf1/desired-state").content == desired.content
+    # An agent's long-poll waits its time out as usual (its watcher asks the database in vain meanwhile).
+    waited = client.get("/v1/switches/leaf1/desired-state", params={"wait": "1"}, headers={"If-None-Match": etag})
+    assert waited.status_code == 304
     # Alive, and saying what is wrong.
     health = client.get("/healthz")
     assert health.status_code == 200
@@ -138,7 +141,7 @@ def test_postgresql_stops_and_returns_under_a_running_controller(
     pg_cluster.start()
 
     # The same controller, not restarted, takes writes again by itself.
-    after = _until_written(lambda: client.put("/v1/tenants/after", json={}))
+    after = _until(lambda: client.put("/v1/tenants/after", json={}))
     assert after.status_code == 201, after.text
     assert after.headers["x-podswitch-revision"] == str(head + 1)  # nothing tried during the outage landed
     tenants = {t["name"] for t in client.get("/v1/tenants", params={"limit": 100}).json()["items"]}
@@ -149,6 +152,29 @@ def test_postgresql_stops_and_returns_under_a_running_controller(
     assert (health["status"], health["store"], health["store_revision"]) == ("ok", "up", head + 1)
     assert _metric(client.get("/metrics").text, "podswitch_store_up") == 1
     assert client.put("/v1/switches/leaf1/status", json=status).status_code == 204
+
+
+def test_a_second_controller_catches_up_after_the_outage(pg_cluster: Cluster, controller: str) -> None:  # noqa: F811
+    """Catching up with another controller's revisions fails quietly during the outage and works after it."""
+    store = Store.open(pg_cluster.url.render_as_string(hide_password=False))
+    other, stop = serve(store)
+    try:
+        with (
+            httpx.Client(base_url=controller, headers=AUTH, timeout=HANG) as a,
+            httpx.Client(base_url=other, headers=AUTH, timeout=HANG) as b,
+        ):
+            config = b.get("/v1/running-config")
+            pg_cluster.stop()
+            _unavailable(a.put("/v1/tenants/during", json={}))
+            assert b.get("/v1/running-config").text == config.text
+            pg_cluster.start()
+            assert _until(lambda: a.put("/v1/tenants/after", json={})).status_code == 201
+            # b found the database down and asks it again within a second: then it catches up with a's revision.
+            assert _until(lambda: b.get("/v1/tenants/after"), waiting=404).status_code == 200
+            assert b.get("/healthz").json()["store"] == "up"
+    finally:
+        stop()
+        store.close()
 
 
 def test_the_client_gets_the_database_fault_as_unavailable(
