@@ -140,7 +140,9 @@ class Writer:
 
 
 class Store:
-    """A handle on the database. Thread-safe: every method runs in its own connection and transaction."""
+    """A handle on the database. Thread-safe: every method runs in its own connection and transaction. A
+    fault of the database itself (down, full, read-only) raises `StoreUnavailable` (`faults.py`), recorded
+    in `health`; the same store works again once the database does."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
