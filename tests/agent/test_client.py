@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import random
 import re
@@ -23,7 +24,7 @@ import pytest
 from podswitch import __version__
 from podswitch.agent.main import run
 from podswitch.agent.reconcile import Reconciler, Result
-from podswitch.client import Backoff, Client, parse_retry_after
+from podswitch.client import Backoff, Client, Unavailable, parse_retry_after
 from podswitch.fabric.state import (
     FORMAT,
     FORMAT_HEADER,
@@ -66,6 +67,7 @@ class FakeController:
     desired: DesiredState | None = None
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     put_failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # consumed by PUTs only
+    failure_body: bytes = b""  # what a canned error answer says
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -84,8 +86,9 @@ class FakeController:
             h.send_response(status)
             for k, v in headers.items():
                 h.send_header(k, v)
-            h.send_header("content-length", "0")
+            h.send_header("content-length", str(len(self.failure_body)))
             h.end_headers()
+            h.wfile.write(self.failure_body)
             return
         if method == "GET" and h.path == f"/v1/switches/{SWITCH}/desired-state" and desired is not None:
             tag = f'"{desired.etag}"'
@@ -399,6 +402,39 @@ def test_rotates_to_the_second_controller() -> None:
     assert client_holder[0].url == url  # stayed on the one that works
     assert len(rec.calls) == 1 and len(fake.requests("PUT")) == 1
     assert t.delays[1] == 0.5  # one failure (connection refused) -> one backoff step
+
+
+DATABASE_DOWN = json.dumps({"error": {
+    "message": "the database is unreachable: connection refused; the controller reconnects by itself, try again later",
+    "object": None, "field": None, "database": "unreachable",
+}}).encode()  # fmt: skip
+
+
+def test_a_controller_without_its_database_is_unavailable_and_the_agent_keeps_its_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a controller answers when it needs its database and cannot have it (api/errors.py): a 503 the
+    client types as Unavailable, and the agent treats like an unreachable controller."""
+    fake = FakeController(desired=make_state(6), failure_body=DATABASE_DOWN)
+    down = (503, {"Retry-After": "2", "Content-Type": "application/json"})
+    with serve(fake) as url:
+        fake.failures.append(down)
+        with Client(url, retries=0) as client, pytest.raises(Unavailable) as caught:
+            client.desired_state(SWITCH)
+        assert caught.value.retryable and caught.value.status == 503 and caught.value.retry_after == 2.0
+        assert caught.value.message.startswith("the database is unreachable: connection refused")
+
+        stop = threading.Event()
+        t = FakeTime(stop, limit=8)
+        t.hooks[2] = lambda: fake.failures.extend([down] * 3)  # once the state is applied and reported
+        rec = FakeReconciler()
+        caplog.set_level(logging.WARNING, logger="podswitch.agent")
+        drive([url], t, rec, rng=MaxRng())
+    assert len(rec.calls) == 1  # applied once; the outage neither re-applies nor tears anything down
+    assert t.delays[2:5] == [2.0 + 0.5, 2.0 + 1.0, 2.0 + 2.0]  # Retry-After as a floor under the backoff
+    assert t.delays[5:] == [2.0] * 3  # and back to polling once it answers
+    warned = [r.getMessage() for r in caplog.records if "controller failed" in r.getMessage()]
+    assert len(warned) == 3 and all("HTTP 503: the database is unreachable" in w for w in warned)
 
 
 def test_many_agents_after_an_outage_ask_with_their_etag() -> None:

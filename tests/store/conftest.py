@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from podswitch.store import Store
 from podswitch.store.engine import normalize_url
+from tests.store.pg_cluster import pg_cluster, pg_template  # noqa: F401  (fixtures: a cluster a test owns)
 
 PG_URL_ENV = "PODSWITCH_TEST_PG_URL"
 SKIP_PG_ENV = "PODSWITCH_SKIP_PG"

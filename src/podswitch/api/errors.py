@@ -1,6 +1,8 @@
 """Every failure becomes JSON `{"error": {"message", "object", "field", ...}}` with a 4xx status. Nothing
 the client sends may produce a 5xx; an unexpected exception is logged with its traceback and answered
-with a 500 that says so, and the test suite (schemathesis) keeps that count at zero.
+with a 500 that says so, and the test suite (schemathesis) keeps that count at zero. A fault of the database
+(`StoreUnavailable`: stopped, unreachable, read-only, full) is no bug: 503 (507 when it is full) with
+`Retry-After` and a message that says what is wrong, on whichever route needed the database.
 
 Error bodies echo what the client sent (a bad name, a bad address). JSON text may carry anything, lone
 UTF-16 surrogates included, which UTF-8 cannot encode: every string of an error body is made encodable
@@ -20,7 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import ConfigError
-from ..controller import OperationError, RevisionMismatch
+from ..controller import OperationError, RevisionMismatch, StoreUnavailable
 from ..model import IntentError, InUse, NotFound
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,11 @@ def _validation(exc: ValidationError) -> Answer:
     return 422, {**body, "problems": problems}, None
 
 
+def _store(exc: StoreUnavailable) -> Answer:
+    body = {"message": str(exc), "object": None, "field": None, "database": exc.kind.value}
+    return exc.status, body, {"Retry-After": str(exc.retry_after)}
+
+
 def _operation(exc: OperationError) -> Answer:
     """The inner error's answer, naming the operation: `operation` is its index in the transaction."""
     status, body, headers = answer(exc.error)
@@ -157,6 +164,7 @@ _ANSWERS: dict[type[Exception], Callable[[Any], Answer]] = {
     InUse: _in_use,
     OperationError: _operation,
     ValidationError: _validation,
+    StoreUnavailable: _store,
 }
 
 

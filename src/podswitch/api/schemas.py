@@ -89,6 +89,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "too large"),
         (422, "invalid input; names the field (or line:column of running-config text)"),
         (429, "too many requests; retry after Retry-After"),
+        (503, "the database is unreachable, read-only or failing; retry after Retry-After"),
+        (507, "the database is full; nothing was written"),
     )
 }
 

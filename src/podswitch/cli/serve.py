@@ -8,7 +8,7 @@ import typer
 
 from ..daemon import setup_logging
 from .app import app
-from .output import console
+from .output import console, failure
 from .settings import DEFAULT_PORT, data_dir
 
 if TYPE_CHECKING:
@@ -48,13 +48,19 @@ def serve(
     from ..api.app import create_app
     from ..api.auth import load_or_create_token
     from ..controller.duties import DutySettings
+    from ..store import StoreUnavailable
 
     setup_logging(log_level)
-    store = open_store(db, data)
-    token, created = load_or_create_token(data_dir(data))
-    if created:
-        console.print(f"admin token (saved in {data_dir(data) / 'admin-token'}): [bold]{token}[/bold]")
-    # Every `serve` competes for the background duties: with several on one PostgreSQL, one leads.
-    application = create_app(store, token, duties=DutySettings.from_env(), address=f"{host}:{port}")
+    try:
+        store = open_store(db, data)
+        token, created = load_or_create_token(data_dir(data))
+        if created:
+            console.print(f"admin token (saved in {data_dir(data) / 'admin-token'}): [bold]{token}[/bold]")
+        # Every `serve` competes for the background duties: with several on one PostgreSQL, one leads.
+        application = create_app(store, token, duties=DutySettings.from_env(), address=f"{host}:{port}")
+    except StoreUnavailable as exc:
+        # Once running, a controller rides out a database outage; it cannot start without loading the intent.
+        failure(f"cannot start: {exc.summary}")
+        raise typer.Exit(1) from None
     console.print(f"podswitch controller on http://{host}:{port} (revision {store.head()})")
     uvicorn.run(application, host=host, port=port, log_level=log_level.lower(), access_log=False)

@@ -6,7 +6,8 @@ store, the per-revision compile cache, history reads and switch status. Imports 
 fabric; never HTTP."""
 
 from ..model import Delete, Operation, Put
-from .core import Controller, Outcome, Snapshot
+from ..store import StoreUnavailable
+from .core import Controller, Outcome, Snapshot, StoreStatus
 from .errors import RevisionMismatch
 from .operations import OperationError, apply_operations
 
@@ -19,5 +20,7 @@ __all__ = [
     "Put",
     "RevisionMismatch",
     "Snapshot",
+    "StoreStatus",
+    "StoreUnavailable",
     "apply_operations",
 ]

@@ -11,16 +11,24 @@ Catching up with other controllers replays the changes they committed, read in o
 with the head they lead to, in one `model.Edit` (O(changes), not O(changes x intent)). Requests that find the
 snapshot behind start a catch-up in the background and wait briefly for it: a small gap is closed before
 they answer; a large one (another controller replaced 100,000 objects) is served from the last snapshot
-until the catch-up is done, so reads and health never stall behind it."""
+until the catch-up is done, so reads and health never stall behind it.
+
+When the database fails (stopped, unreachable, full, read-only) every operation that needs it raises
+`StoreUnavailable` (the API answers 503, or 507 when full) and nothing else changes: the snapshot stays what
+was last committed or caught up, reads and agents are served from it, and the next request that reaches the
+database finds it back. No thread dies of it and no retry loop runs: the store's `Health` logs each change
+once, and while reads find the database down, requests ask it again at most every `PROBE_INTERVAL`."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..config import Plan, parse, plan
@@ -43,7 +51,7 @@ from ..model import (
     diff,
     validate,
 )
-from ..store import CatchUp, RevisionInfo, Store, prepare_rows
+from ..store import CatchUp, RevisionInfo, Store, StoreUnavailable, prepare_rows
 from ..store.cluster import ControllerRecord, controllers, oldest_kept
 from . import metrics
 from .compiled import CompileCache
@@ -56,6 +64,10 @@ _ALLOCATING = {Kind.SWITCH, Kind.LINK, Kind.TENANT, Kind.SEGMENT}
 
 # How long a request waits for a catch-up it started before answering from the last snapshot (s).
 CATCH_UP_WAIT = 0.5
+
+# While reads find the database down, how often a request asks it again (s); the others are served from the
+# snapshot at once instead of each waiting for a connection attempt (seconds, when it is unreachable).
+PROBE_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,19 @@ class Outcome:
         return self.info is not None
 
 
+@dataclass(frozen=True)
+class StoreStatus:
+    """What `/healthz` says of the database: its head (None when it did not answer) and its fault, if any."""
+
+    head: int | None
+    fault: StoreUnavailable | None
+    since: datetime  # when the fault began, or ended
+
+    @property
+    def up(self) -> bool:
+        return self.fault is None
+
+
 # A change to the intent: the new intent, computed from the snapshot it applies to.
 ChangeFn = Callable[[Snapshot], Intent]
 
@@ -103,6 +128,7 @@ class Controller:
         self._catch_up_guard = threading.Lock()
         self._cache = CompileCache(enabled=cache_compiles)
         self._listeners: list[Callable[[int], None]] = []
+        store.health.on_fault = metrics.store_fault
         revision, intent = store.load()
         # The loaded intent lives as long as the process: keep the cyclic GC from walking its ~10^6 objects
         # on every later full collection.
@@ -139,7 +165,13 @@ class Controller:
         query when nothing changed; otherwise a catch-up in the background, waited for at most `wait`
         seconds (default `catch_up_wait`) before answering with whatever snapshot is current then."""
         snap = self._snap
-        if self.store.head() == snap.revision:
+        if self.store.health.reads_failing_within(PROBE_INTERVAL):
+            return snap
+        try:
+            head = self.store.head()
+        except StoreUnavailable:  # logged by the store's health; serve what we have
+            return snap
+        if head == snap.revision:
             return snap
         done = self._start_catch_up()
         done.wait(self.catch_up_wait if wait is None else wait)
@@ -158,6 +190,8 @@ class Controller:
         try:
             with self._write:
                 self._catch_up_locked(self.store.catch_up(self._snap.revision))
+        except StoreUnavailable:  # logged once by the store's health; the next request tries again
+            pass
         except Exception:  # the next request tries again; this one is served from the last snapshot
             log.exception("catching up with the store failed")
         finally:
@@ -207,6 +241,16 @@ class Controller:
 
     def store_revision(self) -> int:
         return self.store.head()
+
+    def store_status(self) -> StoreStatus:
+        """The database's head and health, for health checks: asks it at most every `PROBE_INTERVAL` while
+        reads find it down, and never raises for a fault of the database."""
+        health = self.store.health
+        head: int | None = None
+        if not health.reads_failing_within(PROBE_INTERVAL):
+            with contextlib.suppress(StoreUnavailable):  # the status says so
+                head = self.store.head()
+        return StoreStatus(head, health.fault, datetime.fromtimestamp(health.since, UTC))
 
     def history(self, limit: int = 50, before: int | None = None) -> list[RevisionInfo]:
         return self.store.history(limit=limit, before=before)

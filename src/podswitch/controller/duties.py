@@ -67,6 +67,7 @@ class Duties:
         self._next_prune = 0.0
         self._silent: set[str] = set()
         self._watched: set[str] = set()
+        self._failing: set[str] = set()
         self._warmed = -1
 
     @property
@@ -115,12 +116,20 @@ class Duties:
             self._step("history pruning", self.prune, None)
 
     def _step(self, what: str, duty: Callable[[], Any], failed: Any) -> Any:
+        """Run one duty; a failure is counted every time and logged when it starts and ends (a database
+        outage would otherwise log every second)."""
         try:
-            return duty()
+            result = duty()
         except Exception as exc:
             metrics.DUTY_FAILURES.labels(duty=what).inc()
-            log.warning("%s failed: %s", what, exc)
+            if what not in self._failing:
+                self._failing.add(what)
+                log.warning("%s failed (retried every round, logged again when it works): %s", what, exc)
             return failed
+        if what in self._failing:
+            self._failing.discard(what)
+            log.info("%s works again", what)
+        return result
 
     def watch_agents(self) -> None:
         snap = self.ctl.snapshot()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..model import Intent
+from ..store import StoreUnavailable
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -81,3 +82,20 @@ AGENTS_SILENT = Gauge(
     "podswitch_agents_silent", "Switches whose agent has not reported recently; leader only", registry=REGISTRY
 )
 PRUNED = Counter("podswitch_history_pruned_revisions_total", "Revisions of history pruned", registry=REGISTRY)
+STORE_UP = Gauge(
+    "podswitch_store_up",
+    "1 while the database does what it is asked; 0 from a fault (down, full, read-only) until an operation like "
+    "the one that failed succeeds",
+    registry=REGISTRY,
+)
+STORE_ERRORS = Counter(
+    "podswitch_store_errors_total",
+    "Database operations that failed for a reason of the database's own, by kind "
+    "(unreachable, full, read-only, failing, busy)",
+    ["kind"],
+    registry=REGISTRY,
+)
+
+
+def store_fault(fault: StoreUnavailable) -> None:
+    STORE_ERRORS.labels(kind=fault.kind.value).inc()

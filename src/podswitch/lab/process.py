@@ -43,6 +43,10 @@ class ControllerProcess:
     log_level: str = "warning"
     db: str | None = None  # a database URL (several controllers on one PostgreSQL); None: SQLite in data_dir
     proc: subprocess.Popen[bytes] | None = None
+    # A command the controller runs under, e.g. `nsenter -t PID -m --` to see a mount namespace of its own
+    # (the database-fault tests put its data on a small tmpfs there). It must exec the controller, so that
+    # stop and kill reach it.
+    wrap: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -74,6 +78,7 @@ class ControllerProcess:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [
+                    *self.wrap,
                     *PODSWITCH,
                     "serve",
                     "--data-dir",

@@ -3,6 +3,7 @@
 SQLAlchemy 2 (Core) with Alembic migrations; SQLite in WAL mode embedded by default, PostgreSQL by URL for
 several controller processes. Imports only `podswitch.model`."""
 
+from .faults import Fault, StoreUnavailable
 from .migrate import SchemaError
 from .store import (
     DATABASE_URL_ENV,
@@ -21,12 +22,14 @@ __all__ = [
     "DATABASE_URL_ENV",
     "AllocationKey",
     "CatchUp",
+    "Fault",
     "RevisionInfo",
     "Rows",
     "SchemaError",
     "StaleRevision",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Writer",
     "prepare_rows",
 ]

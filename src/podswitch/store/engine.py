@@ -54,8 +54,34 @@ def make_engine(url: str | URL) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(parsed)
     if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
+        return _postgresql_engine(parsed)
     raise ValueError(f"unsupported database {parsed.render_as_string(hide_password=True)}: use sqlite or postgresql")
+
+
+# PostgreSQL that is stopped refuses a connection at once; one that is unreachable (a partition, a dead
+# host) would leave a request waiting for TCP's own timeouts, minutes. These libpq settings bound that, so
+# a request answers 503 within seconds whatever the failure: the connection attempt (s), unacknowledged
+# data on an open connection (ms), and keepalives that notice a silent peer while we wait for an answer.
+# A URL's own query parameters (`?connect_timeout=10`) win over these.
+PG_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": 5,
+    "tcp_user_timeout": 10_000,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
+# How long a request waits for a free pooled connection (s) before it is answered "busy" (503).
+POOL_TIMEOUT = 10.0
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    # pool_pre_ping: a connection the server dropped (a restart, pg_ctl stop) is noticed when it is taken
+    # from the pool and replaced, along with every older one, so the controller recovers by itself when
+    # the database is back. No statement_timeout: a catch-up or commit of a large fabric legitimately runs
+    # for seconds, and a writer legitimately waits for another controller's commit.
+    connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in url.query}
+    return create_engine(url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT, connect_args=connect_args)
 
 
 def _sqlite_engine(url: URL) -> Engine:

@@ -43,6 +43,7 @@ from ..gc_pause import gc_paused
 from ..model import MODEL_OF, SYSTEM, Change, Intent, Key, Kind, NotFound, Tenant, build
 from ..model.types import Model
 from .engine import make_engine, write_cache
+from .faults import Health, classify
 from .migrate import upgrade
 from .schema import allocation, change, fabric, intent_object, revision, switch_status
 
@@ -155,22 +156,31 @@ class Writer:
 
 
 class Store:
-    """A handle on the database. Thread-safe: every method runs in its own connection and transaction."""
+    """A handle on the database. Thread-safe: every method runs in its own connection and transaction. A
+    fault of the database itself (down, full, read-only) raises `StoreUnavailable` (`faults.py`), recorded
+    in `health`; the same store works again once the database does."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        # Every database operation goes through `health.guard`: a fault of the database itself (down, full,
+        # read-only) becomes `StoreUnavailable`, and the controller can tell whether the store works.
+        self.health = Health()
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connect, migrate to the newest schema and return a ready store."""
+        """Connect, migrate to the newest schema and return a ready store. A database that cannot be reached
+        or written raises `StoreUnavailable`, whose message says so."""
         engine = make_engine(url)
         try:
             upgrade(engine)
-        except BaseException:
+        except BaseException as exc:
             engine.dispose()
+            fault = classify(exc)
+            if fault is not None:
+                raise fault from exc
             raise
         return cls(engine)
 
@@ -219,14 +229,23 @@ class Store:
         options: dict[str, Any] = (
             {} if self._sqlite else {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         )
-        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+        with (
+            self.health.guard(writing=False),
+            self._engine.connect().execution_options(**options) as conn,
+            conn.begin(),
+        ):
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[tuple[Connection, int]]:
         """A write transaction holding the fabric-wide write lock, and the head revision under that lock."""
         options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
-        with self._engine.connect().execution_options(**options) as conn, write_cache(conn), conn.begin():
+        with (
+            self.health.guard(writing=True),
+            self._engine.connect().execution_options(**options) as conn,
+            write_cache(conn),
+            conn.begin(),
+        ):
             query = select(fabric.c.revision).where(fabric.c.id == 1)
             if not self._sqlite:
                 # READ COMMITTED + FOR UPDATE: wait for a concurrent writer, then see the head it left.
@@ -237,7 +256,7 @@ class Store:
     # ---- intent ---------------------------------------------------------------------------------------
 
     def head(self) -> int:
-        with self._engine.connect() as conn:
+        with self.health.guard(writing=False), self._engine.connect() as conn:
             return conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
 
     def load(self) -> tuple[int, Intent]:
@@ -383,7 +402,7 @@ class Store:
             set_={"body": stmt.excluded.body, "updated_at": stmt.excluded.updated_at},
         )
         options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
-        with self._engine.connect().execution_options(**options) as conn, conn.begin():
+        with self.health.guard(writing=True), self._engine.connect().execution_options(**options) as conn, conn.begin():
             conn.execute(stmt)
 
     def switch_statuses(self) -> dict[str, dict[str, Any]]:
