@@ -7,9 +7,9 @@ import time
 from fastapi import FastAPI
 
 from .. import __version__
-from ..controller import Controller, metrics
+from ..controller import Controller, Sync, metrics
 from ..store import Store
-from . import errors
+from . import errors, hints
 from .admission import Admission
 from .limits import App, FrontDoor, Limits, Message, Receive, Scope, Send
 from .routes import (
@@ -81,11 +81,13 @@ def create_app(
     limits: Limits | None = None,
     admission: Admission | None = None,
     cache_compiles: bool = True,
+    sync: Sync | None = None,
 ) -> FastAPI:
-    """The API over a controller on `store`. `admission` bounds what agents may ask at once (default from
-    the environment); `cache_compiles=False` is only for measuring what the compile cache saves."""
+    """The API over a controller on `store`. `admission` bounds what agents may ask at once and `sync` is
+    what their documents tell them about syncing (both default from the environment: `admission.py`,
+    `hints.py`); `cache_compiles=False` is only for measuring what the compile cache saves."""
     app = FastAPI(title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
-    app.state.controller = Controller(store, cache_compiles=cache_compiles)
+    app.state.controller = Controller(store, cache_compiles=cache_compiles, sync=sync or hints.from_env())
     app.state.admission = admission or Admission.from_env()
     app.state.admin_token = admin_token
     errors.install(app)
