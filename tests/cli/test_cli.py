@@ -221,11 +221,15 @@ def test_show_switches_says_what_is_wrong(server: str) -> None:
     for name in ("leaf1", "leaf2"):
         httpx.put(f"{server}/v1/switches/{name}", json={"role": "leaf"}, headers=auth).raise_for_status()
     problem = "GET /v1/switches/leaf1/desired-state: desired-state format 2; upgrade the agent"
+    agent = {"version": "0.3.9", "pid": 1, "state_format": 1}
     httpx.put(
-        f"{server}/v1/switches/leaf1/status", json={"applied_revision": 1, "errors": [problem]}, headers=auth
+        f"{server}/v1/switches/leaf1/status",
+        json={"applied_revision": 1, "errors": [problem], "agent": agent},
+        headers=auth,
     ).raise_for_status()
     out = cli("show", "switches", env=env).stdout
     assert "1 error: GET /v1/switches/leaf1/desired-state" in out and "upgrade the agent" in out
+    assert "0.3.9 f1" in out  # the agent's release and the format it reads: one left to upgrade
     assert "no agent yet" in out  # leaf2
 
 

@@ -20,7 +20,7 @@ from ..lab import statefile as st
 from ..lab.controller import lab_client
 from ..lab.layout import Shape
 from .app import Token, Url, app
-from .output import console, failure
+from .output import agent_release, console, failure
 from .settings import data_dir, find_token
 
 lab_app = typer.Typer(
@@ -259,7 +259,7 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
 
     table(
         "switches",
-        ["name", "role", "namespace", "agent", "pid", "applied revision"],
+        ["name", "role", "namespace", "agent", "pid", "applied revision", "release"],
         (
             [
                 n,
@@ -268,6 +268,7 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
                 agent(n, sw),
                 sw.get("agent_pid"),
                 ((statuses.get(n) or {}).get("status") or {}).get("applied_revision"),
+                agent_release((statuses.get(n) or {}).get("status")),
             ]
             for n, sw in sorted(state.switches.items(), key=lambda kv: _natural(kv[0]))
         ),

@@ -186,7 +186,7 @@ class Controller:
         snap = self._snap
         return self._cache.get(snap.intent, snap.allocation, snap.revision)
 
-    def desired_state(self, switch: str, format: int = FORMAT) -> formats.Document | None:
+    def desired_state(self, switch: str, format: int = FORMAT) -> formats.Served | None:
         """The switch's desired state at the current snapshot, in `format` (see `fabric.formats.negotiate`
         for which one an agent gets); None for a switch that has none."""
         compiled = self.compiled()
@@ -197,7 +197,7 @@ class Controller:
         if format == FORMAT:
             return document
         envelope = formats.downgrade_envelope(document.envelope, format)
-        return formats.Document(envelope, self._older.get(switch, entry, format))
+        return formats.Served(envelope, self._older.get(switch, entry, format))
 
     def store_revision(self) -> int:
         return self.store.head()

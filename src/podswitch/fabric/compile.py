@@ -169,7 +169,7 @@ class Compiled:
         entry = self.switches.get(switch)
         return entry.etag if entry else None
 
-    def served(self, switch: str, sync: Sync = DEFAULT_SYNC, format: int = FORMAT) -> formats.Document | None:
+    def served(self, switch: str, sync: Sync = DEFAULT_SYNC, format: int = FORMAT) -> formats.Served | None:
         """The switch's document in `format` (the current one, or an older one by downgrading) with the
         controller's `sync` hints, its state assembled from cached fragments."""
         entry = self.switches.get(switch)

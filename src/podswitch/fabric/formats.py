@@ -35,7 +35,7 @@ from .state import FORMAT, FORMAT_HEADER, Sync
 __all__ = [
     "DOWNGRADES",
     "OLDEST",
-    "Document",
+    "Served",
     "Step",
     "Unserved",
     "current",
@@ -128,7 +128,7 @@ def downgrade_state(state: bytes, start: int, to: int, downgrades: Mapping[int, 
 
 
 @dataclass(frozen=True)
-class Document:
+class Served:
     """A switch's desired-state document in one format: its envelope and its state's JSON."""
 
     envelope: Envelope
@@ -156,14 +156,14 @@ class Document:
         return f"{etag}-{hashlib.sha256(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]}"
 
 
-def current(revision: int, etag: str, state: bytes, sync: Sync) -> Document:
+def current(revision: int, etag: str, state: bytes, sync: Sync) -> Served:
     """A switch's document in this release's format."""
-    return Document({"format": FORMAT, "revision": revision, "etag": etag, "sync": sync}, state)
+    return Served({"format": FORMAT, "revision": revision, "etag": etag, "sync": sync}, state)
 
 
-def downgrade(document: Document, to: int, downgrades: Mapping[int, Step] | None = None) -> Document:
+def downgrade(document: Served, to: int, downgrades: Mapping[int, Step] | None = None) -> Served:
     """`document` as a controller of format `to` would have served it (`to` no newer than its format)."""
     start = document.format
-    return Document(
+    return Served(
         downgrade_envelope(document.envelope, to, downgrades), downgrade_state(document.state, start, to, downgrades)
     )
