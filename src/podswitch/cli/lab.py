@@ -74,6 +74,7 @@ def up(
     agent_interval: float = 1.0,
     push: float | None = None,
     show_status: bool = True,
+    agent_command: str | None = None,
 ) -> None:
     """Start the lab and wait until every agent is in sync (also used by `podswitch run`)."""
     _require_root()
@@ -97,7 +98,9 @@ def up(
         raise typer.Exit(1)
     started = time.monotonic()
     try:
-        pid = control.start(directory, url, token, prefix, shape, agent_interval=agent_interval, push=push)
+        pid = control.start(
+            directory, url, token, prefix, shape, agent_interval=agent_interval, push=push, agent_command=agent_command
+        )
     except control.LabError as e:
         failure(str(e))
         raise typer.Exit(1) from None
@@ -159,6 +162,14 @@ def up_command(
             "--push", help="seconds requests for changes wait at the controller (default 30); 0: poll instead"
         ),
     ] = None,
+    agent_command: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-command",
+            help="exec this command with the agent's arguments for each switch instead of this release's agent "
+            "(e.g. another release's, to rehearse a rolling upgrade)",
+        ),
+    ] = None,
 ) -> None:
     """Build the POD in namespaces, start one agent per switch, wait until all are in sync."""
     up(
@@ -171,6 +182,7 @@ def up_command(
         prefix=prefix or st.DEFAULT_PREFIX,
         timeout=timeout,
         push=push,
+        agent_command=agent_command,
     )
 
 
