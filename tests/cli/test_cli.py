@@ -15,6 +15,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from podswitch.api.app import create_app
+from podswitch.cli import output
 from podswitch.cli.main import app
 from podswitch.store import Store
 
@@ -215,17 +216,24 @@ def test_create_never_overwrites_unless_told(server: str) -> None:
     assert "attachment-point interface-group osvdev0099 vlan 300" in cli("show", "running-config", env=env).stdout
 
 
-def test_show_switches_says_what_is_wrong(server: str) -> None:
+def test_show_switches_says_what_is_wrong(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"PODSWITCH_URL": server, "PODSWITCH_ADMIN_TOKEN": TOKEN, "COLUMNS": "250"}
+    # A console made where COLUMNS was already set (an xdist worker) keeps that width whatever COLUMNS says
+    # later; at 80 columns the table wraps the error this test reads.
+    monkeypatch.setattr(output.console, "_width", 250)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     for name in ("leaf1", "leaf2"):
         httpx.put(f"{server}/v1/switches/{name}", json={"role": "leaf"}, headers=auth).raise_for_status()
     problem = "GET /v1/switches/leaf1/desired-state: desired-state format 2; upgrade the agent"
+    agent = {"version": "0.3.9", "pid": 1, "state_format": 1}
     httpx.put(
-        f"{server}/v1/switches/leaf1/status", json={"applied_revision": 1, "errors": [problem]}, headers=auth
+        f"{server}/v1/switches/leaf1/status",
+        json={"applied_revision": 1, "errors": [problem], "agent": agent},
+        headers=auth,
     ).raise_for_status()
     out = cli("show", "switches", env=env).stdout
     assert "1 error: GET /v1/switches/leaf1/desired-state" in out and "upgrade the agent" in out
+    assert "0.3.9 f1" in out  # the agent's release and the format it reads: one left to upgrade
     assert "no agent yet" in out  # leaf2
 
 

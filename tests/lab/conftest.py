@@ -210,8 +210,10 @@ def start_lab(
     leaves: int = 4,
     servers: tuple[str, ...] = (),
     prefix: str | None = None,
+    agent_command: str | None = None,
 ) -> Lab:
-    """Apply `config` (running-config text) and bring the lab up with `podswitch lab up`."""
+    """Apply `config` (running-config text) and bring the lab up with `podswitch lab up` (`agent_command`: its
+    `--agent-command`, another release's agent)."""
     prefix = prefix or f"pslab{os.getpid()}x{next(_counter)}-"
     api = controller.client()
     if config is not None:
@@ -232,6 +234,8 @@ def start_lab(
     ]
     for s in servers:
         args += ["--server", s]
+    if agent_command is not None:
+        args += ["--agent-command", agent_command]
     proc = lab.cli(*args, timeout=LAB_TIMEOUT + 60)
     if proc.returncode != 0:
         diag = ""

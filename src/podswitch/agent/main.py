@@ -2,10 +2,13 @@
 
 One loop, two clocks:
 - every `interval` seconds (or the backoff delay after a failure) ask the controller, with the ETag of
-  the applied state: 200 -> reconcile the new state; 304 -> nothing to do;
+  the applied state: 200 -> reconcile the new state; 304 -> nothing to do; with push, each request waits
+  at the controller for the next state;
 - every `resync` seconds reconcile the cached last-good state again, to repair drift. That costs the
   controller nothing and the kernel nothing when it is right (zero writes). It goes on while the controller
   is unreachable: an outage never tears anything down, the switch keeps forwarding as last programmed.
+The push wait and `resync` follow the controller's hints (`sync` in the document, format 2) unless given
+here: operators tune every agent in one place, and a controller can stretch them.
 After each reconcile the agent PUTs its status; a status that could not be delivered is retried with the
 next successful poll.
 
@@ -28,10 +31,12 @@ from typing import Any, Protocol, TypeVar, cast
 from .. import __version__
 from ..client import ApiError, Backoff, Client, Fetched, Unavailable, UnreadableState
 from ..daemon import setup_logging, stop_on_signals
-from ..fabric.state import FORMAT, DesiredState, SwitchState
+from ..fabric.state import FORMAT, MAX_LONG_POLL, DesiredState, SwitchState, Sync
 from .reconcile import Reconciler, Result
 
 log = logging.getLogger("podswitch.agent")
+# Until the controller says otherwise (and with a controller of format 1, which says nothing).
+DEFAULT_SYNC = Sync()
 
 
 class _Reconciles(Protocol):
@@ -108,7 +113,7 @@ def run(
     *,
     token: str | None = None,
     interval: float = 2.0,
-    resync: float = 30.0,
+    resync: float | None = 30.0,
     stop: threading.Event | None = None,
     backoff_base: float = 0.5,
     backoff_cap: float = 30.0,
@@ -117,14 +122,15 @@ def run(
     rng: random.Random | None = None,
     reconciler: _Reconciles | None = None,
     client: Client | None = None,
-    push: float = 0.0,
+    push: float | None = 0.0,
 ) -> None:
     """Run until `stop` is set. The keyword arguments after `backoff_cap` are seams for tests: `sleep` is
     called with every delay the loop wants to wait (default: wait on `stop`), `clock` is monotonic time.
 
     `push` > 0: once a state is applied, each request waits up to `push` seconds at the controller for the
     next one (long-poll), so a change arrives the moment it is compiled; `interval` then only paces requests
-    to a controller that answers at once (one without push). `push` 0: poll every `interval`."""
+    to a controller that answers at once (one without push). `push` 0: poll every `interval`.
+    `push` or `resync` None: as the controller's hints say (`DEFAULT_SYNC` until it says)."""
     stop = stop if stop is not None else threading.Event()
     rng = rng if rng is not None else random.Random()
     wait: Callable[[float], Any] = sleep if sleep is not None else stop.wait
@@ -133,10 +139,21 @@ def run(
     # retries=0: this loop paces its own retries (below); the client fails over to the next URL.
     cli = client if client is not None else Client(controllers, token=token, retries=0, user_agent="podswitch-agent")
     backoff = Backoff(backoff_base, backoff_cap, rng)
-    # Local retries of a reconcile that had errors: soon at first, never more often than `interval`.
-    repair = Backoff(max(interval, 0.001), max(resync, interval), rng)
-
     applied: DesiredState | None = None
+
+    def hints() -> Sync:
+        return applied.sync if applied is not None and applied.sync is not None else DEFAULT_SYNC
+
+    def push_for() -> float:
+        # Bounded like the controller bounds it: a request asking longer would be refused (422).
+        return min(push if push is not None else hints().long_poll, MAX_LONG_POLL)
+
+    def resync_every() -> float:
+        return resync if resync is not None else hints().resync
+
+    # Local retries of a reconcile that had errors: soon at first, never more often than `interval`.
+    repair = Backoff(max(interval, 0.001), max(resync_every(), interval), rng)
+
     etag: str | None = None
     last: Result | None = None
     unsent: dict[str, Any] | None = None
@@ -146,8 +163,9 @@ def run(
     next_resync = float("inf")
 
     def fetch(holding: str | None) -> Fetched:
-        if push > 0 and holding is not None:
-            return until_stopped(lambda: cli.desired_state(switch, holding, wait=push), stop)
+        wait = push_for()
+        if wait > 0 and holding is not None:
+            return until_stopped(lambda: cli.desired_state(switch, holding, wait=wait), stop)
         return cli.desired_state(switch, holding)
 
     def apply(desired: DesiredState, why: str) -> None:
@@ -165,13 +183,13 @@ def run(
                          why, desired.revision, result.summary(), delay, result.errors[0])  # fmt: skip
         else:
             repair.reset()
-            delay = resync
+            delay = resync_every()
             level = logging.INFO if result.writes or why != "resync" else logging.DEBUG
             slog.log(level, "reconcile %s revision=%s %s", why, desired.revision, result.summary())
         next_resync = clock() + delay
 
-    slog.info("agent starting netns=%s controllers=%s interval=%.1fs resync=%.1fs",
-              netns, ",".join(controllers), interval, resync)  # fmt: skip
+    slog.info("agent starting netns=%s controllers=%s interval=%.1fs resync=%s push=%s",
+              netns, ",".join(controllers), interval, _given(resync), _given(push))  # fmt: skip
     try:
         while not stop.is_set():
             now = clock()
@@ -183,9 +201,14 @@ def run(
                     fetched = fetch(etag if applied is not None else None)
                     if fetched.status == 200 and fetched.desired is not None:
                         changed = applied is None or fetched.desired.etag != applied.etag
+                        if applied is not None and fetched.desired.sync != applied.sync:
+                            slog.info("controller's sync hints now %s", fetched.desired.sync)
                         applied, etag = fetched.desired, fetched.etag
+                        repair.cap = max(resync_every(), interval)
                         if changed or last is None or last.errors:
                             apply(applied, "new state")
+                        elif next_resync > clock() + resync_every():
+                            next_resync = clock() + resync_every()  # the controller shortened the period
                     if unsent is not None:
                         try:
                             cli.report_status(switch, unsent)
@@ -200,8 +223,9 @@ def run(
                     backoff.reset()
                     # Pushed: ask again at once (the request waits at the controller). An answer that did
                     # not wait (a controller without push, or none yet applied) paces at `interval`.
-                    pushed = fetched.status == 200 or clock() - asked >= min(push / 2, 1.0)
-                    next_poll = clock() if push > 0 and applied is not None and pushed else clock() + interval
+                    waited = push_for()
+                    pushed = fetched.status == 200 or clock() - asked >= min(waited / 2, 1.0)
+                    next_poll = clock() if waited > 0 and applied is not None and pushed else clock() + interval
                 except Stopped:
                     break
                 except ApiError as e:
@@ -231,6 +255,10 @@ def run(
         slog.info("agent stopped; kernel left as programmed")
 
 
+def _given(value: float | None) -> str:
+    return "controller's" if value is None else f"{value:g}s"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="podswitch-agent", description="podswitch switch agent")
     p.add_argument("--switch", required=True, help="this switch's name in the topology")
@@ -247,10 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--push",
         type=float,
-        default=30.0,
-        help="seconds each request waits at the controller for a change (long-poll); 0 polls every --interval",
+        default=None,
+        help="seconds each request waits at the controller for a change (long-poll); 0 polls every --interval "
+        "(default: as the controller says, 30)",
     )
-    p.add_argument("--resync", type=float, default=30.0, help="seconds between local drift repairs")
+    p.add_argument(
+        "--resync",
+        type=float,
+        default=None,
+        help="seconds between local drift repairs (default: as the controller says, 30)",
+    )
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)  # fmt: skip
     setup_logging(args.log_level)

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..controller import Controller, metrics
+from ..controller import Controller, Sync, metrics
 from ..controller.duties import Duties, DutySettings
 from ..store import Store
-from . import errors
+from . import errors, hints
 from .admission import Admission
 from .limits import App, FrontDoor, Limits, Message, Receive, Scope, Send
 from .routes import (
@@ -86,11 +86,13 @@ def create_app(
     limits: Limits | None = None,
     admission: Admission | None = None,
     cache_compiles: bool = True,
+    sync: Sync | None = None,
     duties: DutySettings | None = None,
     address: str = "",
 ) -> FastAPI:
-    """The API over a controller on `store`. `admission` bounds what agents may ask at once (default from
-    the environment); `cache_compiles=False` is only for measuring what the compile cache saves. With
+    """The API over a controller on `store`. `admission` bounds what agents may ask at once and `sync` is
+    what their documents tell them about syncing (both default from the environment: `admission.py`,
+    `hints.py`); `cache_compiles=False` is only for measuring what the compile cache saves. With
     `duties`, the app announces itself as a controller answering at `address` and competes for the
     background duties while it runs (`podswitch serve`)."""
 
@@ -108,7 +110,7 @@ def create_app(
     app = FastAPI(
         title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES, lifespan=lifespan
     )
-    app.state.controller = Controller(store, cache_compiles=cache_compiles)
+    app.state.controller = Controller(store, cache_compiles=cache_compiles, sync=sync or hints.from_env())
     app.state.duties = Duties(app.state.controller, address, duties) if duties is not None else None
     app.state.admission = admission or Admission.from_env()
     app.state.admin_token = admin_token

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import ConfigError
-from ..controller import OperationError, RevisionMismatch, StoreUnavailable
+from ..controller import FORMAT_HEADER, OperationError, RevisionMismatch, StoreUnavailable, Unserved
 from ..model import IntentError, InUse, NotFound
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,19 @@ def _mismatch(exc: RevisionMismatch) -> Answer:
     return 412, body, {"ETag": f'"{exc.current}"'}
 
 
+def _unserved(exc: Unserved) -> Answer:
+    """406 Not Acceptable: the desired state exists, but not in a format the agent reads. The agent reports
+    the message (it says to upgrade the agent) in its status and keeps its switch as last programmed."""
+    body = {
+        "message": str(exc),
+        "object": None,
+        "field": FORMAT_HEADER,
+        "asked": exc.asked,
+        "formats": list(range(exc.oldest, exc.newest + 1)),
+    }
+    return 406, body, None
+
+
 def _not_found(exc: NotFound) -> Answer:
     return 404, {"message": str(exc), "object": exc.object, "field": None}, None
 
@@ -160,6 +173,7 @@ _ANSWERS: dict[type[Exception], Callable[[Any], Answer]] = {
     IntentError: _intent,
     ConfigError: _config,
     RevisionMismatch: _mismatch,
+    Unserved: _unserved,
     NotFound: _not_found,
     InUse: _in_use,
     OperationError: _operation,

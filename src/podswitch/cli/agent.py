@@ -31,10 +31,17 @@ def agent(
     ] = None,
     interval: Annotated[float, typer.Option("--interval", help="seconds between polls (without push)")] = 2.0,
     push: Annotated[
-        float,
-        typer.Option("--push", help="seconds each request waits at the controller for a change (long-poll); 0: poll"),
-    ] = 30.0,
-    resync: Annotated[float, typer.Option("--resync", help="seconds between local drift repairs")] = 30.0,
+        float | None,
+        typer.Option(
+            "--push",
+            help="seconds each request waits at the controller for a change (long-poll); 0: poll "
+            "[default: as the controller says, 30]",
+        ),
+    ] = None,
+    resync: Annotated[
+        float | None,
+        typer.Option("--resync", help="seconds between local drift repairs [default: as the controller says, 30]"),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
 ) -> None:
     """Run the agent of one switch until SIGTERM/SIGINT; the kernel is left as programmed."""

@@ -20,7 +20,7 @@ from ..lab import statefile as st
 from ..lab.controller import lab_client
 from ..lab.layout import Shape
 from .app import Token, Url, app
-from .output import console, failure
+from .output import agent_release, console, failure
 from .settings import data_dir, find_token
 
 lab_app = typer.Typer(
@@ -74,6 +74,7 @@ def up(
     agent_interval: float = 1.0,
     push: float | None = None,
     show_status: bool = True,
+    agent_command: str | None = None,
 ) -> None:
     """Start the lab and wait until every agent is in sync (also used by `podswitch run`)."""
     _require_root()
@@ -97,7 +98,9 @@ def up(
         raise typer.Exit(1)
     started = time.monotonic()
     try:
-        pid = control.start(directory, url, token, prefix, shape, agent_interval=agent_interval, push=push)
+        pid = control.start(
+            directory, url, token, prefix, shape, agent_interval=agent_interval, push=push, agent_command=agent_command
+        )
     except control.LabError as e:
         failure(str(e))
         raise typer.Exit(1) from None
@@ -159,6 +162,14 @@ def up_command(
             "--push", help="seconds requests for changes wait at the controller (default 30); 0: poll instead"
         ),
     ] = None,
+    agent_command: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-command",
+            help="exec this command with the agent's arguments for each switch instead of this release's agent "
+            "(e.g. another release's, to rehearse a rolling upgrade)",
+        ),
+    ] = None,
 ) -> None:
     """Build the POD in namespaces, start one agent per switch, wait until all are in sync."""
     up(
@@ -171,6 +182,7 @@ def up_command(
         prefix=prefix or st.DEFAULT_PREFIX,
         timeout=timeout,
         push=push,
+        agent_command=agent_command,
     )
 
 
@@ -259,7 +271,7 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
 
     table(
         "switches",
-        ["name", "role", "namespace", "agent", "pid", "applied revision"],
+        ["name", "role", "namespace", "agent", "pid", "applied revision", "release"],
         (
             [
                 n,
@@ -268,6 +280,7 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
                 agent(n, sw),
                 sw.get("agent_pid"),
                 ((statuses.get(n) or {}).get("status") or {}).get("applied_revision"),
+                agent_release((statuses.get(n) or {}).get("status")),
             ]
             for n, sw in sorted(state.switches.items(), key=lambda kv: _natural(kv[0]))
         ),

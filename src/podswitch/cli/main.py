@@ -13,7 +13,7 @@ from rich.text import Text
 from ..client import PreconditionFailed
 from ..config import ConfigError, decode, parse, render
 from .app import DryRun, Token, Url, app, client, config_app, run_api, show_app
-from .output import console, counts, diff, err, failure, table
+from .output import agent_release, console, counts, diff, err, failure, table
 
 # ---- config text, offline ---------------------------------------------------------------------------
 
@@ -263,7 +263,7 @@ def show_switches(url: Url = None) -> None:
 
     table(
         "switches",
-        ["name", "role", "loopback", "state", "applied revision", "last seen"],
+        ["name", "role", "loopback", "state", "applied revision", "agent", "last seen"],
         (
             [
                 s["name"],
@@ -271,6 +271,7 @@ def show_switches(url: Url = None) -> None:
                 s["loopback"],
                 state(s),
                 (s.get("status") or {}).get("applied_revision"),
+                agent_release(s.get("status")),
                 _when(s.get("last_seen")),
             ]
             for s in items

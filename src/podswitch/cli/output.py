@@ -55,3 +55,13 @@ def failure(message: str, body: dict[str, Any] | None = None) -> None:
     if len(refs) > 1 or (refs and refs[0] not in message):  # the message names the first ten already
         for ref in refs[:20]:
             err.print(Text(f"  referenced by {ref}", style="yellow"))
+
+
+def agent_release(status: dict[str, Any] | None) -> str:
+    """`0.4.0 f2`: the agent's version and the desired-state format it reads. During a rolling upgrade (controllers
+    first, then agents) the agents still on `f1` are the ones left to upgrade."""
+    agent = (status or {}).get("agent") or {}
+    if not agent:
+        return ""
+    version, format = agent.get("version"), agent.get("state_format")
+    return " ".join(part for part in (str(version or "?"), f"f{format}" if format is not None else "") if part)

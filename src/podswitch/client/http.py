@@ -22,7 +22,7 @@ import orjson
 import pydantic
 
 from .. import __version__
-from ..fabric.state import FORMAT, FORMAT_HEADER, DesiredState, parse_desired
+from ..fabric.state import FORMAT, FORMAT_HEADER, READS, DesiredState, parse_desired
 from ..model import MODEL_OF, Delete, Key, Kind, Model, Operation, Put
 from ..model.paths import body_of, key_of, object_at, path_of
 from .backoff import Backoff, parse_retry_after
@@ -334,17 +334,19 @@ class Client:
                 extra["params"] = {"wait": f"{wait:g}"}
                 extra["timeout"] = self._waiting(wait)
         path = f"/v1/switches/{switch}/desired-state"
-        response = self.request("GET", path, ok=(304,), headers=headers, **extra)
+        response = self.request("GET", path, ok=(304, 406), headers=headers, **extra)
         url = str(response.request.url)
         if response.status_code == 304:
             return Fetched(304, None, etag, url)
+        if response.status_code == 406:  # this agent is older than every format the controller serves
+            raise _too_old(url, response)
         if response.status_code != 200:
             raise ApiError(f"GET {path}: unexpected HTTP {response.status_code}", status=response.status_code, url=url)
         try:
             desired = parse_desired(response.content)
         except pydantic.ValidationError as exc:
             raise _unreadable(url, response.content, exc) from exc
-        if desired.format != FORMAT:
+        if desired.format not in READS:
             raise _other_format(url, desired.format)
         if desired.state.switch != switch:
             raise ApiError(f"GET {path}: state is for switch {desired.state.switch!r}", url=url)
@@ -372,7 +374,7 @@ def _unreadable(url: str, content: bytes, error: pydantic.ValidationError) -> Un
     except orjson.JSONDecodeError:
         document = None
     served = document.get("format") if isinstance(document, dict) else None
-    if isinstance(served, int) and served != FORMAT:
+    if isinstance(served, int) and served not in READS:
         return _other_format(url, served)
     # Reported to the controller as a status error: keep it short however many fields are wrong.
     return UnreadableState(f"GET {url}: bad desired state: {error.error_count()} errors: {str(error)[:1000]}", url=url)
@@ -382,7 +384,17 @@ def _other_format(url: str, served: int) -> UnreadableState:
     fix = "upgrade the agent" if served > FORMAT else "upgrade the controller"
     return UnreadableState(
         f"GET {url}: the controller serves desired-state format {served}; this agent "
-        f"(podswitch {__version__}) reads format {FORMAT} only: {fix}. "
+        f"(podswitch {__version__}) reads formats {min(READS)} to {max(READS)}: {fix}. "
         f"Forwarding stays as last programmed.",
         url=url,
     )
+
+
+def _too_old(url: str, response: httpx.Response) -> UnreadableState:
+    """A 406: the controller says why (which formats it serves); the agent reports it in its status."""
+    try:
+        body = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        body = {}
+    said = body.get("message") or f"it serves no format this agent reads (format {FORMAT})"
+    return UnreadableState(f"GET {url}: HTTP 406: {said}", status=406, body=body, url=url)

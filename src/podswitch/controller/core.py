@@ -32,8 +32,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..config import Plan, parse, plan
-from ..fabric import Compiled, allocate, merged
+from ..fabric import Compiled, allocate, formats, merged
 from ..fabric.allocate import AllocKey
+from ..fabric.state import FORMAT, Sync
 from ..gc_pause import gc_paused
 from ..model import (
     Change,
@@ -54,7 +55,7 @@ from ..model import (
 from ..store import CatchUp, RevisionInfo, Store, StoreUnavailable, prepare_rows
 from ..store.cluster import ControllerRecord, controllers, oldest_kept
 from . import metrics
-from .compiled import CompileCache
+from .compiled import CompileCache, OlderStates
 from .errors import RevisionMismatch
 from .operations import OperationError, apply_operations, locate
 
@@ -118,10 +119,20 @@ class _Work:
 
 
 class Controller:
-    def __init__(self, store: Store, *, catch_up_wait: float = CATCH_UP_WAIT, cache_compiles: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        catch_up_wait: float = CATCH_UP_WAIT,
+        cache_compiles: bool = True,
+        sync: Sync | None = None,
+    ) -> None:
         """`cache_compiles=False` compiles every desired-state request from scratch: only for measuring what
-        the cache saves (the storm benchmark's naive controller)."""
+        the cache saves (the storm benchmark's naive controller). `sync`: the hints every desired-state
+        document gives its agent (format 2 on; default `Sync()`)."""
         self.store = store
+        self.sync = sync if sync is not None else Sync()
+        self._older = OlderStates()
         self.catch_up_wait = catch_up_wait
         self._write = threading.Lock()
         self._catching_up: threading.Event | None = None
@@ -238,6 +249,19 @@ class Controller:
         """The desired state of every switch at the current snapshot (compiled once per revision)."""
         snap = self._snap
         return self._cache.get(snap.intent, snap.allocation, snap.revision)
+
+    def desired_state(self, switch: str, format: int = FORMAT) -> formats.Served | None:
+        """The switch's desired state at the current snapshot, in `format` (see `fabric.formats.negotiate`
+        for which one an agent gets); None for a switch that has none."""
+        compiled = self.compiled()
+        entry = compiled.switches.get(switch)
+        if entry is None:
+            return None
+        document = formats.current(compiled.revision, entry.etag, entry.document, self.sync)
+        if format == FORMAT:
+            return document
+        envelope = formats.downgrade_envelope(document.envelope, format)
+        return formats.Served(envelope, self._older.get(switch, entry, format))
 
     def store_revision(self) -> int:
         return self.store.head()

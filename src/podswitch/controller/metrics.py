@@ -27,6 +27,12 @@ COMPILE_SECONDS = Histogram(
 DESIRED_STATE = Counter(
     "podswitch_desired_state_requests_total", "Desired-state requests by answer", ["answer"], registry=REGISTRY
 )
+DESIRED_STATE_FORMATS = Counter(
+    "podswitch_desired_state_formats_total",
+    "Desired-state documents sent, by format (an older one is served to agents not upgraded yet)",
+    ["format"],
+    registry=REGISTRY,
+)
 SWITCH_IN_SYNC = Gauge(
     "podswitch_switch_in_sync", "1 when the switch reports the current desired state", ["switch"], registry=REGISTRY
 )

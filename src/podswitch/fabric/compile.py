@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..model import SYSTEM, Intent, LogicalRouter, Role, TenantNode, Topology
-from . import names, policy
+from . import formats, names, policy
 from .allocate import SEGMENT, TENANT, AllocKey, segment_key
 from .state import (
+    FORMAT,
     GATEWAY_MAC,
     DesiredState,
     LocalMac,
@@ -50,6 +51,7 @@ from .state import (
     SliceLink,
     SliceRoute,
     SwitchState,
+    Sync,
     VlanAttachment,
     parse_desired,
     serialize,
@@ -93,7 +95,7 @@ def _filled(encoded: bytes, *fills: tuple[str, bytes, bytes]) -> bytes:
     JSON, e.g. the join of cached pieces). Fills come in the fields' order. Only a key can be followed by
     `":`, since a string's own quotes are escaped, so the first match after the previous fill is the
     field itself as long as no object nested before it has a key of the same name (true of the fields
-    filled here: local_macs, bridges and slices of SwitchState, routes of Slice, state of DesiredState)."""
+    filled here: local_macs, bridges and slices of SwitchState, routes of Slice)."""
     view = memoryview(encoded)
     parts: list[bytes | memoryview] = []
     start = 0
@@ -107,8 +109,7 @@ def _filled(encoded: bytes, *fills: tuple[str, bytes, bytes]) -> bytes:
 
 
 _EMPTY = b"[]"
-_NO_STATE = SwitchState(switch="", role="")
-_NO_STATE_JSON = serialize(_NO_STATE)
+DEFAULT_SYNC = Sync()
 
 
 @dataclass
@@ -168,13 +169,19 @@ class Compiled:
         entry = self.switches.get(switch)
         return entry.etag if entry else None
 
-    def document(self, switch: str) -> bytes | None:
-        """The JSON of `DesiredState` for the switch (assembled from cached fragments)."""
+    def served(self, switch: str, sync: Sync = DEFAULT_SYNC, format: int = FORMAT) -> formats.Served | None:
+        """The switch's document in `format` (the current one, or an older one by downgrading) with the
+        controller's `sync` hints, its state assembled from cached fragments."""
         entry = self.switches.get(switch)
         if entry is None:
             return None
-        envelope = DesiredState(revision=self.revision, etag=entry.etag, state=_NO_STATE)
-        return _filled(serialize(envelope), ("state", _NO_STATE_JSON, entry.document))
+        document = formats.current(self.revision, entry.etag, entry.document, sync)
+        return document if format == FORMAT else formats.downgrade(document, format)
+
+    def document(self, switch: str, sync: Sync = DEFAULT_SYNC, format: int = FORMAT) -> bytes | None:
+        """The JSON of `DesiredState` for the switch, as served (see `served`)."""
+        served = self.served(switch, sync, format)
+        return None if served is None else served.json()
 
     def desired(self, switch: str) -> DesiredState | None:
         """The document parsed into the contract's types (costs a validation; for tests and tools)."""

@@ -39,7 +39,9 @@ __all__ = [
     "FORMAT",
     "FORMAT_HEADER",
     "GATEWAY_MAC",
+    "MAX_LONG_POLL",
     "OVERLAY_MTU",
+    "READS",
     "UNDERLAY_MTU",
     "VXLAN_PORT",
     "DesiredState",
@@ -53,6 +55,7 @@ __all__ = [
     "SliceLink",
     "SliceRoute",
     "SwitchState",
+    "Sync",
     "UnderlayNextHop",
     "UnderlayRoute",
     "ValidationError",
@@ -65,10 +68,16 @@ __all__ = [
 GATEWAY_MAC = "02:70:73:00:00:01"
 # The desired-state document's format. Any change to the document's fields bumps it: an agent that gets a
 # format it was not built for refuses it (reporting why) and keeps forwarding as last programmed, rather
-# than half-understanding it. Agents send theirs in FORMAT_HEADER so a controller can serve older agents
-# during a rolling upgrade.
-FORMAT = 1
+# than half-understanding it. Agents send theirs in FORMAT_HEADER and the controller serves it, down to
+# the oldest format `fabric/formats.py` can still produce (a rolling upgrade: controllers first).
+#   1  the switch's state with its revision and etag
+#   2  + `sync`: the controller's hints for the agent's sync loop (long-poll and drift-repair periods)
+FORMAT = 2
 FORMAT_HEADER = "X-Podswitch-State-Format"
+# The formats these classes read exactly: format 1 is format 2 without `sync` (which then is None), so an
+# agent of this release also follows a controller that has not been upgraded yet.
+READS = frozenset({1, 2})
+MAX_LONG_POLL = 120.0  # s: the longest a desired-state request may wait at the controller
 VXLAN_PORT = 4789
 UNDERLAY_MTU = 9000
 OVERLAY_MTU = 1500
@@ -231,13 +240,24 @@ class SwitchState:
     slices: tuple[Slice, ...] = ()
 
 
+@contract
+class Sync:
+    """How the controller would have its agents sync (format 2): operators tune every agent in one place,
+    and a controller can stretch its agents' periods. An agent's own command-line flags win over these.
+    Floats, as served (an int would serialize without its `.0`, and the document would not round-trip)."""
+
+    long_poll: Annotated[float, Field(ge=0, le=MAX_LONG_POLL)] = 30.0  # s a request waits for a change; 0: poll
+    resync: Annotated[float, Field(gt=0)] = 30.0  # s between the agent's local drift repairs
+
+
 @contract(kw_only=True)
 class DesiredState:
     """What `GET /v1/switches/{name}/desired-state` returns."""
 
     format: Annotated[int, Field(ge=1)] = FORMAT  # see FORMAT
     revision: int  # intent revision this state was compiled from
-    etag: str  # hash of `state`; changes only when this switch's state changes
+    etag: str  # hash of `state`; changes only when this switch's state changes (the same in every format)
+    sync: Sync | None = None  # format 2 on; None in a format-1 document
     state: SwitchState
 
 

@@ -84,9 +84,11 @@ def start(
     *,
     agent_interval: float = 1.0,
     push: float | None = None,
+    agent_command: str | None = None,
 ) -> int:
     """Start the supervisor detached; returns its pid. `push` 0 makes the supervisor and the agents poll
-    instead of waiting at the controller for changes (default: push)."""
+    instead of waiting at the controller for changes (default: push). `agent_command`: what to exec for each
+    switch's agent (with the agent's arguments) instead of forking this release's."""
     if os.geteuid() != 0:
         raise LabError("the lab builds network namespaces and needs root")
     if not prefix or "/" in prefix:
@@ -118,6 +120,8 @@ def start(
     ]
     if push is not None:
         cmd += ["--push", str(push)]
+    if agent_command:
+        cmd += ["--agent-command", agent_command]
     for server in shape.servers:
         cmd += ["--server", server]
     env = dict(os.environ)

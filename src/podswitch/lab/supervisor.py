@@ -17,6 +17,7 @@ import ctypes
 import functools
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -592,6 +593,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="exec `podswitch agent` for every switch instead of forking agents from the supervisor",
     )
+    p.add_argument(
+        "--agent-command",
+        help="exec this command (split like a shell would) with the agent's arguments for every switch: "
+        "e.g. an agent of another release, for a rolling upgrade",
+    )
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     setup_logging(args.log_level)
@@ -604,7 +610,11 @@ def main(argv: list[str] | None = None) -> int:
         Shape(args.spines, args.leaves, tuple(args.servers)),
         agent_interval=args.agent_interval,
         push=args.push,
-        agent_cmd=[sys.executable, "-m", "podswitch", "agent"] if args.agent_exec else None,
+        agent_cmd=shlex.split(args.agent_command)
+        if args.agent_command
+        else [sys.executable, "-m", "podswitch", "agent"]
+        if args.agent_exec
+        else None,
     )
     return sup.run(stop)
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import WithJsonSchema
 
-from ...controller import Controller, metrics
+from ...controller import FORMAT_HEADER, MAX_LONG_POLL, Controller, metrics, negotiate
 from ...model import Key, Kind, Model, Switch
 from ..admission import Admission
 from ..bodies import SwitchBody
@@ -71,7 +71,7 @@ def delete_switch(name: SwitchName, ctl: Ctl, actor: Actor, missing_ok: MissingO
     return delete_object(ctl, Key(Kind.SWITCH, name=name), actor, missing_ok)
 
 
-MAX_WAIT = 120.0  # s: the longest long-poll a request may ask for
+MAX_WAIT = MAX_LONG_POLL  # s: the longest long-poll a request may ask for (the agent contract's bound)
 
 
 @router.get(
@@ -79,6 +79,7 @@ MAX_WAIT = 120.0  # s: the longest long-poll a request may ask for
     responses={
         200: {"description": "the switch's DesiredState (JSON)", "content": {"application/json": {}}},
         304: {"description": "unchanged since the ETag in If-None-Match (after waiting up to `wait` seconds)"},
+        406: {"description": f"the agent reads (`{FORMAT_HEADER}`) a format older than every one served"},
         429: {"description": "too many documents being sent or agents waiting; retry after Retry-After"},
     },
 )
@@ -91,6 +92,16 @@ async def desired_state(
         Header(description="the ETag the agent holds: 304 while it is current"),
         WithJsonSchema({"type": "string"}),
     ] = None,
+    state_format: Annotated[
+        int | None,
+        Header(
+            alias=FORMAT_HEADER,
+            ge=1,
+            description="the desired-state format the agent reads: it gets the newest format served that is "
+            "not newer (406 when it is older than all of them); without it, the newest",
+        ),
+        WithJsonSchema({"type": "integer", "minimum": 1}),
+    ] = None,
     wait: Annotated[
         float,
         Query(
@@ -101,30 +112,33 @@ async def desired_state(
         ),
     ] = 0,
 ) -> Response:
-    """What the switch's agent must program. Compiled once per revision and shared by every agent that
+    """What the switch's agent must program, in the format it reads (`X-Podswitch-State-Format`; the answer
+    names the format served in the same header). Compiled once per revision and shared by every agent that
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes, and
-    with `wait` the answer comes the moment it changes (push). Admission control bounds the documents sent
-    at once and the agents waiting: beyond either, 429 with Retry-After."""
+    with `wait` the answer comes the moment it changes (push). The ETag differs per format. Admission
+    control bounds the documents sent at once and the agents waiting: beyond either, 429 with Retry-After."""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
+    served = negotiate(state_format)  # an agent too old for this controller: 406 at once, before any wait
     admission: Admission = request.app.state.admission
     held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     with admission.long_poll() if wait > 0 and held else contextlib.nullcontext():
         while True:
-            compiled = await run_in_threadpool(ctl.compiled)
-            etag = compiled.etag(name)
-            document = compiled.document(name)
-            if etag is None or document is None:
-                found(None, f"desired state of switch {name}")
-            quoted = f'"{etag}"'
+            document = found(
+                await run_in_threadpool(ctl.desired_state, name, served), f"desired state of switch {name}"
+            )
+            quoted = f'"{document.validator()}"'
+            # Vary: caches (and people reading a capture) must not answer one format with another.
+            headers = {"ETag": quoted, FORMAT_HEADER: str(served), "Vary": FORMAT_HEADER}
             if quoted not in held:
                 metrics.DESIRED_STATE.labels(answer="200").inc()
-                return admission.full_state(document, {"ETag": quoted})  # type: ignore[arg-type]
+                metrics.DESIRED_STATE_FORMATS.labels(format=str(served)).inc()
+                return admission.full_state(document.json(), headers)
             remaining = deadline - loop.time()
-            if remaining <= 0 or not await revisions(ctl).beyond(compiled.revision, remaining):
+            if remaining <= 0 or not await revisions(ctl).beyond(document.revision, remaining):
                 metrics.DESIRED_STATE.labels(answer="304").inc()
-                return Response(status_code=304, headers={"ETag": quoted})
+                return Response(status_code=304, headers=headers)
 
 
 @router.put("/{name}/status", status_code=204)
