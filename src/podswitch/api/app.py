@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -27,6 +31,8 @@ from .routes import (
     transactions,
 )
 from .schemas import ERROR_RESPONSES
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """podswitch makes a leaf-spine POD of Linux switches behave as one big switch.
 
@@ -74,6 +80,23 @@ class _Metrics:
             metrics.REQUESTS.labels(method=scope["method"], route=path, status=str(status)).inc()
 
 
+@asynccontextmanager
+async def _warm(app: FastAPI) -> AsyncIterator[None]:
+    """Compile while the server starts, in the background: after a restart every agent asks at once, and
+    the first of them would otherwise start the compile only once its request got through (measured in the
+    storm benchmark: seconds later)."""
+    ctl: Controller = app.state.controller
+
+    def warm() -> None:
+        try:
+            ctl.warm()
+        except Exception:  # the first request compiles again and answers with the error
+            log.exception("compiling the desired state at start failed")
+
+    threading.Thread(target=warm, name="warm-compile", daemon=True).start()
+    yield
+
+
 def create_app(
     store: Store,
     admin_token: str,
@@ -84,7 +107,9 @@ def create_app(
 ) -> FastAPI:
     """The API over a controller on `store`. `admission` bounds what agents may ask at once (default from
     the environment); `cache_compiles=False` is only for measuring what the compile cache saves."""
-    app = FastAPI(title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
+    app = FastAPI(
+        title="podswitch", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES, lifespan=_warm
+    )
     app.state.controller = Controller(store, cache_compiles=cache_compiles)
     app.state.admission = admission or Admission.from_env()
     app.state.admin_token = admin_token

@@ -170,10 +170,17 @@ class Controller:
         )
         return self._snap
 
-    def compiled(self) -> Compiled:
-        """The desired state of every switch at the current snapshot (compiled once per revision)."""
-        snap = self._snap
+    def compiled(self, *, refresh: bool = False) -> Compiled:
+        """The desired state of every switch at the current snapshot (compiled once per revision); with
+        `refresh`, first caught up with the store as `refresh()` does."""
+        snap = self.refresh() if refresh else self._snap
         return self._cache.get(snap.intent, snap.allocation, snap.revision)
+
+    def warm(self) -> None:
+        """Compile the current revision now, if compiles are cached: a controller that comes back has it
+        ready when its agents ask (or nearly: they wait for this compile, not start their own)."""
+        if self._cache.enabled:
+            self.compiled()
 
     def store_revision(self) -> int:
         return self.store.head()

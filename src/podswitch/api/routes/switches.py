@@ -85,7 +85,6 @@ MAX_WAIT = 120.0  # s: the longest long-poll a request may ask for
 async def desired_state(
     name: SwitchName,
     request: Request,
-    ctl: Ctl,
     if_none_match: Annotated[
         str | None,
         Header(description="the ETag the agent holds: 304 while it is current"),
@@ -105,6 +104,11 @@ async def desired_state(
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes, and
     with `wait` the answer comes the moment it changes (push). Admission control bounds the documents sent
     at once and the agents waiting: beyond either, 429 with Retry-After."""
+    ctl: Controller = request.app.state.controller
+    # One trip to a worker thread, not two (the `Ctl` dependency's catch-up check, then the compile): in a
+    # storm of a thousand agents, the thousand checks queued for the threads ahead of the one compile that
+    # everyone waits for, and held it back by seconds.
+    compiled = await run_in_threadpool(ctl.compiled, refresh=True)
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
     admission: Admission = request.app.state.admission
     held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
@@ -112,7 +116,6 @@ async def desired_state(
     deadline = loop.time() + wait
     with admission.long_poll() if wait > 0 and held else contextlib.nullcontext():
         while True:
-            compiled = await run_in_threadpool(ctl.compiled)
             etag = compiled.etag(name)
             document = compiled.document(name)
             if etag is None or document is None:
@@ -125,6 +128,7 @@ async def desired_state(
             if remaining <= 0 or not await revisions(ctl).beyond(compiled.revision, remaining):
                 metrics.DESIRED_STATE.labels(answer="304").inc()
                 return Response(status_code=304, headers={"ETag": quoted})
+            compiled = await run_in_threadpool(ctl.compiled)
 
 
 @router.put("/{name}/status", status_code=204)
