@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import importlib.util
 import random
+import socket
 import ssl
 import sys
 from collections import Counter
@@ -57,6 +58,8 @@ class Tally:
     answers: Counter[str] = field(default_factory=Counter)
     done: dict[str, float] = field(default_factory=dict)
     wrong: list[str] = field(default_factory=list)  # answers that were not the switch's latest document
+    # After each refusal: (the Retry-After it carried, in s, or None; how long the agent chose to wait)
+    waits: list[tuple[float | None, float]] = field(default_factory=list)
     everyone: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -104,7 +107,9 @@ async def agent(
                     return
                 continue  # a long-poll again at once: it waits at the controller, not here
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-        await asyncio.sleep(backoff.next(retry_after) if how.backoff else how.retry)
+        delay = backoff.next(retry_after) if how.backoff else how.retry
+        tally.waits.append((retry_after, delay))
+        await asyncio.sleep(delay)
 
 
 def _received(response: httpx.Response, switch: str, latest: str, tally: Tally) -> str | None:
@@ -127,17 +132,24 @@ async def storm(
     how: Behaviour,
     cap: float,
     abort: Callable[[], bool] = lambda: False,
+    receive_buffer: int | None = None,
 ) -> Tally:
     """Release one agent per switch at once; return when every one holds its latest state, after `cap`
     seconds, or once `abort()` (asked twice a second) says so, whichever comes first; the agents still
-    asking are then stopped."""
+    asking are then stopped. `receive_buffer` (bytes) makes each agent's socket small, as a network slower
+    than loopback would: a document then takes a while to send, which is what admission control bounds."""
     rng = random.Random(len(latest))  # the same draws run after run, each agent its own stream below
     # One client and one connection per agent, as each real agent has: one pool shared by a thousand
     # requests costs httpcore time quadratic in its connections, and the simulation becomes what is slow.
     tls = ssl.create_default_context()  # made once: every client would build its own (~10 ms each)
+    small = [(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)] if receive_buffer else None
     clients = [
         # trust_env=False: no proxy from the environment stands between the agents and 127.0.0.1
-        httpx.AsyncClient(base_url=base, transport=httpx.AsyncHTTPTransport(verify=tls, limits=ONE), trust_env=False)
+        httpx.AsyncClient(
+            base_url=base,
+            transport=httpx.AsyncHTTPTransport(verify=tls, limits=ONE, socket_options=small),
+            trust_env=False,
+        )
         for _ in latest
     ]
     async with contextlib.AsyncExitStack() as stack:

@@ -19,8 +19,10 @@ from podswitch.model import (
     LogicalRouter,
     Member,
     Model,
+    NextHop,
     Port,
     Role,
+    Route,
     Segment,
     SegmentInterface,
     Switch,
@@ -32,6 +34,7 @@ from podswitch.store import Store
 UPLINK = 49  # leaf ports from swp49 face the spines; servers use swp1..48
 EXTERNAL_PORT = "swp47"  # a leaf's port on the external VLAN the new revision adds
 EXTERNAL_VLAN = 4000
+DEFAULT_ROUTE = Route(prefix="0.0.0.0/0", next_hop=NextHop(tenant=SYSTEM))
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Shape:
     tenants: int
     segments: int  # per tenant
     endpoints: int  # per segment
+    linked: bool = False  # tenants route to the outside through tenant system (each leaf gets every route)
 
     @property
     def switches(self) -> int:
@@ -117,7 +121,9 @@ def intent(shape: Shape) -> Intent:
                 )
                 objects.append((Key(Kind.ENDPOINT, tenant, segment, eid), endpoint))
             net += 1
-        objects.append((Key(Kind.LOGICAL_ROUTER, tenant), LogicalRouter(interfaces=tuple(interfaces))))
+        outside = {"tenant_interfaces": (SYSTEM,), "routes": (DEFAULT_ROUTE,)} if shape.linked else {}
+        router = LogicalRouter(interfaces=tuple(interfaces), **outside)
+        objects.append((Key(Kind.LOGICAL_ROUTER, tenant), router))
     objects += [(Key(Kind.INTERFACE_GROUP, name=g.name), g) for g in groups.values()]
     return build(objects)
 

@@ -36,7 +36,8 @@ class Outcome:
     done: dict[str, float]  # switch -> seconds until its agent held the latest state
     answers: Counter[str]
     wrong: list[str]
-    compiles: float | None  # by the controller during the storm; None if it could not say
+    waits: list[tuple[float | None, float]]  # after each failed request: (its Retry-After, the agent's wait)
+    compiles: float | None  # by the controller since it started (warming up included); None: it could not say
     cpu_seconds: float  # the controller's, during the storm
     peak_mib: float  # the controller's high-water mark
     aborted: str | None = None
@@ -58,12 +59,18 @@ class Outcome:
         return ordered[at], at >= len(self.done)
 
 
-def run(url: str, revisions: Revisions, side: Side, cap: float, admission: Config | None = None) -> Outcome:
+def run(
+    url: str,
+    revisions: Revisions,
+    side: Side,
+    cap: float,
+    admission: Config | None = None,
+    receive_buffer: int | None = None,
+) -> Outcome:
     """Start a controller on `url` (the store after the outage's revision) and let every agent loose on it.
     `admission` replaces the side's controller settings (the test uses a smaller limit)."""
     server = Server(url, admission or side.config)
     try:
-        compiles = server.compiles() or 0.0  # loading the store compiles nothing; be sure
         cpu = server.cpu_seconds()
         aborted: list[str] = []
 
@@ -72,7 +79,9 @@ def run(url: str, revisions: Revisions, side: Side, cap: float, admission: Confi
                 aborted.append(f"controller stopped past {MEMORY_CAP_MIB:.0f} MiB")
             return bool(aborted)
 
-        tally = asyncio.run(storm(server.base, revisions.held, revisions.latest, side.behaviour, cap, too_big))
+        tally = asyncio.run(
+            storm(server.base, revisions.held, revisions.latest, side.behaviour, cap, too_big, receive_buffer)
+        )
         cpu = server.cpu_seconds() - cpu
         after = None if aborted else server.compiles()
         return Outcome(
@@ -82,7 +91,8 @@ def run(url: str, revisions: Revisions, side: Side, cap: float, admission: Confi
             done=tally.done,
             answers=tally.answers,
             wrong=tally.wrong,
-            compiles=None if after is None else after - compiles,
+            waits=tally.waits,
+            compiles=after,
             cpu_seconds=cpu,
             peak_mib=server.memory_mib("VmHWM"),
             aborted=aborted[0] if aborted else None,

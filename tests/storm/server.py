@@ -8,8 +8,10 @@ the store and has compiled nothing yet.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
+PR_SET_PDEATHSIG = 1  # prctl(2)
 START_TIMEOUT = 120.0  # s: loading a large store takes a while on a busy machine
 
 
@@ -27,6 +30,7 @@ class Config:
     full_states: int  # 0: no limit
     long_polls: int  # 0: no limit
     cache: bool
+    send_buffer: int = 0  # bytes of each connection's socket send buffer (0: the kernel's own, autotuned)
 
 
 class Server:
@@ -37,8 +41,11 @@ class Server:
         args += ["--full-states", str(config.full_states), "--long-polls", str(config.long_polls)]
         if not config.cache:
             args.append("--no-cache")
+        if config.send_buffer:
+            args += ["--send-buffer", str(config.send_buffer)]
         path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": path})
+        env = {**os.environ, "PYTHONPATH": path}
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=_die_with_parent)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT)
         line = self.proc.stdout.readline() if ready else ""  # the child prints one line once serving, or dies
@@ -76,12 +83,19 @@ class Server:
             self.proc.stdout.close()
 
 
+def _die_with_parent() -> None:
+    """A controller left running by a harness that crashed would go on burning a shared machine's CPU."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("--full-states", type=int, required=True)
     parser.add_argument("--long-polls", type=int, required=True)
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--send-buffer", type=int, default=0)
     args = parser.parse_args()
 
     import uvicorn
@@ -95,6 +109,8 @@ def main() -> None:
     app = create_app(store, "storm", admission=admission, cache_compiles=not args.no_cache)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.send_buffer:  # accepted connections inherit it: a link slower than loopback, as a WAN's is
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, args.send_buffer)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="error", access_log=False, backlog=4096))
 
