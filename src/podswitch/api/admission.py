@@ -85,8 +85,16 @@ class Admission:
                 metrics.LONG_POLLS.set(self._waiting)
 
 
+CHUNK = 64 * 1024  # bytes per body message of a document
+
+
 class _Admitted(Response):
-    """A response that gives its admission slot back once it is sent (or the client is gone)."""
+    """A response that gives its admission slot back once it is sent (or the client is gone).
+
+    The body goes out in chunks: a server such as uvicorn hands a message to the socket's buffer at once and
+    makes the application wait only before the *next* message while that buffer is full. As one message, a
+    document was "sent" the moment it was buffered, so the slot came back at once and the limit never held
+    (the storm benchmark saw no 429 however small the limit; a thousand documents could sit in buffers)."""
 
     def __init__(self, admission: Admission, content: bytes, **kwargs: object) -> None:
         super().__init__(content, **kwargs)  # type: ignore[arg-type]
@@ -94,6 +102,10 @@ class _Admitted(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            body = self.body
+            for at in range(0, max(len(body), 1), CHUNK):
+                more = at + CHUNK < len(body)
+                await send({"type": "http.response.body", "body": bytes(body[at : at + CHUNK]), "more_body": more})
         finally:
             self._admission._sent()

@@ -245,15 +245,22 @@ class Controller:
         log.warning("history after revision %d was pruned: reloaded the intent at %d whole", snap.revision, revision)
         return self._snap
 
-    def compiled(self) -> Compiled:
-        """The desired state of every switch at the current snapshot (compiled once per revision)."""
-        snap = self._snap
+    def compiled(self, *, refresh: bool = False) -> Compiled:
+        """The desired state of every switch at the current snapshot (compiled once per revision); with
+        `refresh`, first caught up with the store as `refresh()` does."""
+        snap = self.refresh() if refresh else self._snap
         return self._cache.get(snap.intent, snap.allocation, snap.revision)
 
-    def desired_state(self, switch: str, format: int = FORMAT) -> formats.Served | None:
-        """The switch's desired state at the current snapshot, in `format` (see `fabric.formats.negotiate`
-        for which one an agent gets); None for a switch that has none."""
-        compiled = self.compiled()
+    def warm(self) -> None:
+        """Compile the current revision now, if compiles are cached: a controller that comes back has it
+        ready when its agents ask (or nearly: they wait for this compile, not start their own)."""
+        if self._cache.enabled:
+            self.compiled()
+
+    def desired_state(self, switch: str, format: int = FORMAT, *, refresh: bool = False) -> formats.Served | None:
+        """The switch's desired state at the current snapshot (with `refresh`, caught up first), in `format`
+        (see `fabric.formats.negotiate` for which one an agent gets); None for a switch that has none."""
+        compiled = self.compiled(refresh=refresh)
         entry = compiled.switches.get(switch)
         if entry is None:
             return None

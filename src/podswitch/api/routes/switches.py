@@ -86,7 +86,6 @@ MAX_WAIT = MAX_LONG_POLL  # s: the longest long-poll a request may ask for (the 
 async def desired_state(
     name: SwitchName,
     request: Request,
-    ctl: Ctl,
     if_none_match: Annotated[
         str | None,
         Header(description="the ETag the agent holds: 304 while it is current"),
@@ -117,17 +116,20 @@ async def desired_state(
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes, and
     with `wait` the answer comes the moment it changes (push). The ETag differs per format. Admission
     control bounds the documents sent at once and the agents waiting: beyond either, 429 with Retry-After."""
-    found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
+    ctl: Controller = request.app.state.controller
     served = negotiate(state_format)  # an agent too old for this controller: 406 at once, before any wait
+    # One trip to a worker thread, not two (the `Ctl` dependency's catch-up check, then the compile): in a
+    # storm of a thousand agents, the thousand checks queued for the threads ahead of the one compile that
+    # everyone waits for, and held it back by seconds.
+    current = await run_in_threadpool(ctl.desired_state, name, served, refresh=True)
+    found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
     admission: Admission = request.app.state.admission
     held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     with admission.long_poll() if wait > 0 and held else contextlib.nullcontext():
         while True:
-            document = found(
-                await run_in_threadpool(ctl.desired_state, name, served), f"desired state of switch {name}"
-            )
+            document = found(current, f"desired state of switch {name}")
             quoted = f'"{document.validator()}"'
             # Vary: caches (and people reading a capture) must not answer one format with another.
             headers = {"ETag": quoted, FORMAT_HEADER: str(served), "Vary": FORMAT_HEADER}
@@ -139,6 +141,7 @@ async def desired_state(
             if remaining <= 0 or not await revisions(ctl).beyond(document.revision, remaining):
                 metrics.DESIRED_STATE.labels(answer="304").inc()
                 return Response(status_code=304, headers=headers)
+            current = await run_in_threadpool(ctl.desired_state, name, served)
 
 
 @router.put("/{name}/status", status_code=204)
