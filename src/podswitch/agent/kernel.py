@@ -62,10 +62,20 @@ class Namespace:
         self.inode = netns.inode(name)
         self.rt = opener.rt(name)
         self._links: dict[str, KernelLink] | None = None
+        # Sysctls and nftables are read and written from inside the namespace, every reconcile: by a thread
+        # that stays there (`netns.Resident`), not a new thread per call.
+        self._resident = False
+        if name is not None:
+            with contextlib.suppress(OSError):  # then `run_in` starts a thread per call, as it can
+                netns.keep(name)
+                self._resident = True
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a dead handle must not mask the real outcome
             self.rt.close()
+        if self._resident and self.name is not None:
+            self._resident = False
+            netns.release(self.name)
 
     def stale(self) -> bool:
         """True if the namespace this handle was opened in is no longer the one under its name."""

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.ndmsg import NTF_MASTER, NUD_NOARP
 
+from ..agent import netlink as nl
 from ..agent import netns, vlan_shim
-from ..agent.netlink import KernelLink
+from ..agent.bpf import load_program
+from ..agent.netlink import KernelLink, Op, RtSocket
 from ..fabric import names as fabric_names
 from ..fabric.state import UNDERLAY_MTU
 from .layout import EndpointSpec, Layout, Place, ip_version
@@ -70,6 +73,56 @@ def vlan_bridge(vlan: int) -> str:
 
 def links(space: netns.Space) -> dict[str, KernelLink]:
     return {link.name: link for link in space.rt.links()}
+
+
+def _links(rt: RtSocket) -> dict[str, KernelLink]:
+    return {link.name: link for link in rt.links()}
+
+
+# A VLAN bridge forwards at once: no STP, no forward delay (IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE).
+IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
+NO_STP = nl.nla_u32(IFLA_BR_FORWARD_DELAY, 0) + nl.nla_u32(IFLA_BR_STP_STATE, 0)
+
+
+def _del(index: int, what: str) -> Op:
+    """Delete a link; one already gone (a veth's peer went with it) is not a failure."""
+    return nl.link_op("del", what=what, index=index, ok=frozenset({errno.ENODEV}))
+
+
+def _execute(rt: RtSocket, ops: list[Op]) -> None:
+    """Run `ops` in one batch; the first failure as an OSError (NetlinkError) with its errno."""
+    failures = rt.execute(ops)
+    if failures:
+        raise nl.NetlinkError(failures[0].errno, str(failures[0]))
+
+
+def _attach(rt: RtSocket, ifindex: int, name: str, program: Callable[[], bytes], prog_name: str) -> bool:
+    """Make `ifindex`'s ingress run `program()` as the filter `name` (`vlan_shim`'s, as the agent attaches
+    it) through the fast socket. True iff it wrote."""
+    hook = vlan_shim.read_hook(rt, ifindex)
+    if hook.right(name):
+        return False
+    slot = next((kind for i, _, kind in rt.qdiscs(vlan_shim.CLSACT_PARENT) if i == ifindex), None)
+    fd = load_program(program(), prog_name)
+    try:
+        writes = vlan_shim.attach_writes(None, ifindex, fd, name, slot=slot, hook=hook, what=name)
+        _execute(rt, [w.op for w in writes])
+    finally:
+        os.close(fd)  # the filter holds its own reference to the program
+    return True
+
+
+def _ensure_trunk(rt: RtSocket, port_ifindex: int, vlans: dict[int, int]) -> bool:
+    """Pop VLAN v on the trunk's ingress and send it to shim `vlans[v]` (`vlan_shim.ensure_trunk`)."""
+    name = vlan_shim.expected_trunk_name(vlans)
+    return _attach(rt, port_ifindex, name, functools.partial(vlan_shim.pop_program, vlans), vlan_shim.POP_PROGRAM)
+
+
+def _ensure_push(rt: RtSocket, shim_ifindex: int, vlan: int, port_ifindex: int) -> bool:
+    """Push tag `vlan` on the shim's ingress and send the frame out of the trunk (`vlan_shim.ensure_push`)."""
+    name = vlan_shim.expected_push_name(vlan, port_ifindex)
+    program = functools.partial(vlan_shim.push_program, vlan, port_ifindex)
+    return _attach(rt, shim_ifindex, name, program, vlan_shim.PUSH_PROGRAM)
 
 
 def _cabled(a: KernelLink | None, b: KernelLink | None) -> bool:
@@ -174,47 +227,66 @@ class Builder:
         self.ensure_vlans(group, vlans)
 
     def ensure_vlans(self, group: str, vlans: Iterable[int]) -> None:
-        space = self.handle(server_ns(self.prefix, group), NO_IPV6)
-        srv = space.ipr
+        """Per VLAN a bridge, its member `eth0.<vlan>` and the tag push/pop on `eth0~<vlan>` / the trunk;
+        bridges of VLANs no longer wanted go. Through the fast netlink socket: one batch of creations, one
+        link dump, one batch of settings, then the tc programs that are not right yet."""
+        rt = self.handle(server_ns(self.prefix, group), NO_IPV6).rt
         wanted = sorted(set(vlans))
-        have = links(space)
+        have = _links(rt)
         trunk = have[TRUNK]
-        shims: dict[int, int] = {}
+        creates: list[Op] = []
         for vlan in wanted:
             br_name, subif, shim = vlan_bridge(vlan), fabric_names.subif(TRUNK, vlan), fabric_names.shim(TRUNK, vlan)
             br = have.get(br_name)
             if br is None or br.kind != "bridge":
                 if br is not None:
-                    srv.link("del", index=br.index)
-                srv.link("add", ifname=br_name, kind="bridge", br_stp_state=0, br_forward_delay=0)
-                self.writes += 1
+                    creates.append(_del(br.index, f"remove {br_name}"))
+                creates.append(
+                    nl.link_op("add", what=f"bridge {br_name}", ifname=br_name, kind="bridge", info_data=NO_STP)
+                )
             if not _cabled(have.get(subif), have.get(shim)):
-                for name in (subif, shim):
-                    if name in have:
-                        with contextlib.suppress(NetlinkError):
-                            srv.link("del", index=have[name].index)
-                srv.link("add", ifname=subif, kind="veth", peer={"ifname": shim})
-                self.writes += 1
-            have = links(space)
-            br, sub, sh = have[br_name], have[subif], have[shim]
+                creates += [_del(have[name].index, f"remove {name}") for name in (subif, shim) if name in have]
+                creates.append(
+                    nl.link_op("add", what=f"veth {subif}", ifname=subif, kind="veth", info_data=nl.veth_peer(shim))
+                )
+        if creates:
+            _execute(rt, creates)
+            self.writes += len(creates)
+            have = _links(rt)
+        sets: list[Op] = []
+        for vlan in wanted:
+            br, sub, sh = (
+                have[vlan_bridge(vlan)],
+                have[fabric_names.subif(TRUNK, vlan)],
+                have[fabric_names.shim(TRUNK, vlan)],
+            )
             if not br.up:
-                srv.link("set", index=br.index, state="up")
+                sets.append(nl.link_op("set", what=f"{br.name} up", index=br.index, up=True))
             if sub.master != br.index or not sub.up:
-                srv.link("set", index=sub.index, master=br.index, state="up")
+                sets.append(nl.link_op("set", what=f"{sub.name} master", index=sub.index, master=br.index, up=True))
             if not sh.up:
-                srv.link("set", index=sh.index, state="up")
-            if vlan_shim.ensure_push(srv, sh.index, vlan, trunk.index):
+                sets.append(nl.link_op("set", what=f"{sh.name} up", index=sh.index, up=True))
+        if sets:
+            _execute(rt, sets)
+            self.writes += len(sets)
+        shims: dict[int, int] = {}
+        for vlan in wanted:
+            sh = have[fabric_names.shim(TRUNK, vlan)]
+            if _ensure_push(rt, sh.index, vlan, trunk.index):
                 self.writes += 1
             shims[vlan] = sh.index
-        if vlan_shim.ensure_trunk(srv, trunk.index, shims):
+        if _ensure_trunk(rt, trunk.index, shims):
             self.writes += 1
-        for vlan in self._vlans_present(have):
-            if vlan not in shims:
-                for name in (fabric_names.subif(TRUNK, vlan), vlan_bridge(vlan)):
-                    if name in have:
-                        with contextlib.suppress(NetlinkError):
-                            srv.link("del", index=have[name].index)
-                            self.writes += 1
+        gone = [
+            _del(have[name].index, f"remove {name}")
+            for vlan in self._vlans_present(have)
+            if vlan not in shims
+            for name in (fabric_names.subif(TRUNK, vlan), vlan_bridge(vlan))
+            if name in have
+        ]
+        if gone:
+            _execute(rt, gone)
+            self.writes += len(gone)
 
     @staticmethod
     def _vlans_present(have: dict[str, KernelLink]) -> list[int]:
@@ -242,52 +314,89 @@ class Builder:
                 srv = self.handle(srv_ns, NO_IPV6)
                 idx = srv.index(endpoint_port(short))
                 if idx is not None:
-                    with contextlib.suppress(NetlinkError):
-                        srv.ipr.link("del", index=idx)
-                        self.writes += 1
+                    _execute(srv.rt, [_del(idx, f"remove {endpoint_port(short)}")])
+                    self.writes += 1
         ns = endpoint_ns(self.prefix, short)
         if netns.exists(ns):
             netns.remove(ns)
             self.writes += 1
 
     def build_endpoint(self, spec: EndpointSpec, short: str) -> None:
-        """(Re)create the endpoint from scratch: a changed endpoint is rebuilt, never patched."""
+        """(Re)create the endpoint from scratch: a changed endpoint is rebuilt, never patched.
+
+        Its namespace gets its name only once it is complete (`netns.create_built`): like a VM that boots
+        with its network configured, nothing (a probe, `lab exec`) ever sees an endpoint without its
+        address or route. Three batches through the fast netlink socket: the cable (made in the VLAN bridge,
+        up), the MAC pinned on the server's bridge, the endpoint's side (lo and eth0 up, addresses, routes)."""
         self.remove_endpoint(short, spec.server)
-        srv = self.handle(server_ns(self.prefix, spec.server), NO_IPV6)
-        br = srv.index(vlan_bridge(spec.vlan))
+        srv = self.handle(server_ns(self.prefix, spec.server), NO_IPV6).rt
+        br = srv.get_link(vlan_bridge(spec.vlan))
         if br is None:
             raise LookupError(f"server {spec.server} has no bridge for VLAN {spec.vlan}")
         v6 = any(ip_version(a) == 6 for a in spec.addresses)
-        ns = endpoint_ns(self.prefix, short)
-        ep = netns.create(ns, IPV6_NO_DAD if v6 else NO_IPV6)
-        self.writes += 1
-        try:
-            peer: dict[str, Any] = {"ifname": TRUNK, "net_ns_fd": ns}
-            if spec.mac:
-                peer["address"] = spec.mac
-            port = endpoint_port(short)
-            srv.ipr.link("add", ifname=port, kind="veth", peer=peer)
-            port_index = srv.index(port)
-            srv.ipr.link("set", index=port_index, master=br, state="up")
-            eth = ep.index(TRUNK)
-            # Like a hypervisor plugging a VM in: the server's bridge must send the endpoint's frames to its
-            # port at once, not to where it last learned the MAC (the trunk, when the endpoint was elsewhere).
-            mac = spec.mac or ep.ipr.get_links(eth)[0].get_attr("IFLA_ADDRESS")
-            srv.ipr.fdb("replace", ifindex=port_index, lladdr=mac, master=br, state=NUD_NOARP, flags=NTF_MASTER)
-            for cidr in spec.addresses:
-                iface = ipaddress.ip_interface(cidr)
-                ep.ipr.addr("add", index=eth, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-            ep.ipr.link("set", index=eth, state="up")
-            for gw in spec.gateways:
+        port = endpoint_port(short)
+
+        def build() -> None:  # in the new namespace, before it has its name
+            with RtSocket(None, sock=netns.netlink_socket()) as ep:
+                fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
                 try:
-                    family = ipaddress.ip_address(gw).version
-                    ep.ipr.route("add", dst="0.0.0.0/0" if family == 4 else "::/0", gateway=gw, oif=eth)
-                except NetlinkError as e:
-                    if e.code != errno.EEXIST:
-                        raise
-            self.writes += 5 + len(spec.addresses) + len(spec.gateways)
-        finally:
-            ep.close()
+                    peer = nl.veth_peer(TRUNK, address=spec.mac, net_ns_fd=fd)
+                    cable = nl.link_op(
+                        "add", what=f"veth {port}", ifname=port, kind="veth", info_data=peer, master=br.index, up=True
+                    )
+                    _execute(srv, [cable])
+                finally:
+                    os.close(fd)
+                self._plug(srv, ep, br.index, port, spec)
+
+        netns.create_built(endpoint_ns(self.prefix, short), IPV6_NO_DAD if v6 else NO_IPV6, build)
+        self.writes += 6 + len(spec.addresses) + len(spec.gateways)
+
+    @staticmethod
+    def _plug(srv: RtSocket, ep: RtSocket, bridge: int, port: str, spec: EndpointSpec) -> None:
+        port_link, lo, eth = srv.get_link(port), ep.get_link("lo"), ep.get_link(TRUNK)
+        if port_link is None or lo is None or eth is None:
+            raise LookupError(f"the cable {port} <-> {TRUNK} vanished")
+        # Like a hypervisor plugging a VM in: the server's bridge must send the endpoint's frames to its port
+        # at once, not to where it last learned the MAC (the trunk, when the endpoint was elsewhere).
+        mac = spec.mac or eth.address
+        pin = nl.neigh_op(
+            "replace",
+            what=f"fdb {mac} {port}",
+            family=nl.AF_BRIDGE,
+            ifindex=port_link.index,
+            state=nl.NUD_NOARP,
+            flags=nl.NTF_MASTER,
+            lladdr=mac,
+            master=bridge,
+        )
+        _execute(srv, [pin])
+        inside = [nl.link_op("set", what="lo up", index=lo.index, up=True)]
+        for cidr in spec.addresses:
+            iface = ipaddress.ip_interface(cidr)
+            inside.append(
+                nl.addr_op(
+                    "replace",
+                    what=f"address {cidr}",
+                    index=eth.index,
+                    address=str(iface.ip),
+                    prefixlen=iface.network.prefixlen,
+                )
+            )
+        inside.append(nl.link_op("set", what=f"{TRUNK} up", index=eth.index, up=True))
+        for gw in spec.gateways:
+            v4 = ipaddress.ip_address(gw).version == 4
+            inside.append(
+                nl.route_op(
+                    "replace",
+                    what=f"default via {gw}",
+                    family=nl.AF_INET if v4 else nl.AF_INET6,
+                    dst="0.0.0.0/0" if v4 else "::/0",
+                    gateway=gw,
+                    oif=eth.index,
+                )
+            )
+        _execute(ep, inside)
 
     # ---- everything -----------------------------------------------------------------------------
 

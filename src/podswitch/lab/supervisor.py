@@ -34,7 +34,7 @@ from ..client import ApiError, Client, Conflict, PreconditionFailed, Unauthorize
 from ..daemon import setup_logging, stop_on_signals
 from . import statefile as st
 from .build import Builder, endpoint_ns, server_ns, switch_ns
-from .controller import lab_client, next_intent, read_intent
+from .controller import IntentReader, lab_client
 from .layout import (
     EndpointSpec,
     Layout,
@@ -204,6 +204,7 @@ class Supervisor:
         self.clock = clock
         self.ctl: Client = lab_client(url, token)
         self.builder = Builder(prefix)
+        self.reader = IntentReader()  # re-parses only what changed of the running-config
         self.state = st.LabState(
             prefix=prefix,
             url=url,
@@ -299,12 +300,12 @@ class Supervisor:
             self._check_agents()
             try:
                 if self.clock() >= self.retry_at:
-                    got: tuple[int, Any] | None = read_intent(self.ctl)
+                    got: tuple[int, Any] | None = self.reader.read(self.ctl)
                 elif self.push <= 0:  # polling, as before push: one cheap request every `poll`
                     stop.wait(self.poll)
-                    got = read_intent(self.ctl) if self.ctl.revision() != revision else None
+                    got = self.reader.read(self.ctl) if self.ctl.revision() != revision else None
                 else:
-                    got = until_stopped(functools.partial(next_intent, self.ctl, revision, WATCH_WAIT), stop)
+                    got = until_stopped(functools.partial(self.reader.next, self.ctl, revision, WATCH_WAIT), stop)
                 if got is not None:
                     revision, intent = got
                     revision = self._sync(intent, revision)
@@ -334,7 +335,7 @@ class Supervisor:
         """Write what the topology lacks, as one transaction conditional on the intent it was planned
         from (so it cannot undo a change made in between); returns the intent after the write."""
         for _ in range(5):
-            revision, intent = read_intent(self.ctl)
+            revision, intent = self.reader.read(self.ctl)
             lab = layout(intent, self.shape, self._placed())
             operations = topology_operations(intent, lab)
             if not operations:
@@ -348,7 +349,7 @@ class Supervisor:
             except (PreconditionFailed, Conflict) as e:
                 # Someone else changed the intent in between, or the plan clashes with it: re-plan.
                 log.warning("topology transaction refused (re-planning): %s", e)
-        revision, intent = read_intent(self.ctl)
+        revision, intent = self.reader.read(self.ctl)
         self.layout = layout(intent, self.shape, self._placed())
         return revision, intent
 
