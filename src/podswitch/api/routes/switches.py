@@ -112,7 +112,9 @@ async def desired_state(
     deadline = loop.time() + wait
     with admission.long_poll() if wait > 0 and held else contextlib.nullcontext():
         while True:
+            started = loop.time()
             compiled = await run_in_threadpool(ctl.compiled)
+            timing = f"compile;dur={(loop.time() - started) * 1000:.1f}"  # 0 unless this revision is new
             etag = compiled.etag(name)
             document = compiled.document(name)
             if etag is None or document is None:
@@ -120,7 +122,7 @@ async def desired_state(
             quoted = f'"{etag}"'
             if quoted not in held:
                 metrics.DESIRED_STATE.labels(answer="200").inc()
-                return admission.full_state(document, {"ETag": quoted})  # type: ignore[arg-type]
+                return admission.full_state(document, {"ETag": quoted, "Server-Timing": timing})  # type: ignore[arg-type]
             remaining = deadline - loop.time()
             if remaining <= 0 or not await revisions(ctl).beyond(compiled.revision, remaining):
                 metrics.DESIRED_STATE.labels(answer="304").inc()
