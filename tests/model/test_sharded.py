@@ -48,6 +48,8 @@ def test_drafts_are_dicts_that_share_and_never_change_their_base(
     assert one == expected and base == start
     for key, value in expected.items():
         assert one[key] == value and one.get(key, None) == value
+    assert sorted(map(repr, one.items())) == sorted(map(repr, expected.items()))
+    assert sorted(one.values()) == sorted(expected.values()) and len(one.items()) == len(expected)
 
 
 def test_a_change_copies_one_shard_and_shares_the_others() -> None:

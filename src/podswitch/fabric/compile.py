@@ -88,22 +88,39 @@ def _mac_order(m: LocalMac) -> tuple[str, str]:
 
 
 def _filled(encoded: bytes, *fills: tuple[str, bytes, bytes]) -> bytes:
+    return b"".join(_fill_parts(encoded, *((name, empty, (value,)) for name, empty, value in fills)))
+
+
+def _fill_parts(encoded: bytes, *fills: tuple[str, bytes, Iterable[bytes | memoryview]]) -> list[bytes | memoryview]:
     """`encoded`, the JSON of a contract object, with the value of each field named in `fills` replaced:
     `(name, empty, value)` takes `"name":<empty>` (e.g. `[]`) to `"name":<value>` (already serialized
     JSON, e.g. the join of cached pieces). Fills come in the fields' order. Only a key can be followed by
     `":`, since a string's own quotes are escaped, so the first match after the previous fill is the
     field itself as long as no object nested before it has a key of the same name (true of the fields
-    filled here: local_macs, bridges and slices of SwitchState, routes of Slice, state of DesiredState)."""
+    filled here: local_macs, bridges and slices of SwitchState, routes of Slice, state of DesiredState).
+    `_fill_parts` gives the fragments to join, each value given as fragments too: a document is joined once."""
     view = memoryview(encoded)
     parts: list[bytes | memoryview] = []
     start = 0
     for name, empty, value in fills:
         key = b'"%s":' % name.encode()
         at = encoded.index(key + empty, start) + len(key)
-        parts += (view[start:at], value)
+        parts.append(view[start:at])
+        parts.extend(value)
         start = at + len(empty)
     parts.append(view[start:])
-    return b"".join(parts)
+    return parts
+
+
+def _array(items: Iterable[bytes]) -> list[bytes]:
+    """The fragments of a JSON array of already serialized items."""
+    parts = [b"["]
+    for item in items:
+        parts += (item, b",")
+    if len(parts) > 1:
+        parts.pop()
+    parts.append(b"]")
+    return parts
 
 
 _EMPTY = b"[]"
@@ -147,8 +164,21 @@ class TenantPieces:
 
 @dataclass
 class SwitchEntry:
+    """One switch's compiled state: its ETag and what its JSON is made of. The document is joined only when
+    an agent asks for it (`Compiled.document`), so a compile that re-assembles a leaf copies no megabytes."""
+
     etag: str
-    document: bytes
+    head: bytes  # the JSON of the switch's SwitchState with its local MACs, bridges and slices left empty
+    bridges: tuple[Piece[SegmentBridge], ...]
+    slices: tuple[Piece[Slice], ...]
+
+    def state(self) -> list[bytes | memoryview]:
+        """The fragments of the switch's SwitchState JSON."""
+        return _fill_parts(
+            self.head,
+            ("bridges", _EMPTY, _array([b.json for b in self.bridges])),
+            ("slices", _EMPTY, _array([s.json for s in self.slices])),
+        )
 
 
 @dataclass
@@ -163,18 +193,24 @@ class Compiled:
     system_pieces: TenantPieces | None = None
     transit: Piece[SegmentBridge] | None = None
     switches: dict[str, SwitchEntry] = field(default_factory=dict)
+    # switch -> its document at this revision, joined on the first request (however many agents ask)
+    documents: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     def etag(self, switch: str) -> str | None:
         entry = self.switches.get(switch)
         return entry.etag if entry else None
 
     def document(self, switch: str) -> bytes | None:
-        """The JSON of `DesiredState` for the switch (assembled from cached fragments)."""
+        """The JSON of `DesiredState` for the switch (joined from cached fragments once per revision)."""
+        document = self.documents.get(switch)
+        if document is not None:
+            return document
         entry = self.switches.get(switch)
         if entry is None:
             return None
         envelope = DesiredState(revision=self.revision, etag=entry.etag, state=_NO_STATE)
-        return _filled(serialize(envelope), ("state", _NO_STATE_JSON, entry.document))
+        document = b"".join(_fill_parts(serialize(envelope), ("state", _NO_STATE_JSON, entry.state())))
+        return self.documents.setdefault(switch, document)
 
     def desired(self, switch: str) -> DesiredState | None:
         """The document parsed into the contract's types (costs a validation; for tests and tools)."""
@@ -564,14 +600,21 @@ def _compile_system(
 
 
 def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: set[str] | None) -> None:
+    reuse = {} if prev is None or touched is None else {n: e for n, e in prev.switches.items() if n not in touched}
     by_leaf: dict[str, list[TenantPieces]] = defaultdict(list)
-    for p in out.tenants.values():
-        for leaf in p.presence:
-            by_leaf[leaf].append(p)
+    if touched is None or len(touched) > 8:
+        for p in out.tenants.values():
+            for leaf in p.presence:
+                by_leaf[leaf].append(p)
+    else:  # a few leaves: ask each tenant about them rather than every tenant about all of its leaves
+        for p in out.tenants.values():
+            for leaf in touched:
+                if leaf in p.presence:
+                    by_leaf[leaf].append(p)
     system = out.system_pieces
     for name in sorted(under.roles):
-        if prev is not None and touched is not None and name not in touched and name in prev.switches:
-            out.switches[name] = prev.switches[name]
+        if name in reuse:
+            out.switches[name] = reuse[name]
             continue
         bridges: list[tuple[int, Piece[SegmentBridge]]] = []
         slices: list[Piece[Slice]] = []
@@ -618,9 +661,4 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
         if cached is not None and cached.etag == etag:
             out.switches[name] = cached
             continue
-        document = _filled(
-            head,
-            ("bridges", _EMPTY, b"[%s]" % b",".join(b.json for _, b in bridges)),
-            ("slices", _EMPTY, b"[%s]" % b",".join(s.json for s in slices)),
-        )
-        out.switches[name] = SwitchEntry(etag=etag, document=document)
+        out.switches[name] = SwitchEntry(etag, head, tuple([b for _, b in bridges]), tuple(slices))

@@ -8,7 +8,7 @@ shard it changes (a few hundred entries), sharing the rest with the base."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from typing import TypeVar, overload
 
 K = TypeVar("K")
@@ -51,8 +51,40 @@ class Sharded(Mapping[K, V]):
     def __len__(self) -> int:
         return self._len
 
+    def items(self) -> ItemsView[K, V]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[V]:
+        return _Values(self)
+
     def __repr__(self) -> str:
         return f"Sharded({dict(self.items())!r})"
+
+
+class _Items(ItemsView[K, V]):
+    """Items shard by shard (Mapping's would look each key up again)."""
+
+    __slots__ = ("_sharded",)
+
+    def __init__(self, mapping: Sharded[K, V]) -> None:
+        super().__init__(mapping)
+        self._sharded = mapping
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        for shard in self._sharded._shards:
+            yield from shard.items()
+
+
+class _Values(ValuesView[V]):
+    __slots__ = ("_sharded",)
+
+    def __init__(self, mapping: Sharded[K, V]) -> None:
+        super().__init__(mapping)
+        self._sharded: Sharded[object, V] = mapping  # type: ignore[assignment]
+
+    def __iter__(self) -> Iterator[V]:
+        for shard in self._sharded._shards:
+            yield from shard.values()
 
 
 class Draft(Mapping[K, V]):
