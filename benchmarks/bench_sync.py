@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import Result, emit, large_text
+from podswitch.fabric.delta import DELTA_IM, apply_delta
+from podswitch.fabric.state import DesiredState, SwitchState, parse_desired
 
 ROUNDS = int(os.environ.get("PODSWITCH_BENCH_SYNC_ROUNDS", "30"))
 TOKEN = "bench"
@@ -73,6 +75,7 @@ class Server:
         self.pool = ThreadPoolExecutor(1)
         self.etag = ""
         self.size = 0
+        self.held = DesiredState(revision=0, etag="", state=SwitchState(switch=LEAF, role="leaf"))
         self.n = 0
 
     def cpu(self) -> float:
@@ -90,6 +93,7 @@ class Server:
         r = self.poller.get(URL)  # the first compile (a whole fabric) is not what this measures
         assert r.status_code == 200
         self.etag, self.size = r.headers["etag"], len(r.content)
+        self.held = parse_desired(r.content)
 
     def stop(self) -> None:
         self.pool.shutdown()
@@ -110,6 +114,7 @@ class Rounds:
     body: list[float] = field(default_factory=list)  # the answer's head -> its last byte
     cpu: list[float] = field(default_factory=list)  # server CPU seconds of the round
     size: list[int] = field(default_factory=list)  # bytes of the answer
+    agent: list[float] = field(default_factory=list)  # the agent's state from the answer: parse, or apply + verify
 
 
 def _seconds(text: str, name: str) -> float:
@@ -136,11 +141,13 @@ def _body(n: int) -> dict[str, object]:
     }
 
 
-def measure(server: Server, rounds: int, out: Rounds | None = None) -> Rounds:
+def measure(server: Server, rounds: int, out: Rounds | None = None, delta: bool = False) -> Rounds:
+    """`rounds` rounds; with `delta` the long-poll asks for a delta (A-IM) and must get one (226)."""
     out = out if out is not None else Rounds()
 
     def long_poll(etag: str) -> tuple[httpx.Response, bytes, float, float]:
-        with server.poller.stream("GET", URL, params={"wait": 60}, headers={"If-None-Match": etag}) as resp:
+        headers = {"If-None-Match": etag, **({"A-IM": DELTA_IM} if delta else {})}
+        with server.poller.stream("GET", URL, params={"wait": 60}, headers=headers) as resp:
             head = time.perf_counter()
             body = resp.read()
             return resp, body, head, time.perf_counter()
@@ -158,8 +165,12 @@ def measure(server: Server, rounds: int, out: Rounds | None = None) -> Rounds:
         assert r.status_code == 201, r.text
         resp, body, head, done = waiting.result(120)
         out.cpu.append(server.cpu() - cpu)
-        assert resp.status_code == 200 and resp.headers["etag"] != server.etag, resp.status_code
+        assert resp.status_code == (226 if delta else 200) and resp.headers["etag"] != server.etag, resp.status_code
         server.etag = resp.headers["etag"]
+        started = time.perf_counter()
+        server.held = apply_delta(server.held, body) if delta else parse_desired(body)
+        out.agent.append(time.perf_counter() - started)
+        assert f'"{server.held.etag}"' == server.etag
         out.total.append(done - sent)
         out.post.append(posted - sent)
         out.post_app.append(_server_timing(r))
@@ -184,12 +195,13 @@ def plain_gets(server: Server, rounds: int) -> list[float]:
     return gets
 
 
-def report(server: Server, full: Rounds, gets: list[float]) -> None:
+def report(server: Server, full: Rounds, delta: Rounds, gets: list[float]) -> None:
     ms = 1000
     p50, p99 = pct(full.total, 50) * ms, pct(full.total, 99) * ms
     emit(
         Result(
-            f"sync: POST endpoint -> new {server.size / 1e6:.1f} MB leaf document received, p50 ({ROUNDS} rounds)",
+            f"sync: POST endpoint -> new {server.size / 1e6:.1f} MB leaf document received, p50 "
+            f"({len(full.total)} rounds)",
             p50,
             "ms",
             "<= 50 ms",
@@ -199,18 +211,43 @@ def report(server: Server, full: Rounds, gets: list[float]) -> None:
         )
     )
     emit(Result("  p99 of that", p99, "ms", "", "POST alone p99", pct(full.post, 99) * ms))
-    emit(Result("  server CPU per round, p50", pct(full.cpu, 50) * ms, "ms"))
+    d50 = pct(delta.total, 50) * ms
+    emit(
+        Result(
+            f"sync as a delta (A-IM, 226; {statistics.median(delta.size) / 1e3:.1f} kB), p50 "
+            f"({len(delta.total)} rounds)",
+            d50,
+            "ms",
+            "<= 50 ms",
+            "the full document, p50",
+            p50,
+            d50 <= 50,
+        )
+    )
+    emit(Result("  p99 of that", pct(delta.total, 99) * ms, "ms", "", "the full document, p99", p99))
+    emit(
+        Result(
+            "  the agent's state from the answer (apply + verify the ETag), p50",
+            pct(delta.agent, 50) * ms,
+            "ms",
+            "",
+            "parse the full document",
+            pct(full.agent, 50) * ms,
+        )
+    )
+    emit(Result("  server CPU per round, p50", pct(delta.cpu, 50) * ms, "ms", "", "full", pct(full.cpu, 50) * ms))
     emit(Result("  plain GET of the unchanged document, p50", pct(gets, 50) * ms, "ms"))
-    for name, values in (
-        ("POST, server side (Server-Timing)", full.post_app),
-        ("  of which the store commit", full.commit),
-        ("compile of the new revision", full.compile),
-        ("  as the long-poll waited for it (Server-Timing)", full.lp_compile),
-        ("long-poll answer head after the POST's answer", full.after_post),
-        ("long-poll answer head after the POST was sent", full.head),
-        ("long-poll body (head to last byte)", full.body),
+    for name, values, also in (
+        ("POST, server side (Server-Timing)", full.post_app, delta.post_app),
+        ("  of which the store commit", full.commit, delta.commit),
+        ("compile of the new revision", full.compile, delta.compile),
+        ("  as the long-poll waited for it (Server-Timing)", full.lp_compile, delta.lp_compile),
+        ("long-poll answer head after the POST's answer", full.after_post, delta.after_post),
+        ("long-poll answer head after the POST was sent", full.head, delta.head),
+        ("long-poll body (head to last byte)", full.body, delta.body),
     ):
-        emit(Result(f"  {name}, p50", statistics.median(values) * ms, "ms"))
+        full_ms, delta_ms = statistics.median(values) * ms, statistics.median(also) * ms
+        emit(Result(f"  {name}, p50 (full)", full_ms, "ms", "", "delta", delta_ms))
 
 
 def main() -> None:
@@ -219,9 +256,12 @@ def main() -> None:
         server = Server(Path(tmp))
         try:
             server.load(text)
-            full = measure(server, ROUNDS)
+            full, delta = Rounds(), Rounds()
+            for _ in range(ROUNDS // 5):  # in turns, so that the machine's mood weighs on both alike
+                measure(server, 5, full)
+                measure(server, 5, delta, delta=True)
             gets = plain_gets(server, ROUNDS)
-            report(server, full, gets)
+            report(server, full, delta, gets)
         finally:
             server.stop()
 

@@ -31,16 +31,21 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+import orjson
 
 from ..model import SYSTEM, Intent, LogicalRouter, Role, TenantNode, Topology
 from . import names, policy
 from .allocate import SEGMENT, TENANT, AllocKey, segment_key
+from .delta import SECTIONS, etag_of
 from .state import (
+    FORMAT,
     GATEWAY_MAC,
     DesiredState,
+    FabricPort,
     LocalMac,
     Neighbour,
     RemoteMac,
@@ -50,6 +55,7 @@ from .state import (
     SliceLink,
     SliceRoute,
     SwitchState,
+    UnderlayRoute,
     VlanAttachment,
     parse_desired,
     serialize,
@@ -162,15 +168,57 @@ class TenantPieces:
         return self.local_macs.get(leaf, self.pins)
 
 
+# How many earlier states of each switch the controller can answer with a delta against (see fabric.delta).
+BASES = 4
+_MAC_ITEM = b'{"mac":'  # how each LocalMac's JSON begins (inside a JSON string the quote would be escaped)
+
+
+@dataclass(frozen=True)
+class Base:
+    """An earlier state of a switch in outline, enough to answer an agent that holds it with a delta: per list
+    of the state (`delta.SECTIONS`) one token per item, or per run of local MACs; digests stand for bridges
+    and slices, so the outline keeps none of their megabytes alive."""
+
+    etag: str
+    tokens: tuple[tuple[object, ...], ...]
+
+
 @dataclass
 class SwitchEntry:
     """One switch's compiled state: its ETag and what its JSON is made of. The document is joined only when
     an agent asks for it (`Compiled.document`), so a compile that re-assembles a leaf copies no megabytes."""
 
     etag: str
-    head: bytes  # the JSON of the switch's SwitchState with its local MACs, bridges and slices left empty
+    head: bytes  # the JSON of the switch's SwitchState with its bridges and slices left empty
     bridges: tuple[Piece[SegmentBridge], ...]
     slices: tuple[Piece[Slice], ...]
+    scalars: tuple[str, str, str | None]  # switch, role, loopback
+    # fabric ports, underlay routes and attachments (objects), and the runs of local MACs in `head`
+    lists: tuple[tuple[FabricPort, ...], tuple[UnderlayRoute, ...], tuple[VlanAttachment, ...], tuple[Run, ...]]
+
+    def tokens(self) -> tuple[tuple[object, ...], ...]:
+        ports, routes, attachments, local = self.lists
+        return (
+            ports,
+            routes,
+            attachments,
+            tuple([run for _, run in local]),
+            tuple([b.digest for b in self.bridges]),
+            tuple([s.digest for s in self.slices]),
+        )
+
+    def base(self) -> Base:
+        return Base(self.etag, self.tokens())
+
+    def items(self, section: int, tokens: range) -> list[bytes]:
+        """The JSON of the items that `tokens` of list `section` stand for."""
+        if section < 3:
+            objects = self.lists[section]
+            return [serialize(objects[i]) for i in tokens]
+        if section == 3:
+            return [self.lists[3][i][1] for i in tokens]  # a run: its items' JSON, joined by commas
+        pieces = self.bridges if section == 4 else self.slices
+        return [pieces[i].json for i in tokens]
 
     def state(self) -> list[bytes | memoryview]:
         """The fragments of the switch's SwitchState JSON."""
@@ -193,8 +241,37 @@ class Compiled:
     system_pieces: TenantPieces | None = None
     transit: Piece[SegmentBridge] | None = None
     switches: dict[str, SwitchEntry] = field(default_factory=dict)
+    # switch -> outlines of its latest earlier states, newest first (to answer a delta against)
+    bases: dict[str, tuple[Base, ...]] = field(default_factory=dict, repr=False)
     # switch -> its document at this revision, joined on the first request (however many agents ask)
     documents: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    deltas: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    def delta(self, switch: str, held: str) -> bytes | None:
+        """The JSON of a `delta.DesiredDelta` from the switch's state with ETag `held` to its state at this
+        revision; None when that state is unknown here (too old, another controller's, or current)."""
+        found = self.deltas.get((switch, held))
+        if found is not None:
+            return found
+        entry = self.switches.get(switch)
+        base = next((b for b in self.bases.get(switch, ()) if b.etag == held), None)
+        if entry is None or base is None:
+            return None
+        sections: dict[str, object] = {}
+        for at, (name, old, new) in enumerate(zip(SECTIONS, base.tokens, entry.tokens(), strict=True)):
+            hunk = _hunk(old, new, _count_macs if name == "local_macs" else None)
+            if hunk is not None:
+                start, deleted, tokens = hunk
+                sections[name] = [[start, deleted, orjson.Fragment(b"[%s]" % b",".join(entry.items(at, tokens)))]]
+        switch_, role, loopback = entry.scalars
+        delta = {
+            "format": FORMAT,
+            "revision": self.revision,
+            "etag": entry.etag,
+            "base": held,
+            "state": {"switch": switch_, "role": role, "loopback": loopback, **sections},
+        }
+        return self.deltas.setdefault((switch, held), orjson.dumps(delta))
 
     def etag(self, switch: str) -> str | None:
         entry = self.switches.get(switch)
@@ -220,6 +297,32 @@ class Compiled:
     def state(self, switch: str) -> SwitchState | None:
         desired = self.desired(switch)
         return None if desired is None else desired.state
+
+
+def _count_macs(run: object) -> int:
+    assert isinstance(run, bytes)
+    return run.count(_MAC_ITEM)
+
+
+def _hunk(
+    old: tuple[object, ...], new: tuple[object, ...], count: Callable[[object], int] | None
+) -> tuple[int, int, range] | None:
+    """The one hunk that turns `old` into `new` (their common head and tail kept): (start, deleted, the tokens
+    of `new` inserted), counted in items (`count` gives how many a token stands for; default one)."""
+    end = min(len(old), len(new))
+    head = 0
+    while head < end and (old[head] is new[head] or old[head] == new[head]):
+        head += 1
+    if head == len(old) == len(new):
+        return None
+    tail = 0
+    while tail < end - head and (old[-1 - tail] is new[-1 - tail] or old[-1 - tail] == new[-1 - tail]):
+        tail += 1
+    if count is None:
+        return head, len(old) - tail - head, range(head, len(new) - tail)
+    start = sum(map(count, old[:head]))
+    deleted = sum(map(count, old[head : len(old) - tail]))
+    return start, deleted, range(head, len(new) - tail)
 
 
 def compile(
@@ -615,6 +718,8 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
     for name in sorted(under.roles):
         if name in reuse:
             out.switches[name] = reuse[name]
+            if prev is not None and name in prev.bases:
+                out.bases[name] = prev.bases[name]
             continue
         bridges: list[tuple[int, Piece[SegmentBridge]]] = []
         slices: list[Piece[Slice]] = []
@@ -651,14 +756,19 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
             )
         )
         head = _filled(head, ("local_macs", _EMPTY, b"[%s]" % b",".join(run for _, run in local)))
-        digest = hashlib.sha256(head)
-        for _, bridge in bridges:
-            digest.update(bridge.digest)
-        for slice_ in slices:
-            digest.update(slice_.digest)
-        etag = digest.hexdigest()[:32]
+        etag = etag_of(head, [*(b.digest for _, b in bridges), *(s.digest for s in slices)])
         cached = prev.switches.get(name) if prev is not None else None
         if cached is not None and cached.etag == etag:
             out.switches[name] = cached
+            out.bases[name] = prev.bases.get(name, ()) if prev is not None else ()
             continue
-        out.switches[name] = SwitchEntry(etag, head, tuple([b for _, b in bridges]), tuple(slices))
+        out.switches[name] = SwitchEntry(
+            etag,
+            head,
+            tuple([b for _, b in bridges]),
+            tuple(slices),
+            (name, under.roles[name], under.loopback.get(name)),
+            (tuple(under.ports.get(name, ())), tuple(under.routes.get(name, ())), tuple(attachments), tuple(local)),
+        )
+        if cached is not None and prev is not None:  # an agent may hold the state it replaces: keep its outline
+            out.bases[name] = (cached.base(), *prev.bases.get(name, ())[: BASES - 1])

@@ -13,6 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import WithJsonSchema
 
 from ...controller import Controller, metrics
+from ...fabric import Compiled
+from ...fabric.delta import DELTA_IM
 from ...model import Key, Kind, Model, Switch
 from ..admission import Admission
 from ..bodies import SwitchBody
@@ -78,6 +80,11 @@ MAX_WAIT = 120.0  # s: the longest long-poll a request may ask for
     "/{name}/desired-state",
     responses={
         200: {"description": "the switch's DesiredState (JSON)", "content": {"application/json": {}}},
+        226: {
+            "description": "with `A-IM: podswitch-delta`: the change as a DesiredDelta against the state whose ETag "
+            "is in If-None-Match (named in Delta-Base), when the controller still has it (RFC 3229)",
+            "content": {"application/json": {}},
+        },
         304: {"description": "unchanged since the ETag in If-None-Match (after waiting up to `wait` seconds)"},
         429: {"description": "too many documents being sent or agents waiting; retry after Retry-After"},
     },
@@ -89,6 +96,14 @@ async def desired_state(
     if_none_match: Annotated[
         str | None,
         Header(description="the ETag the agent holds: 304 while it is current"),
+        WithJsonSchema({"type": "string"}),
+    ] = None,
+    a_im: Annotated[
+        str | None,
+        Header(
+            description=f"`{DELTA_IM}`: answer a change as a delta against the state named in If-None-Match "
+            "(226 IM Used) when the controller still has that state; else the whole document (200)"
+        ),
         WithJsonSchema({"type": "string"}),
     ] = None,
     wait: Annotated[
@@ -121,12 +136,28 @@ async def desired_state(
                 found(None, f"desired state of switch {name}")
             quoted = f'"{etag}"'
             if quoted not in held:
+                if a_im is not None and DELTA_IM in a_im:
+                    delta = _delta(compiled, name, held)
+                    if delta is not None:
+                        metrics.DESIRED_STATE.labels(answer="226").inc()
+                        headers = {"ETag": quoted, "IM": DELTA_IM, "Delta-Base": delta[0], "Server-Timing": timing}
+                        return Response(delta[1], 226, headers, media_type="application/json")
                 metrics.DESIRED_STATE.labels(answer="200").inc()
                 return admission.full_state(document, {"ETag": quoted, "Server-Timing": timing})  # type: ignore[arg-type]
             remaining = deadline - loop.time()
             if remaining <= 0 or not await revisions(ctl).beyond(compiled.revision, remaining):
                 metrics.DESIRED_STATE.labels(answer="304").inc()
                 return Response(status_code=304, headers={"ETag": quoted})
+
+
+def _delta(compiled: Compiled, name: str, held: set[str]) -> tuple[str, bytes] | None:
+    """(the held ETag, the delta from its state) for the first held ETag the compiled result knows."""
+    for tag in held:
+        if tag.startswith('"') and tag.endswith('"') and len(tag) > 1:
+            delta = compiled.delta(name, tag[1:-1])
+            if delta is not None:
+                return tag, delta
+    return None
 
 
 @router.put("/{name}/status", status_code=204)
