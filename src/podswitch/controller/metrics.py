@@ -53,7 +53,8 @@ CATCH_UP_SECONDS = Histogram(
 )
 COMPILES = Counter(
     "podswitch_compile_cache_total",
-    "Desired-state compilations asked for: hit (cached), shared (another request compiled it), miss",
+    "Desired-state compilations asked for: hit (cached), shared (another request compiled it), ahead (compiled "
+    "while its revision was being committed, for waiting agents), miss",
     ["result"],
     registry=REGISTRY,
 )
