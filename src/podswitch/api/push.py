@@ -54,14 +54,13 @@ class Revisions:
         if self._watcher is None or self._watcher.done():
             self._watcher = self.loop.create_task(self._watch())
         try:
-            with self.ctl.waiting():
-                while self.revision <= revision:
-                    remaining = deadline - self.loop.time()
-                    if remaining <= 0:
-                        return False
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), remaining)
-                return True
+            while self.revision <= revision:
+                remaining = deadline - self.loop.time()
+                if remaining <= 0:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+            return True
         finally:
             self.waiting -= 1
 

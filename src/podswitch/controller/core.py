@@ -19,8 +19,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,8 +93,6 @@ class Controller:
         self._catch_up_guard = threading.Lock()
         self._cache = CompileCache(enabled=cache_compiles)
         self._listeners: list[Callable[[int], None]] = []
-        self._waiting = 0  # requests waiting for the next revision (long-polls): compile ahead for them
-        self._waiting_guard = threading.Lock()
         revision, intent = store.load()
         # The loaded intent lives as long as the process: keep the cyclic GC from walking its ~10^6 objects
         # on every later full collection.
@@ -119,18 +116,6 @@ class Controller:
                 self._listeners.remove(callback)
 
         return stop
-
-    @contextmanager
-    def waiting(self) -> Iterator[None]:
-        """Mark a request that waits for the next revision (a long-poll): while any does, a write compiles the
-        desired state it is about to commit ahead of the store's commit (`CompileCache.ahead`)."""
-        with self._waiting_guard:
-            self._waiting += 1
-        try:
-            yield
-        finally:
-            with self._waiting_guard:
-                self._waiting -= 1
 
     def _publish(self, revision: int) -> None:
         for callback in list(self._listeners):
@@ -258,9 +243,6 @@ class Controller:
             if not work.changes:
                 return Outcome(base.revision, None, [])
             rows = prepare_rows(work.changes, base.revision + 1)
-            if self._waiting and not any(c.key.kind in _ALLOCATING for c in work.changes):
-                # Agents wait for this revision: compile it while the store commits (numbers do not change).
-                self._cache.ahead(work.new, base.allocation, base.revision + 1)
             started = time.perf_counter()
             with self.store.writer() as writer:
                 if writer.head != base.revision:

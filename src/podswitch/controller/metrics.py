@@ -53,8 +53,7 @@ CATCH_UP_SECONDS = Histogram(
 )
 COMPILES = Counter(
     "podswitch_compile_cache_total",
-    "Desired-state compilations asked for: hit (cached), shared (another request compiled it), ahead (compiled "
-    "while its revision was being committed, for waiting agents), miss",
+    "Desired-state compilations asked for: hit (cached), shared (another request compiled it), miss",
     ["result"],
     registry=REGISTRY,
 )
