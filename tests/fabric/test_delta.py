@@ -79,7 +79,7 @@ def test_a_delta_applied_to_any_recent_state_gives_the_full_document(intent: Int
             delta = last.delta(switch, base.etag)
             if base.etag == full.etag:
                 continue  # an agent holding it gets 304, never a delta
-            distinct = len({c.etag(switch) for c in chain[-1 - back :]}) - 1  # states since, each one base
+            distinct = len({c.etag(switch) for c in chain[-1 - back :]}) - 1  # other states since, one base each
             if delta is None:
                 assert distinct > BASES or any(switch not in c.switches for c in chain[-1 - back :])
                 continue

@@ -146,9 +146,10 @@ def run(
     next_resync = float("inf")
 
     def fetch(holding: str | None) -> Fetched:
+        # A change may come as a delta against what is applied (the client checks it against its ETag).
         if push > 0 and holding is not None:
-            return until_stopped(lambda: cli.desired_state(switch, holding, wait=push), stop)
-        return cli.desired_state(switch, holding)
+            return until_stopped(lambda: cli.desired_state(switch, holding, wait=push, held=applied), stop)
+        return cli.desired_state(switch, holding, held=applied)
 
     def apply(desired: DesiredState, why: str) -> None:
         nonlocal last, unsent, next_resync
@@ -181,7 +182,7 @@ def run(
                 try:
                     asked = clock()
                     fetched = fetch(etag if applied is not None else None)
-                    if fetched.status == 200 and fetched.desired is not None:
+                    if fetched.desired is not None:  # 200, or 226 (a delta applied to what we hold)
                         changed = applied is None or fetched.desired.etag != applied.etag
                         applied, etag = fetched.desired, fetched.etag
                         if changed or last is None or last.errors:
@@ -200,7 +201,7 @@ def run(
                     backoff.reset()
                     # Pushed: ask again at once (the request waits at the controller). An answer that did
                     # not wait (a controller without push, or none yet applied) paces at `interval`.
-                    pushed = fetched.status == 200 or clock() - asked >= min(push / 2, 1.0)
+                    pushed = fetched.desired is not None or clock() - asked >= min(push / 2, 1.0)
                     next_poll = clock() if push > 0 and applied is not None and pushed else clock() + interval
                 except Stopped:
                     break

@@ -168,7 +168,7 @@ class TenantPieces:
         return self.local_macs.get(leaf, self.pins)
 
 
-# How many earlier states of each switch the controller can answer with a delta against (see fabric.delta).
+# How many earlier (distinct) states of each switch the controller can answer with a delta against.
 BASES = 4
 _MAC_ITEM = b'{"mac":'  # how each LocalMac's JSON begins (inside a JSON string the quote would be escaped)
 
@@ -771,4 +771,5 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
             (tuple(under.ports.get(name, ())), tuple(under.routes.get(name, ())), tuple(attachments), tuple(local)),
         )
         if cached is not None and prev is not None:  # an agent may hold the state it replaces: keep its outline
-            out.bases[name] = (cached.base(), *prev.bases.get(name, ())[: BASES - 1])
+            older = [b for b in prev.bases.get(name, ()) if b.etag not in (cached.etag, etag)]
+            out.bases[name] = (cached.base(), *older[: BASES - 1])  # the latest distinct states, newest first
