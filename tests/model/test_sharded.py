@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from podswitch.model.sharded import SHARDS, Draft, Sharded
+from podswitch.model.sharded import SHARDS, Sharded, ShardedDraft
 
 keys = st.text(max_size=4) | st.integers(-1000, 1000)
 ops = st.lists(st.tuples(st.booleans(), keys, st.integers()), max_size=60)
@@ -18,7 +18,7 @@ def test_drafts_are_dicts_that_share_and_never_change_their_base(
     base = Sharded(start.items())
     assert base == start and len(base) == len(start) and dict(base) == start
     expected = dict(start)
-    draft = Draft(base)
+    draft = ShardedDraft(base)
     for put, key, value in first:
         if put:
             draft[key] = value
@@ -33,7 +33,7 @@ def test_drafts_are_dicts_that_share_and_never_change_their_base(
     assert base == start  # the base is untouched
 
     # The same draft used again after finishing, and a draft of the copy: neither changes `one`.
-    again = Draft(one)
+    again = ShardedDraft(one)
     later = dict(expected)
     for put, key, value in second:
         if put:
@@ -54,9 +54,9 @@ def test_drafts_are_dicts_that_share_and_never_change_their_base(
 
 def test_a_change_copies_one_shard_and_shares_the_others() -> None:
     base = Sharded((f"endpoint-{i}", i) for i in range(10_000))
-    draft = Draft(base)
+    draft = ShardedDraft(base)
     draft["new"] = 1
     copy = draft.finish()
     shared = sum(a is b for a, b in zip(base._shards, copy._shards, strict=True))
     assert shared == SHARDS - 1
-    assert Draft(base).finish() is base  # no change: the very same mapping
+    assert ShardedDraft(base).finish() is base  # no change: the very same mapping

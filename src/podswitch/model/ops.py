@@ -25,7 +25,7 @@ from .intent import (
     tenant_objects,
 )
 from .router import LogicalRouter
-from .sharded import Draft
+from .sharded import ShardedDraft
 from .tenant import SYSTEM, Endpoint, Member, Segment, Tenant
 from .topology import InterfaceGroup, Link, Switch
 from .types import Model
@@ -151,13 +151,13 @@ class Edit:
         self._tenants: dict[str, TenantNode] | None = None  # copied on the first tenant-level change
         self._open: dict[str, _OpenTenant] = {}
         # The indexes, carried forward when the base has them (each copied once, on first change).
-        self._claims = None if base._claims is None else Draft(base._claims)
+        self._claims = None if base._claims is None else ShardedDraft(base._claims)
         self._claim_holders_copied: set[Claim] = set()
         # Endpoint ids are unique fabric-wide, so every endpoint put needs the index: build it on the base
         # (cached there; the base is immutable) rather than half-way through the edit.
         base.endpoint_locations()
         assert base._endpoint_at is not None
-        self._endpoint_at = Draft(base._endpoint_at)
+        self._endpoint_at = ShardedDraft(base._endpoint_at)
 
     # ---- reading ---------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ _MASK = SHARDS - 1
 
 
 class Sharded(Mapping[K, V]):
-    """Immutable once built (change a copy through `Draft`). Equal to any mapping with the same items."""
+    """Immutable once built (change a copy through `ShardedDraft`). Equal to any mapping with the same items."""
 
     __slots__ = ("_len", "_shards")
 
@@ -87,7 +87,7 @@ class _Values(ValuesView[V]):
             yield from shard.values()
 
 
-class Draft(Mapping[K, V]):
+class ShardedDraft(Mapping[K, V]):
     """A changed copy of a `Sharded` in the making: each shard is copied on its first change, the others are
     shared with the base. `finish()` gives the copy; the base never changes."""
 
