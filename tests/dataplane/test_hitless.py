@@ -112,10 +112,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @contextlib.contextmanager
-def flows(lab: Lab) -> Iterator[list[Flood]]:
+def flows(lab: Lab, count: int = 12000) -> Iterator[list[Flood]]:
     """The three flows run for the duration of the block (and a little before and after it); then
-    nothing may have been lost."""
-    running = [Flood(lab, src, dst) for src, dst in FLOWS]
+    nothing may have been lost. `count` probes at most per flow (at 100/s): enough for the longest block."""
+    running = [Flood(lab, src, dst, count=count) for src, dst in FLOWS]
     try:
         for f in running:
             f.wait_replies(WARMUP)

@@ -5,7 +5,9 @@ the state the survivors serve."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from sqlalchemy.engine import URL
 from podswitch.client import Client
 from podswitch.client.errors import ApiError
 from podswitch.config import render
-from podswitch.lab.process import ControllerProcess
+from podswitch.lab.process import PODSWITCH, ControllerProcess
 from podswitch.model import Key, Kind, Tenant
 from tests.builders import pod
 from tests.lab.conftest import wait_for
@@ -151,4 +153,15 @@ def test_killing_the_leader_hands_over_the_duties_and_loses_nothing(cluster: lis
     assert served[0] == served[1] == synced
     leaders = [c for c in _controllers(survivors[0].url) if c["leader"] and c["seconds_since_seen"] < 3]
     assert len(leaders) == 1
+    # The operator's view, through the CLI given every URL, the dead controller's first.
+    shown = subprocess.run(
+        [*PODSWITCH, "show", "controllers", "--url", ",".join(urls)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "250"},
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.count("leader") == 1 and f":{new_leader.port} " in shown.stdout, shown.stdout
     print(f"acked {len(acked)} writes ({len(failures)} not acknowledged: {failures[:3]})")

@@ -11,7 +11,6 @@ one. Needs root (namespaces); run under `flock /tmp/podswitch-netns.lock` beside
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,8 @@ from typing import Any
 import pytest
 
 from tests.dataplane.conftest import restart_agent, wait_new_agent_report
-from tests.dataplane.probe import Flood, assert_hitless, wait_reaches
-from tests.dataplane.test_hitless import CONFIG, FLOWS, SWITCHES
+from tests.dataplane.probe import wait_reaches
+from tests.dataplane.test_hitless import CONFIG, FLOWS, SWITCHES, flows
 from tests.lab.conftest import Lab, running_lab
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -33,7 +32,6 @@ if [ -e "{upgraded}/$2" ]; then PYTHONPATH="{today}"; else PYTHONPATH="{previous
 export PYTHONPATH
 exec "{python}" -m podswitch.agent.main "$@"
 """
-WARMUP, AFTER = 30, 60  # replies per flow before the upgrade starts, and after it is over
 
 
 @pytest.fixture
@@ -56,28 +54,12 @@ def reports(lab: Lab) -> dict[str, dict[str, Any]]:
     return {s["name"]: s["status"] or {} for s in items if s["name"] in SWITCHES}
 
 
-@contextlib.contextmanager
-def flows(lab: Lab) -> Iterator[None]:
-    """The flows run for the whole block, and a little before and after it; then nothing may have been lost."""
-    running = [Flood(lab, src, dst, count=60000) for src, dst in FLOWS]
-    try:
-        for f in running:
-            f.wait_replies(WARMUP)
-        yield
-        for f in running:
-            f.wait_replies(AFTER)
-    finally:
-        results = [f.stop() for f in running]
-    for f, result in zip(running, results, strict=True):
-        assert_hitless(result, f.name, WARMUP + AFTER)
-
-
 def test_agents_upgraded_one_by_one_under_traffic(rolling: tuple[Lab, Path]) -> None:
     lab, upgraded = rolling
     before = reports(lab)
     assert {s: r["agent"]["state_format"] for s, r in before.items()} == dict.fromkeys(SWITCHES, 1), before
     new: dict[str, dict[str, Any]] = {}
-    with flows(lab):
+    with flows(lab, count=60000):
         for switch in SWITCHES:  # one at a time: the next only once this one reported
             (upgraded / switch).touch()
             new[switch] = wait_new_agent_report(lab, switch, restart_agent(lab, switch))

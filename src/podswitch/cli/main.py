@@ -279,6 +279,27 @@ def show_switches(url: Url = None) -> None:
     )
 
 
+@show_app.command("controllers")
+def show_controllers(url: Url = None) -> None:
+    """The controllers sharing the database, and which one runs the background duties."""
+    items = run_api(lambda: client(url).get("/v1/controllers"))
+
+    def role(c: dict) -> str:
+        if c["seconds_since_seen"] > STALE_CONTROLLER:
+            return f"[red]silent for {c['seconds_since_seen']:.0f}s[/red]"
+        return "[bold green]leader[/bold green]" if c["leader"] else "follower"
+
+    table(
+        "controllers",
+        ["address", "role", "revision", "started", "id"],
+        ([c["address"], role(c), c["revision"], _when(c["started_at"]), c["id"]] for c in items),
+    )
+
+
+# s without a heartbeat (each controller beats every second) before `show controllers` calls one silent.
+STALE_CONTROLLER = 5.0
+
+
 def _when(timestamp: str | None) -> str:
     """ISO time as `2026-11-25 20:40:25` (UTC, to the second): fits a narrow terminal."""
     return (timestamp or "")[:19].replace("T", " ")

@@ -45,6 +45,8 @@ class DutySettings:
 
 
 class Duties:
+    """One controller's share of the background work (the module's docstring); `round()` is one beat."""
+
     def __init__(
         self,
         ctl: Controller,
@@ -59,9 +61,13 @@ class Duties:
         self._lease = Lease(ctl.store)
         now = clock()
         self.record = ControllerRecord(
-            f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}", address, ctl.snapshot().revision, False,
-            now, now,
-        )  # fmt: skip
+            id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            address=address,
+            revision=ctl.snapshot().revision,
+            leader=False,
+            started_at=now,
+            seen_at=now,
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_prune = 0.0
