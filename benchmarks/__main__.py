@@ -22,7 +22,15 @@ from rich.table import Table
 
 from benchmarks.common import RESULT_PREFIX
 
-BENCHMARKS = ["bench_config", "bench_compile", "bench_api", "bench_history", "bench_storm", "bench_dataplane"]
+BENCHMARKS = [
+    "bench_config",
+    "bench_compile",
+    "bench_api",
+    "bench_sync",
+    "bench_history",
+    "bench_storm",
+    "bench_dataplane",
+]
 REPO = Path(__file__).resolve().parents[1]
 
 

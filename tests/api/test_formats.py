@@ -14,6 +14,7 @@ from podswitch.api import hints
 from podswitch.api.app import create_app
 from podswitch.controller import Controller
 from podswitch.fabric import formats
+from podswitch.fabric.delta import DELTA_IM, apply_delta
 from podswitch.fabric.state import FORMAT, FORMAT_HEADER, Sync, parse_desired
 from podswitch.store import Store
 from tests.api.conftest import AUTH, TOKEN
@@ -150,3 +151,42 @@ def test_formats_served_are_counted(seeded: TestClient) -> None:
     fetch(seeded, 1)
     fetch(seeded, 2)
     assert (sent(1), sent(2)) == (before[0] + 2, before[1] + 1)
+
+
+def test_a_delta_only_in_the_current_format_against_a_document_of_the_same_format_and_hints(
+    tmp_path: Path, seed_text: str
+) -> None:
+    store = Store.open(Store.default_url(tmp_path))
+    try:
+        Controller(store).replace(POD + "!\n" + seed_text, actor="test")
+        hinted = Sync(long_poll=5.0, resync=120.0)
+        tuned = TestClient(create_app(store, TOKEN, sync=hinted), headers=AUTH)
+        default = TestClient(create_app(store, TOKEN), headers=AUTH)
+        before = {f: fetch(tuned, f) for f in (1, 2)}  # what agents of each format hold (and compiled here)
+        other_hints = fetch(default, 2).headers["etag"]
+        ep = {"attachment_point": {"interface_group": "osvdev0013", "vlan": 300}, "ips": ["10.66.16.3"]}
+        assert tuned.put(EP2, json={**ep, "mac": "fa:16:3e:00:00:02"}).status_code == 201
+        full = fetch(tuned, 2)
+
+        def asked(format: int, held: str) -> Any:
+            headers = {FORMAT_HEADER: str(format), "If-None-Match": held, "A-IM": DELTA_IM}
+            return tuned.get(LEAF1, headers=headers)
+
+        r = asked(2, before[2].headers["etag"])
+        assert r.status_code == 226 and r.headers["im"] == DELTA_IM
+        # The ETag is format 2's validator, the same as the whole document's; the delta carries the hints.
+        assert r.headers["etag"] == full.headers["etag"] and r.headers[FORMAT_HEADER] == "2"
+        assert r.headers["delta-base"] == before[2].headers["etag"] and "compile;dur=" in r.headers["server-timing"]
+        made = apply_delta(parse_desired(before[2].content), r.content)
+        assert made == parse_desired(full.content) and made.sync == hinted
+        assert orjson.loads(r.content)["base"] == orjson.loads(before[2].content)["etag"] != made.etag
+        # Held under other hints, or in format 1: the state is known, the document is not: the whole one.
+        assert asked(2, other_hints).status_code == 200
+        r = asked(2, before[1].headers["etag"])
+        assert r.status_code == 200 and r.content == full.content
+        # An agent served an older format never gets a delta (nor does one of today's ask for it).
+        r = asked(1, before[1].headers["etag"])
+        assert r.status_code == 200 and orjson.loads(r.content)["format"] == 1
+        assert asked(2, full.headers["etag"]).status_code == 304
+    finally:
+        store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from podswitch.fabric.delta import DELTA_IM, apply_delta
 from podswitch.fabric.state import parse_desired
 from tests.api.test_running_config import put_config
 
@@ -70,3 +71,29 @@ def test_health_and_metrics(client: TestClient, seed_text: str) -> None:
     assert "podswitch_intent_revision 1.0" in text
     assert 'podswitch_intent_objects{kind="endpoints"} 1.0' in text
     assert "podswitch_unresolved_references 1.0" in text
+
+
+def test_an_agent_that_asks_for_a_delta_gets_one_it_can_apply(client: TestClient, seed_text: str) -> None:
+    put_config(client, POD + "!\n" + seed_text)
+    r = client.get("/v1/switches/leaf1/desired-state")
+    held, etag = parse_desired(r.content), r.headers["etag"]
+    delta_asked = {"If-None-Match": etag, "A-IM": DELTA_IM}
+    assert client.get("/v1/switches/leaf1/desired-state", headers=delta_asked).status_code == 304
+    ep = {
+        "attachment_point": {"interface_group": "osvdev0013", "vlan": 300},
+        "ips": ["10.66.16.3"],
+        "mac": "fa:16:3e:00:00:02",
+    }
+    client.put("/v1/tenants/demo.openstack/segments/net_demo/endpoints/e2", json=ep)
+    full = client.get("/v1/switches/leaf1/desired-state", headers={"If-None-Match": etag})
+    r = client.get("/v1/switches/leaf1/desired-state", headers=delta_asked)
+    assert r.status_code == 226 and r.headers["im"] == DELTA_IM and r.headers["delta-base"] == etag
+    assert r.headers["etag"] == full.headers["etag"] and len(r.content) < len(full.content)
+    assert apply_delta(held, r.content) == parse_desired(full.content)
+    # a state the controller does not know, or no A-IM: the whole document
+    for headers in ({"If-None-Match": '"unknown"', "A-IM": DELTA_IM}, {"If-None-Match": etag}):
+        r = client.get("/v1/switches/leaf1/desired-state", headers=headers)
+        assert r.status_code == 200 and r.content == full.content
+    # the new state held: 304 with or without A-IM
+    current = {"If-None-Match": full.headers["etag"], "A-IM": DELTA_IM}
+    assert client.get("/v1/switches/leaf1/desired-state", headers=current).status_code == 304

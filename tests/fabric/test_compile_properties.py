@@ -60,6 +60,11 @@ def test_incremental_compile_equals_full_compile(intent: Intent, data: st.DataOb
     after, alloc2 = _compile(changed, alloc, before)
     full = compile(changed, alloc2, 1)
     assert {s: after.document(s) for s in after.switches} == {s: full.document(s) for s in full.switches}
+    # an ETag moves exactly where the document did, and a switch whose ETag held keeps its very entry
+    for s in after.switches.keys() & before.switches.keys():
+        assert (after.etag(s) == before.etag(s)) == (after.document(s) == before.document(s))
+        if after.etag(s) == before.etag(s):
+            assert after.switches[s] is before.switches[s]
     # and back: re-adding the object restores the original documents
     restored = put(changed, key, intent.get(key)) if key.kind != Kind.SEGMENT else intent
     back, _ = _compile(restored, alloc2, after)

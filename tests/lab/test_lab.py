@@ -5,6 +5,7 @@ namespaces through the emulated fabric. Endpoints added or removed through the A
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 import pytest
@@ -82,6 +83,11 @@ def test_seed_endpoint_pings_its_gateway_and_endpoints_come_and_go(lab_factory) 
     assert resp.status_code == 201, resp.text
     assert lab.wait_endpoint(NEW_EP) == new_ns
     lab.wait_ping("5e6a", "10.66.16.2")
+    # The agents, holding their states, got these changes as deltas (A-IM -> 226) and programmed them.
+    deltas = re.search(
+        r'^podswitch_desired_state_requests_total\{answer="226"\} (\S+)$', lab.api.get("/metrics").text, re.M
+    )
+    assert deltas is not None and float(deltas.group(1)) > 0
     lab.apply(SEED_CONFIG, keep_topology=False)
     lab.wait_gone(NEW_EP)
     lab.wait_synced()

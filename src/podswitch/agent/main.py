@@ -2,8 +2,9 @@
 
 One loop, two clocks:
 - every `interval` seconds (or the backoff delay after a failure) ask the controller, with the ETag of
-  the applied state: 200 -> reconcile the new state; 304 -> nothing to do; with push, each request waits
-  at the controller for the next state;
+  the applied state: 200 -> reconcile the new state (226: the same, sent as a delta against the applied
+  state, which the client applies and checks); 304 -> nothing to do; with push, each request waits at the
+  controller for the next state;
 - every `resync` seconds reconcile the cached last-good state again, to repair drift. That costs the
   controller nothing and the kernel nothing when it is right (zero writes). It goes on while the controller
   is unreachable: an outage never tears anything down, the switch keeps forwarding as last programmed.
@@ -172,9 +173,10 @@ def run(
 
     def fetch(holding: str | None) -> Fetched:
         wait = push_for()
+        # A change may come as a delta against what is applied (the client checks it against its ETag).
         if wait > 0 and holding is not None:
-            return until_stopped(lambda: cli.desired_state(switch, holding, wait=wait), stop)
-        return cli.desired_state(switch, holding)
+            return until_stopped(lambda: cli.desired_state(switch, holding, wait=wait, held=applied), stop)
+        return cli.desired_state(switch, holding, held=applied)
 
     def apply(desired: DesiredState, why: str) -> None:
         nonlocal last, unsent, next_resync
@@ -207,7 +209,7 @@ def run(
                 try:
                     asked = clock()
                     fetched = fetch(etag if applied is not None else None)
-                    if fetched.status == 200 and fetched.desired is not None:
+                    if fetched.desired is not None:  # 200, or 226 (a delta applied to what we hold)
                         changed = applied is None or fetched.desired.etag != applied.etag
                         if applied is not None and fetched.desired.sync != applied.sync:
                             slog.info("controller's sync hints now %s", fetched.desired.sync)
@@ -232,7 +234,7 @@ def run(
                     # Pushed: ask again at once (the request waits at the controller). An answer that did
                     # not wait (a controller without push, or none yet applied) paces at `interval`.
                     waited = push_for()
-                    pushed = fetched.status == 200 or clock() - asked >= min(waited / 2, 1.0)
+                    pushed = fetched.desired is not None or clock() - asked >= min(waited / 2, 1.0)
                     next_poll = clock() if waited > 0 and applied is not None and pushed else clock() + interval
                 except Stopped:
                     break

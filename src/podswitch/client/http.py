@@ -22,6 +22,7 @@ import orjson
 import pydantic
 
 from .. import __version__
+from ..fabric.delta import DELTA_IM, DeltaMismatch, apply_delta
 from ..fabric.state import FORMAT, FORMAT_HEADER, READS, DesiredState, parse_desired
 from ..model import MODEL_OF, Delete, Key, Kind, Model, Operation, Put
 from ..model.paths import body_of, key_of, object_at, path_of
@@ -38,7 +39,8 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 @dataclass(frozen=True)
 class Fetched:
-    """A desired-state answer: `desired` is None for 304 Not Modified."""
+    """A desired-state answer: `desired` is None for 304 Not Modified; status 226 when it was made of a delta
+    against the state held (see fabric.delta)."""
 
     status: int
     desired: DesiredState | None
@@ -322,14 +324,20 @@ class Client:
     def switches(self) -> list[dict[str, Any]]:
         return self.get_all("/v1/switches")
 
-    def desired_state(self, switch: str, etag: str | None = None, *, wait: float = 0.0) -> Fetched:
+    def desired_state(
+        self, switch: str, etag: str | None = None, *, wait: float = 0.0, held: DesiredState | None = None
+    ) -> Fetched:
         """A switch's desired state; with `etag` (what the agent applied) a 304 means "still current". With
         `wait` (and an etag) the controller holds the request until the state changes or `wait` seconds
-        pass: the new state arrives the moment it exists (push)."""
+        pass: the new state arrives the moment it exists (push). With `held` (the state `etag` names) a change
+        may come as a delta against it (226), applied here and checked against its ETag; one that does not
+        fit is never used: the whole state is fetched instead."""
         headers = {FORMAT_HEADER: str(FORMAT)}
         extra: dict[str, Any] = {}
         if etag:
             headers["If-None-Match"] = etag
+            if held is not None and held.format == FORMAT:  # a controller sends deltas in its own format only
+                headers["A-IM"] = DELTA_IM
             if wait > 0:
                 extra["params"] = {"wait": f"{wait:g}"}
                 extra["timeout"] = self._waiting(wait)
@@ -340,18 +348,27 @@ class Client:
             return Fetched(304, None, etag, url)
         if response.status_code == 406:  # this agent is older than every format the controller serves
             raise _too_old(url, response)
-        if response.status_code != 200:
+        if response.status_code == 226 and held is not None:
+            try:
+                desired = apply_delta(held, response.content)
+            except (DeltaMismatch, pydantic.ValidationError) as exc:
+                log.warning("GET %s: a delta that does not apply (%s); fetching the whole state", path, exc)
+                return self.desired_state(switch)
+            status = 226
+        elif response.status_code != 200:
             raise ApiError(f"GET {path}: unexpected HTTP {response.status_code}", status=response.status_code, url=url)
-        try:
-            desired = parse_desired(response.content)
-        except pydantic.ValidationError as exc:
-            raise _unreadable(url, response.content, exc) from exc
+        else:
+            status = 200
+            try:
+                desired = parse_desired(response.content)
+            except pydantic.ValidationError as exc:
+                raise _unreadable(url, response.content, exc) from exc
         if desired.format not in READS:
             raise _other_format(url, desired.format)
         if desired.state.switch != switch:
             raise ApiError(f"GET {path}: state is for switch {desired.state.switch!r}", url=url)
         # Send back exactly what the server sent (quotes, weak prefix and all); else the body's own etag.
-        return Fetched(200, desired, response.headers.get("etag") or f'"{desired.etag}"', url)
+        return Fetched(status, desired, response.headers.get("etag") or f'"{desired.etag}"', url)
 
     def report_status(self, switch: str, status: dict[str, Any]) -> None:
         """What the switch's agent applied (PUT, so a retry is harmless)."""

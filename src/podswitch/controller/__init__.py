@@ -5,24 +5,29 @@ running-config, revert and restore) with their errors, catching up with other co
 store, the per-revision compile cache, history reads and switch status. Imports model, config, store and
 fabric; never HTTP. The names of the agent contract the API needs to serve it are re-exported here."""
 
-from ..fabric.formats import Unserved, negotiate
-from ..fabric.state import FORMAT_HEADER, MAX_LONG_POLL, Sync
+from ..fabric.delta import DELTA_IM
+from ..fabric.formats import Served, Unserved, negotiate
+from ..fabric.state import FORMAT, FORMAT_HEADER, MAX_LONG_POLL, Sync
 from ..model import Delete, Operation, Put
 from ..store import StoreUnavailable
-from .core import Controller, Outcome, Snapshot, StoreStatus
+from .core import Controller, Delta, Outcome, Snapshot, StoreStatus
 from .errors import RevisionMismatch
 from .operations import OperationError, apply_operations
 
 __all__ = [
+    "DELTA_IM",
+    "FORMAT",
     "FORMAT_HEADER",
     "MAX_LONG_POLL",
     "Controller",
     "Delete",
+    "Delta",
     "Operation",
     "OperationError",
     "Outcome",
     "Put",
     "RevisionMismatch",
+    "Served",
     "Snapshot",
     "StoreStatus",
     "StoreUnavailable",

@@ -65,6 +65,12 @@ _ALLOCATING = {Kind.SWITCH, Kind.LINK, Kind.TENANT, Kind.SEGMENT}
 
 # How long a request waits for a catch-up it started before answering from the last snapshot (s).
 CATCH_UP_WAIT = 0.5
+# A revision of this many changes or more (a replace, a restore, a catch-up with one) leaves up to ~10^6 new
+# long-lived objects, which each of the cyclic GC's later full collections would walk again: 0.5-2 s during
+# which every request and long-poll stands still (measured at 100,000 endpoints). They are frozen instead,
+# as the intent loaded at start is. Frozen objects are still freed when their last reference goes (the
+# intent is acyclic); only cyclic garbage that happens to exist at that moment is never collected.
+FREEZE_AFTER = 10_000
 
 # While reads find the database down, how often a request asks it again (s); the others are served from the
 # snapshot at once instead of each waiting for a connection attempt (seconds, when it is unreachable).
@@ -106,6 +112,14 @@ class StoreStatus:
     @property
     def up(self) -> bool:
         return self.fault is None
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A desired state as a change (`fabric.delta.DesiredDelta`'s JSON) to the state an agent holds."""
+
+    base: str  # the validator (unquoted ETag) of the document it applies to, as the agent sent it
+    json: bytes
 
 
 # A change to the intent: the new intent, computed from the snapshot it applies to.
@@ -221,8 +235,10 @@ class Controller:
         # Keep the very same allocation object when it did not change: the compiler reuses its work by identity.
         allocation = snap.allocation if catch_up.allocations == snap.allocation else catch_up.allocations
         self._snap = Snapshot(catch_up.head, intent, allocation)
-        self._publish(catch_up.head)
         metrics.set_intent(catch_up.head, intent)
+        if len(catch_up.changes) >= FREEZE_AFTER:
+            gc.freeze()
+        self._publish(catch_up.head)
         metrics.CATCH_UP_SECONDS.observe(time.perf_counter() - started)
         log.info(
             "caught up from revision %d to %d (%d changes) in %.3fs",
@@ -260,7 +276,30 @@ class Controller:
     def desired_state(self, switch: str, format: int = FORMAT, *, refresh: bool = False) -> formats.Served | None:
         """The switch's desired state at the current snapshot (with `refresh`, caught up first), in `format`
         (see `fabric.formats.negotiate` for which one an agent gets); None for a switch that has none."""
+        return self._served(self.compiled(refresh=refresh), switch, format)
+
+    def desired_delta(
+        self, switch: str, held: Iterable[str], format: int = FORMAT, *, refresh: bool = False
+    ) -> tuple[formats.Served | None, Delta | None]:
+        """`desired_state`, and the change to it as a delta (`fabric.delta`) against the first of the `held`
+        validators (ETag values, unquoted) that names a state this controller still has in outline, both of
+        the same compile. The delta is None unless `format` is this release's, the document is not one of
+        `held` (that is a 304), and a held validator has the document's format and hints (`Served.held_state`)."""
         compiled = self.compiled(refresh=refresh)
+        document = self._served(compiled, switch, format)
+        if document is None or format != FORMAT:
+            return document, None
+        held = [tag for tag in held if tag]
+        if document.validator() in held:
+            return document, None
+        for tag in held:
+            state = document.held_state(tag)
+            delta = None if state is None else compiled.delta(switch, state, self.sync)
+            if delta is not None:
+                return document, Delta(tag, delta)
+        return document, None
+
+    def _served(self, compiled: Compiled, switch: str, format: int) -> formats.Served | None:
         entry = compiled.switches.get(switch)
         if entry is None:
             return None
@@ -373,8 +412,11 @@ class Controller:
             assert info is not None
             allocation = merged(base.allocation, delta) if delta else base.allocation
             self._snap = Snapshot(info.revision, work.new, allocation)
-            self._publish(info.revision)
             metrics.set_intent(info.revision, work.new)
+            if len(work.changes) >= FREEZE_AFTER:
+                gc.freeze()
+            # Last: the agents' long-polls wake now, and their compile competes for the GIL with what follows.
+            self._publish(info.revision)
             log.info("revision %d by %s: %s", info.revision, actor, info.summary)
             return Outcome(info.revision, info, work.changes)
 

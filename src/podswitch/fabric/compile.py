@@ -31,17 +31,21 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+import orjson
 
 from ..model import SYSTEM, Intent, LogicalRouter, Role, TenantNode, Topology
 from . import formats, names, policy
 from .allocate import SEGMENT, TENANT, AllocKey, segment_key
+from .delta import SECTIONS, etag_of
 from .state import (
     FORMAT,
     GATEWAY_MAC,
     DesiredState,
+    FabricPort,
     LocalMac,
     Neighbour,
     RemoteMac,
@@ -52,6 +56,7 @@ from .state import (
     SliceRoute,
     SwitchState,
     Sync,
+    UnderlayRoute,
     VlanAttachment,
     parse_desired,
     serialize,
@@ -90,22 +95,39 @@ def _mac_order(m: LocalMac) -> tuple[str, str]:
 
 
 def _filled(encoded: bytes, *fills: tuple[str, bytes, bytes]) -> bytes:
+    return b"".join(_fill_parts(encoded, *((name, empty, (value,)) for name, empty, value in fills)))
+
+
+def _fill_parts(encoded: bytes, *fills: tuple[str, bytes, Iterable[bytes | memoryview]]) -> list[bytes | memoryview]:
     """`encoded`, the JSON of a contract object, with the value of each field named in `fills` replaced:
     `(name, empty, value)` takes `"name":<empty>` (e.g. `[]`) to `"name":<value>` (already serialized
     JSON, e.g. the join of cached pieces). Fills come in the fields' order. Only a key can be followed by
     `":`, since a string's own quotes are escaped, so the first match after the previous fill is the
     field itself as long as no object nested before it has a key of the same name (true of the fields
-    filled here: local_macs, bridges and slices of SwitchState, routes of Slice)."""
+    filled here: local_macs, bridges and slices of SwitchState, routes of Slice).
+    `_fill_parts` gives the fragments to join, each value given as fragments too: a document is joined once."""
     view = memoryview(encoded)
     parts: list[bytes | memoryview] = []
     start = 0
     for name, empty, value in fills:
         key = b'"%s":' % name.encode()
         at = encoded.index(key + empty, start) + len(key)
-        parts += (view[start:at], value)
+        parts.append(view[start:at])
+        parts.extend(value)
         start = at + len(empty)
     parts.append(view[start:])
-    return b"".join(parts)
+    return parts
+
+
+def _array(items: Iterable[bytes]) -> list[bytes]:
+    """The fragments of a JSON array of already serialized items."""
+    parts = [b"["]
+    for item in items:
+        parts += (item, b",")
+    if len(parts) > 1:
+        parts.pop()
+    parts.append(b"]")
+    return parts
 
 
 _EMPTY = b"[]"
@@ -146,10 +168,77 @@ class TenantPieces:
         return self.local_macs.get(leaf, self.pins)
 
 
+# How many earlier (distinct) states of each switch the controller can answer with a delta against.
+BASES = 4
+_MAC_ITEM = b'{"mac":'  # how each LocalMac's JSON begins (inside a JSON string the quote would be escaped)
+
+
+@dataclass(frozen=True)
+class Base:
+    """An earlier state of a switch in outline, enough to answer an agent that holds it with a delta: per list
+    of the state (`delta.SECTIONS`) one token per item, or per run of local MACs; digests stand for bridges
+    and slices, so the outline keeps none of their megabytes alive."""
+
+    etag: str
+    tokens: tuple[tuple[object, ...], ...]
+
+
 @dataclass
 class SwitchEntry:
+    """One switch's compiled state: its ETag and what its JSON is made of. The state's JSON (`document`) is
+    joined only when an agent first asks for it, and kept for as long as the entry (an unchanged switch keeps
+    its entry from revision to revision), so a compile that re-assembles a leaf copies no megabytes."""
+
     etag: str
-    document: bytes
+    head: bytes  # the JSON of the switch's SwitchState with its bridges and slices left empty
+    bridges: tuple[Piece[SegmentBridge], ...]
+    slices: tuple[Piece[Slice], ...]
+    scalars: tuple[str, str, str | None]  # switch, role, loopback
+    # fabric ports, underlay routes and attachments (objects), and the runs of local MACs in `head`
+    lists: tuple[tuple[FabricPort, ...], tuple[UnderlayRoute, ...], tuple[VlanAttachment, ...], tuple[Run, ...]]
+    _document: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def document(self) -> bytes:
+        """The JSON of the switch's SwitchState, joined on first use. (Not a functools.cached_property: before
+        Python 3.12 that holds one lock for every entry, so the joins of different switches would queue.) Two
+        threads that race both join the same bytes; one result is kept."""
+        document = self._document
+        if document is None:
+            document = self._document = b"".join(self.state())
+        return document
+
+    def tokens(self) -> tuple[tuple[object, ...], ...]:
+        ports, routes, attachments, local = self.lists
+        return (
+            ports,
+            routes,
+            attachments,
+            tuple([run for _, run in local]),
+            tuple([b.digest for b in self.bridges]),
+            tuple([s.digest for s in self.slices]),
+        )
+
+    def base(self) -> Base:
+        return Base(self.etag, self.tokens())
+
+    def items(self, section: int, tokens: range) -> list[bytes]:
+        """The JSON of the items that `tokens` of list `section` stand for."""
+        if section < 3:
+            objects = self.lists[section]
+            return [serialize(objects[i]) for i in tokens]
+        if section == 3:
+            return [self.lists[3][i][1] for i in tokens]  # a run: its items' JSON, joined by commas
+        pieces = self.bridges if section == 4 else self.slices
+        return [pieces[i].json for i in tokens]
+
+    def state(self) -> list[bytes | memoryview]:
+        """The fragments of the switch's SwitchState JSON."""
+        return _fill_parts(
+            self.head,
+            ("bridges", _EMPTY, _array([b.json for b in self.bridges])),
+            ("slices", _EMPTY, _array([s.json for s in self.slices])),
+        )
 
 
 @dataclass
@@ -164,6 +253,38 @@ class Compiled:
     system_pieces: TenantPieces | None = None
     transit: Piece[SegmentBridge] | None = None
     switches: dict[str, SwitchEntry] = field(default_factory=dict)
+    # switch -> outlines of its latest earlier states, newest first (to answer a delta against)
+    bases: dict[str, tuple[Base, ...]] = field(default_factory=dict, repr=False)
+    # (switch, held state's ETag, hints) -> the delta's JSON, made on the first request for it
+    deltas: dict[tuple[str, str, Sync], bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    def delta(self, switch: str, held: str, sync: Sync = DEFAULT_SYNC) -> bytes | None:
+        """The JSON of a `delta.DesiredDelta` (in this release's format, with the controller's `sync` hints)
+        from the switch's state with ETag `held` (the state's hash, the body's `etag`) to its state at this
+        revision; None when that state is unknown here (too old, another controller's, or current)."""
+        found = self.deltas.get((switch, held, sync))
+        if found is not None:
+            return found
+        entry = self.switches.get(switch)
+        base = next((b for b in self.bases.get(switch, ()) if b.etag == held), None)
+        if entry is None or base is None:
+            return None
+        sections: dict[str, object] = {}
+        for at, (name, old, new) in enumerate(zip(SECTIONS, base.tokens, entry.tokens(), strict=True)):
+            hunk = _hunk(old, new, _count_macs if name == "local_macs" else None)
+            if hunk is not None:
+                start, deleted, tokens = hunk
+                sections[name] = [[start, deleted, orjson.Fragment(b"[%s]" % b",".join(entry.items(at, tokens)))]]
+        switch_, role, loopback = entry.scalars
+        delta = {
+            "format": FORMAT,
+            "revision": self.revision,
+            "etag": entry.etag,
+            "base": held,
+            "sync": sync,
+            "state": {"switch": switch_, "role": role, "loopback": loopback, **sections},
+        }
+        return self.deltas.setdefault((switch, held, sync), orjson.dumps(delta))
 
     def etag(self, switch: str) -> str | None:
         entry = self.switches.get(switch)
@@ -191,6 +312,32 @@ class Compiled:
     def state(self, switch: str) -> SwitchState | None:
         desired = self.desired(switch)
         return None if desired is None else desired.state
+
+
+def _count_macs(run: object) -> int:
+    assert isinstance(run, bytes)
+    return run.count(_MAC_ITEM)
+
+
+def _hunk(
+    old: tuple[object, ...], new: tuple[object, ...], count: Callable[[object], int] | None
+) -> tuple[int, int, range] | None:
+    """The one hunk that turns `old` into `new` (their common head and tail kept): (start, deleted, the tokens
+    of `new` inserted), counted in items (`count` gives how many a token stands for; default one)."""
+    end = min(len(old), len(new))
+    head = 0
+    while head < end and (old[head] is new[head] or old[head] == new[head]):
+        head += 1
+    if head == len(old) == len(new):
+        return None
+    tail = 0
+    while tail < end - head and (old[-1 - tail] is new[-1 - tail] or old[-1 - tail] == new[-1 - tail]):
+        tail += 1
+    if count is None:
+        return head, len(old) - tail - head, range(head, len(new) - tail)
+    start = sum(map(count, old[:head]))
+    deleted = sum(map(count, old[head : len(old) - tail]))
+    return start, deleted, range(head, len(new) - tail)
 
 
 def compile(
@@ -571,14 +718,23 @@ def _compile_system(
 
 
 def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: set[str] | None) -> None:
+    reuse = {} if prev is None or touched is None else {n: e for n, e in prev.switches.items() if n not in touched}
     by_leaf: dict[str, list[TenantPieces]] = defaultdict(list)
-    for p in out.tenants.values():
-        for leaf in p.presence:
-            by_leaf[leaf].append(p)
+    if touched is None or len(touched) > 8:
+        for p in out.tenants.values():
+            for leaf in p.presence:
+                by_leaf[leaf].append(p)
+    else:  # a few leaves: ask each tenant about them rather than every tenant about all of its leaves
+        for p in out.tenants.values():
+            for leaf in touched:
+                if leaf in p.presence:
+                    by_leaf[leaf].append(p)
     system = out.system_pieces
     for name in sorted(under.roles):
-        if prev is not None and touched is not None and name not in touched and name in prev.switches:
-            out.switches[name] = prev.switches[name]
+        if name in reuse:
+            out.switches[name] = reuse[name]
+            if prev is not None and name in prev.bases:
+                out.bases[name] = prev.bases[name]
             continue
         bridges: list[tuple[int, Piece[SegmentBridge]]] = []
         slices: list[Piece[Slice]] = []
@@ -615,19 +771,20 @@ def _assemble(out: Compiled, under: Underlay, prev: Compiled | None, touched: se
             )
         )
         head = _filled(head, ("local_macs", _EMPTY, b"[%s]" % b",".join(run for _, run in local)))
-        digest = hashlib.sha256(head)
-        for _, bridge in bridges:
-            digest.update(bridge.digest)
-        for slice_ in slices:
-            digest.update(slice_.digest)
-        etag = digest.hexdigest()[:32]
+        etag = etag_of(head, [*(b.digest for _, b in bridges), *(s.digest for s in slices)])
         cached = prev.switches.get(name) if prev is not None else None
         if cached is not None and cached.etag == etag:
             out.switches[name] = cached
+            out.bases[name] = prev.bases.get(name, ()) if prev is not None else ()
             continue
-        document = _filled(
+        out.switches[name] = SwitchEntry(
+            etag,
             head,
-            ("bridges", _EMPTY, b"[%s]" % b",".join(b.json for _, b in bridges)),
-            ("slices", _EMPTY, b"[%s]" % b",".join(s.json for s in slices)),
+            tuple([b for _, b in bridges]),
+            tuple(slices),
+            (name, under.roles[name], under.loopback.get(name)),
+            (tuple(under.ports.get(name, ())), tuple(under.routes.get(name, ())), tuple(attachments), tuple(local)),
         )
-        out.switches[name] = SwitchEntry(etag=etag, document=document)
+        if cached is not None and prev is not None:  # an agent may hold the state it replaces: keep its outline
+            older = [b for b in prev.bases.get(name, ()) if b.etag not in (cached.etag, etag)]
+            out.bases[name] = (cached.base(), *older[: BASES - 1])  # the latest distinct states, newest first

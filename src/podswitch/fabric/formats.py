@@ -155,6 +155,16 @@ class Served:
         rest = {name: value for name, value in self.envelope.items() if name not in ("revision", "etag")}
         return f"{etag}-{hashlib.sha256(orjson.dumps(rest, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]}"
 
+    def held_state(self, validator: str) -> str | None:
+        """The state's hash in `validator` (an ETag's value, unquoted) when `validator` is what this document
+        would be served under with another state: the same format and the same envelope but for `revision`
+        and `etag`. That is what a delta needs of the document an agent holds (`fabric.delta`). None for a
+        validator of another format or other hints."""
+        if self.format == 1:
+            return None if "-" in validator else validator
+        state, dash, rest = validator.partition("-")
+        return state if dash and state and rest == self.validator().partition("-")[2] else None
+
 
 def current(revision: int, etag: str, state: bytes, sync: Sync) -> Served:
     """A switch's document in this release's format."""

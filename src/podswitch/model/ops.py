@@ -25,6 +25,7 @@ from .intent import (
     tenant_objects,
 )
 from .router import LogicalRouter
+from .sharded import ShardedDraft
 from .tenant import SYSTEM, Endpoint, Member, Segment, Tenant
 from .topology import InterfaceGroup, Link, Switch
 from .types import Model
@@ -150,13 +151,13 @@ class Edit:
         self._tenants: dict[str, TenantNode] | None = None  # copied on the first tenant-level change
         self._open: dict[str, _OpenTenant] = {}
         # The indexes, carried forward when the base has them (each copied once, on first change).
-        self._claims = base._claims
-        self._claims_copied = False
+        self._claims = None if base._claims is None else ShardedDraft(base._claims)
         self._claim_holders_copied: set[Claim] = set()
         # Endpoint ids are unique fabric-wide, so every endpoint put needs the index: build it on the base
         # (cached there; the base is immutable) rather than half-way through the edit.
-        self._endpoint_at: dict[str, Location] = base.endpoint_locations()
-        self._endpoint_at_copied = False
+        base.endpoint_locations()
+        assert base._endpoint_at is not None
+        self._endpoint_at = ShardedDraft(base._endpoint_at)
 
     # ---- reading ---------------------------------------------------------------------------------
 
@@ -228,20 +229,14 @@ class Edit:
     # ---- indexes ---------------------------------------------------------------------------------
 
     def _index_endpoint(self, endpoint_id: str, where: Location | None) -> None:
-        if not self._endpoint_at_copied:
-            self._endpoint_at = dict(self._endpoint_at)
-            self._endpoint_at_copied = True
         if where is None:
-            self._endpoint_at.pop(endpoint_id, None)
+            self._endpoint_at.discard(endpoint_id)
         else:
             self._endpoint_at[endpoint_id] = where
 
     def _move_claim(self, where: Location, old: Claim | None, new: Claim | None) -> None:
         if self._claims is None or old == new:
             return
-        if not self._claims_copied:
-            self._claims = dict(self._claims)
-            self._claims_copied = True
         claims = self._claims
         if old is not None:
             holders = self._own_holders(old)
@@ -251,7 +246,7 @@ class Edit:
             else:
                 holders.pop(where, None)
             if not holders:
-                claims.pop(old, None)
+                claims.discard(old)
         if new is not None:
             holders = self._own_holders(new)
             holders[where] = holders.get(where, 0) + 1
@@ -407,8 +402,8 @@ class Edit:
         if topology is self.base.topology and tenants is self.base.tenants:
             return self.base
         new = Intent.model_construct(topology=topology, tenants=tenants)
-        new._claims = self._claims
-        new._endpoint_at = self._endpoint_at
+        new._claims = None if self._claims is None else self._claims.finish()
+        new._endpoint_at = self._endpoint_at.finish()
         return new
 
 

@@ -12,7 +12,17 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import WithJsonSchema
 
-from ...controller import FORMAT_HEADER, MAX_LONG_POLL, Controller, metrics, negotiate
+from ...controller import (
+    DELTA_IM,
+    FORMAT,
+    FORMAT_HEADER,
+    MAX_LONG_POLL,
+    Controller,
+    Delta,
+    Served,
+    metrics,
+    negotiate,
+)
 from ...model import Key, Kind, Model, Switch
 from ..admission import Admission
 from ..bodies import SwitchBody
@@ -78,6 +88,12 @@ MAX_WAIT = MAX_LONG_POLL  # s: the longest long-poll a request may ask for (the 
     "/{name}/desired-state",
     responses={
         200: {"description": "the switch's DesiredState (JSON)", "content": {"application/json": {}}},
+        226: {
+            "description": "with `A-IM: podswitch-delta`: the change as a DesiredDelta against the state whose ETag "
+            "is in If-None-Match (named in Delta-Base), when the controller still has it and serves the agent "
+            "its own format (RFC 3229)",
+            "content": {"application/json": {}},
+        },
         304: {"description": "unchanged since the ETag in If-None-Match (after waiting up to `wait` seconds)"},
         406: {"description": f"the agent reads (`{FORMAT_HEADER}`) a format older than every one served"},
         429: {"description": "too many documents being sent or agents waiting; retry after Retry-After"},
@@ -101,6 +117,15 @@ async def desired_state(
         ),
         WithJsonSchema({"type": "integer", "minimum": 1}),
     ] = None,
+    a_im: Annotated[
+        str | None,
+        Header(
+            description=f"`{DELTA_IM}`: answer a change as a delta against the state named in If-None-Match "
+            "(226 IM Used) when the controller still has that state and serves the agent its own format; "
+            "else the whole document (200)"
+        ),
+        WithJsonSchema({"type": "string"}),
+    ] = None,
     wait: Annotated[
         float,
         Query(
@@ -114,18 +139,38 @@ async def desired_state(
     """What the switch's agent must program, in the format it reads (`X-Podswitch-State-Format`; the answer
     names the format served in the same header). Compiled once per revision and shared by every agent that
     asks; `If-None-Match` with the ETag the agent holds answers 304 until this switch's state changes, and
-    with `wait` the answer comes the moment it changes (push). The ETag differs per format. Admission
-    control bounds the documents sent at once and the agents waiting: beyond either, 429 with Retry-After."""
+    with `wait` the answer comes the moment it changes (push). The ETag differs per format. With
+    `A-IM: podswitch-delta`, a change may come as a delta against the state held (226, `fabric.delta`).
+    Admission control bounds the documents sent at once and the agents waiting: beyond either, 429 with
+    Retry-After. `Server-Timing: compile;dur=` is how long the answer's trip to the compiled state took (a
+    catch-up, and the compile when the revision is new)."""
     ctl: Controller = request.app.state.controller
     served = negotiate(state_format)  # an agent too old for this controller: 406 at once, before any wait
+    held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
+    # A delta only in this release's format (the one it compiles; an older agent never asks anyway), against
+    # a strong ETag the agent holds (`Controller.desired_delta` checks it names a document like the current).
+    bases = [t[1:-1] for t in sorted(held) if len(t) > 1 and t[0] == t[-1] == '"'] if served == FORMAT else []
+    deltas = bool(bases) and a_im is not None and DELTA_IM in {i.split(";")[0].strip() for i in a_im.split(",")}
+    loop = asyncio.get_running_loop()
+
+    async def answer(refresh: bool = False) -> tuple[Served | None, Delta | None, str]:
+        """(the document, the delta or None, Server-Timing): one trip to a worker thread, whose time is the
+        compile's when this revision is new to the controller (about 0 otherwise)."""
+        started = loop.time()
+        document: Served | None
+        delta: Delta | None = None
+        if deltas:
+            document, delta = await run_in_threadpool(ctl.desired_delta, name, bases, served, refresh=refresh)
+        else:
+            document = await run_in_threadpool(ctl.desired_state, name, served, refresh=refresh)
+        return document, delta, f"compile;dur={(loop.time() - started) * 1000:.1f}"
+
     # One trip to a worker thread, not two (the `Ctl` dependency's catch-up check, then the compile): in a
     # storm of a thousand agents, the thousand checks queued for the threads ahead of the one compile that
     # everyone waits for, and held it back by seconds.
-    current = await run_in_threadpool(ctl.desired_state, name, served, refresh=True)
+    current, delta, timing = await answer(refresh=True)
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
     admission: Admission = request.app.state.admission
-    held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
-    loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     with admission.long_poll() if wait > 0 and held else contextlib.nullcontext():
         while True:
@@ -134,14 +179,18 @@ async def desired_state(
             # Vary: caches (and people reading a capture) must not answer one format with another.
             headers = {"ETag": quoted, FORMAT_HEADER: str(served), "Vary": FORMAT_HEADER}
             if quoted not in held:
-                metrics.DESIRED_STATE.labels(answer="200").inc()
                 metrics.DESIRED_STATE_FORMATS.labels(format=str(served)).inc()
-                return admission.full_state(document.json(), headers)
+                if delta is not None:  # small (the few items that changed): no admission slot
+                    metrics.DESIRED_STATE.labels(answer="226").inc()
+                    more = {"IM": DELTA_IM, "Delta-Base": f'"{delta.base}"', "Server-Timing": timing}
+                    return Response(delta.json, 226, headers | more, media_type="application/json")
+                metrics.DESIRED_STATE.labels(answer="200").inc()
+                return admission.full_state(document.json(), headers | {"Server-Timing": timing})
             remaining = deadline - loop.time()
             if remaining <= 0 or not await revisions(ctl).beyond(document.revision, remaining):
                 metrics.DESIRED_STATE.labels(answer="304").inc()
                 return Response(status_code=304, headers=headers)
-            current = await run_in_threadpool(ctl.desired_state, name, served)
+            current, delta, timing = await answer()
 
 
 @router.put("/{name}/status", status_code=204)
