@@ -12,7 +12,7 @@ import pytest
 
 from podswitch.controller import Controller, metrics
 from podswitch.controller.duties import Duties, DutySettings
-from podswitch.model import Key, Kind, NotFound, Tenant
+from podswitch.model import Key, Kind, NotFound, Put, Tenant
 from podswitch.store import Store
 from podswitch.store.cluster import Lease, controllers, heartbeat, oldest_kept, prune_history
 from tests.builders import pod
@@ -127,3 +127,30 @@ def test_the_leader_reports_silent_agents_and_lag(stores: tuple[Store, Store]) -
         assert lag == {fresh: 0, behind: ctl.snapshot().revision}
     finally:
         duties.stop()
+
+
+def test_pruning_goes_in_batches_bounded_by_changes_and_never_splits_a_revision(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from podswitch.store import cluster
+
+    ctl = Controller(stores[0])
+    _tenants(ctl, range(10))  # one change each
+    ctl.transact([Put(Key(Kind.TENANT, f"big{n}"), Tenant(name=f"big{n}")) for n in range(5)], actor="test")
+    _tenants(ctl, range(10, 13))
+    monkeypatch.setattr(cluster, "PRUNE_ROWS", 3)
+    batches: list[int] = []
+    real = cluster._batch_end
+
+    def spy(conn: object, oldest: int, limit: int) -> int:
+        batches.append(real(conn, oldest, limit))  # type: ignore[arg-type]
+        return batches[-1]
+
+    monkeypatch.setattr(cluster, "_batch_end", spy)
+    head = ctl.snapshot().revision
+    assert prune_history(stores[0], keep=2, alive_within=timedelta(0)) == head - 2
+    # Four one-change revisions per batch at most (more than 3 rows ends it), the five-change revision alone.
+    assert all(b - a <= 4 for a, b in zip([1, *batches], batches, strict=False))
+    big = head - 3  # the transaction's revision
+    assert big in batches and big + 1 in batches
+    assert [info.revision for info in ctl.history(limit=100)] == [head, head - 1]

@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 
 # Any fixed 64-bit number, the same in every podswitch process (migrate.py uses ...0001).
 _PG_DUTIES_LOCK = 0x706F_6473_7769_0002
-# Revisions deleted per transaction when pruning: short transactions keep writers and readers flowing.
-PRUNE_BATCH = 500
+# What one pruning transaction deletes at most: short transactions keep writers and readers flowing (on SQLite
+# the pruning holds the one write lock). A single revision of more changes (a 100k replace) goes alone.
+PRUNE_BATCH = 500  # revisions
+PRUNE_ROWS = 50_000  # changes
 
 
 class Lease:
@@ -186,9 +188,25 @@ def prune_history(store: Store, *, keep: int, alive_within: timedelta, now: date
             oldest = conn.execute(select(func.min(revision.c.revision))).scalar()
             if oldest is None or oldest >= horizon:
                 return deleted
-            upto = min(horizon, oldest + PRUNE_BATCH)
+            upto = _batch_end(conn, oldest, min(horizon, oldest + PRUNE_BATCH))
             conn.execute(delete(change).where(change.c.revision < upto))
             deleted += conn.execute(delete(revision).where(revision.c.revision < upto)).rowcount or 0
+
+
+def _batch_end(conn: Connection, oldest: int, limit: int) -> int:
+    """The revision before which one batch ends: at most `limit`, and no more than PRUNE_ROWS changes (but
+    at least the oldest revision, however large)."""
+    counts = conn.execute(
+        select(revision.c.revision, revision.c.change_count)
+        .where(revision.c.revision >= oldest, revision.c.revision < limit)
+        .order_by(revision.c.revision)
+    ).all()
+    rows = 0
+    for number, count in counts:
+        rows += count
+        if rows > PRUNE_ROWS and number > oldest:
+            return int(number)
+    return limit
 
 
 @contextlib.contextmanager
@@ -200,6 +218,7 @@ def _writing(store: Store) -> Iterator[Connection]:
 
 __all__ = [
     "PRUNE_BATCH",
+    "PRUNE_ROWS",
     "ControllerRecord",
     "Lease",
     "controllers",
