@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -36,3 +40,22 @@ def client(app: FastAPI) -> TestClient:
 @pytest.fixture
 def anonymous(app: FastAPI) -> TestClient:
     return TestClient(app)
+
+
+def serve(store: Store, **app_args: Any) -> tuple[str, Callable[[], None]]:
+    """The controller over `store` under uvicorn on 127.0.0.1 (real connections, keep-alive, long-polls):
+    its URL and a function that stops it."""
+    app = create_app(store, TOKEN, **app_args)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", stop

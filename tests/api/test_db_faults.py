@@ -21,8 +21,7 @@ from podswitch.agent.main import run
 from podswitch.client import Client, Unavailable
 from podswitch.store import Store
 from tests.agent.test_client import FakeReconciler, FakeTime
-from tests.api.conftest import AUTH, SEED, TOKEN
-from tests.api.test_push import serve
+from tests.api.conftest import AUTH, SEED, TOKEN, serve
 from tests.api.test_switches import POD
 from tests.store.pg_cluster import Cluster, pg_cluster, pg_template  # noqa: F401  (fixtures)
 

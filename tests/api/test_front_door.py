@@ -7,22 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from podswitch.api.app import create_app
 from podswitch.api.limits import Limits
+from podswitch.controller import Controller
 from podswitch.store import Store
-from tests.api.conftest import AUTH, SEED, TOKEN
+from tests.api.conftest import AUTH, SEED, TOKEN, serve
 from tests.api.test_switches import POD
 
 LONE = "\ud800"
@@ -32,19 +30,10 @@ LONE = "\ud800"
 def live(tmp_path: Path) -> Iterator[str]:
     """The controller under uvicorn on 127.0.0.1 (real connections, keep-alive), with the seed and a POD."""
     store = Store.open(Store.default_url(tmp_path))
-    app = create_app(store, TOKEN)
-    app.state.controller.replace(POD + "!\n" + SEED.read_text(), actor="test")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    Controller(store).replace(POD + "!\n" + SEED.read_text(), actor="test")
+    url, stop = serve(store)
+    yield url
+    stop()
     store.close()
 
 

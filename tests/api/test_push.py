@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,15 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from podswitch.api.admission import Admission
-from podswitch.api.app import create_app
 from podswitch.api.errors import Refused
 from podswitch.client import Client
 from podswitch.controller import Controller
 from podswitch.store import Store
-from tests.api.conftest import AUTH, SEED, TOKEN
+from tests.api.conftest import AUTH, SEED, TOKEN, serve
 from tests.api.test_switches import POD
 
 EP2 = "/v1/tenants/demo.openstack/segments/net_demo/endpoints/e2"
@@ -33,23 +30,6 @@ BODY = {
     "ips": ["10.66.16.3"],
     "mac": "fa:16:3e:00:00:02",
 }
-
-
-def serve(store: Store, **app_args: Any) -> tuple[str, Callable[[], None]]:
-    app = create_app(store, TOKEN, **app_args)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(10)
-
-    return f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", stop
 
 
 @pytest.fixture

@@ -20,8 +20,7 @@ import pytest
 
 from podswitch.lab.process import ControllerProcess
 from podswitch.store import Store
-from tests.api.conftest import AUTH, SEED, TOKEN
-from tests.api.test_push import serve
+from tests.api.conftest import AUTH, SEED, TOKEN, serve
 from tests.api.test_switches import POD
 from tests.store.private_mount import PrivateTmpfs
 
