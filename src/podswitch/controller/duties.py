@@ -164,9 +164,10 @@ class Duties:
         metrics.AGENTS_SILENT.set(len(silent))
 
     def warm(self) -> None:
+        """`Controller.warm` once per new revision (asking every round would count a cache hit each time)."""
         revision = self.ctl.snapshot().revision
         if revision != self._warmed:
-            self.ctl.compiled()
+            self.ctl.warm()
             self._warmed = revision
 
     def prune(self) -> int:
