@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from .engine import writing
 from .schema import change, controller, fabric, revision
 from .store import Store
 
@@ -141,13 +141,13 @@ def heartbeat(store: Store, record: ControllerRecord) -> None:
         index_elements=[controller.c.id],
         set_={name: stmt.excluded[name] for name in ("address", "revision", "leader", "seen_at")},
     )
-    with _writing(store) as conn:
+    with writing(store.engine) as conn:
         conn.execute(stmt)
 
 
 def leave(store: Store, controller_id: str) -> None:
     """A controller that stops cleanly says so: it no longer holds history back."""
-    with _writing(store) as conn:
+    with writing(store.engine) as conn:
         conn.execute(delete(controller).where(controller.c.id == controller_id))
 
 
@@ -161,7 +161,7 @@ def forget_departed(store: Store, silent_for: timedelta, now: datetime | None = 
     """Drop the records of controllers silent for longer than `silent_for` (killed, not stopped): they
     would otherwise hold history back forever. Returns how many."""
     cutoff = (now or datetime.now(UTC)) - silent_for
-    with _writing(store) as conn:
+    with writing(store.engine) as conn:
         return conn.execute(delete(controller).where(controller.c.seen_at < cutoff)).rowcount or 0
 
 
@@ -184,7 +184,7 @@ def prune_history(store: Store, *, keep: int, alive_within: timedelta, now: date
         horizon = min(horizon, lagging + 1)  # it replays changes after its revision
     deleted = 0
     while True:
-        with _writing(store) as conn:
+        with writing(store.engine) as conn:
             oldest = conn.execute(select(func.min(revision.c.revision))).scalar()
             if oldest is None or oldest >= horizon:
                 return deleted
@@ -207,13 +207,6 @@ def _batch_end(conn: Connection, oldest: int, limit: int) -> int:
         if rows > PRUNE_ROWS and number > oldest:
             return int(number)
     return limit
-
-
-@contextlib.contextmanager
-def _writing(store: Store) -> Iterator[Connection]:
-    options = {"sqlite_begin": "IMMEDIATE"} if store.dialect == "sqlite" else {}
-    with store.engine.connect().execution_options(**options) as conn, conn.begin():
-        yield conn
 
 
 __all__ = [

@@ -118,6 +118,18 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def write_options(engine: Engine) -> dict[str, str]:
+    """The connection options of a writer: on SQLite, BEGIN IMMEDIATE (the write lock before the first read)."""
+    return {"sqlite_begin": "IMMEDIATE"} if engine.dialect.name == "sqlite" else {}
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """One write transaction (committed when the block ends without an exception)."""
+    with engine.connect().execution_options(**write_options(engine)) as conn, conn.begin():
+        yield conn
+
+
 @contextmanager
 def write_cache(conn: Connection) -> Iterator[None]:
     """On SQLite, a large page cache for the duration of one write transaction on `conn`, then the small one

@@ -15,6 +15,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, text
 
+from .engine import writing
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 # Any fixed 64-bit number, the same in every podswitch process: the advisory lock that serialises migration.
@@ -39,8 +41,7 @@ def head_revision() -> str:
 
 def upgrade(engine: Engine) -> None:
     cfg = alembic_config()
-    options = {"sqlite_begin": "IMMEDIATE"} if engine.dialect.name == "sqlite" else {}
-    with engine.connect().execution_options(**options) as conn, conn.begin():
+    with writing(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = conn

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from ..gc_pause import gc_paused
 from ..model import MODEL_OF, SYSTEM, Change, Intent, Key, Kind, NotFound, Tenant, build
 from ..model.types import Model
-from .engine import make_engine, write_cache
+from .engine import make_engine, write_cache, write_options, writing
 from .faults import Health, classify
 from .migrate import upgrade
 from .schema import allocation, change, fabric, intent_object, revision, switch_status
@@ -239,10 +239,9 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[tuple[Connection, int]]:
         """A write transaction holding the fabric-wide write lock, and the head revision under that lock."""
-        options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
         with (
             self.health.guard(writing=True),
-            self._engine.connect().execution_options(**options) as conn,
+            self._engine.connect().execution_options(**write_options(self._engine)) as conn,
             write_cache(conn),
             conn.begin(),
         ):
@@ -401,8 +400,7 @@ class Store:
             index_elements=[switch_status.c.switch],
             set_={"body": stmt.excluded.body, "updated_at": stmt.excluded.updated_at},
         )
-        options = {"sqlite_begin": "IMMEDIATE"} if self._sqlite else {}
-        with self.health.guard(writing=True), self._engine.connect().execution_options(**options) as conn, conn.begin():
+        with self.health.guard(writing=True), writing(self._engine) as conn:
             conn.execute(stmt)
 
     def switch_statuses(self) -> dict[str, dict[str, Any]]:
