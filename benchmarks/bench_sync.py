@@ -28,6 +28,7 @@ import httpx
 
 from benchmarks.common import Result, emit, large_text
 from podswitch.fabric.delta import DELTA_IM, apply_delta
+from podswitch.fabric.formats import state_hash
 from podswitch.fabric.state import DesiredState, SwitchState, parse_desired
 
 ROUNDS = int(os.environ.get("PODSWITCH_BENCH_SYNC_ROUNDS", "30"))
@@ -171,7 +172,7 @@ def measure(server: Server, rounds: int, out: Rounds | None = None, delta: bool 
         server.held = apply_delta(server.held, body) if delta else parse_desired(body)
         out.agent.append(time.perf_counter() - started)
         # From format 2 the HTTP ETag is the state's hash (the document's own `etag`) and a digest of the rest.
-        assert server.etag.strip('"').split("-", 1)[0] == server.held.etag, (server.etag, server.held.etag)
+        assert state_hash(server.etag.strip('"')) == server.held.etag, (server.etag, server.held.etag)
         out.total.append(done - sent)
         out.post.append(posted - sent)
         out.post_app.append(_server_timing(r))

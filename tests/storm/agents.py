@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from podswitch.client.backoff import Backoff, parse_retry_after
+from podswitch.fabric.formats import state_hash
 from podswitch.fabric.state import FORMAT, FORMAT_HEADER
 
 # httpcore asks `import sniffio` on every request; without sniffio installed, each failed import searches
@@ -118,7 +119,7 @@ def _received(response: httpx.Response, switch: str, latest: str, tally: Tally) 
     simulation, not the controller, the bottleneck)."""
     etag = response.headers.get("etag")
     # From format 2 the HTTP ETag is the state's hash (the document's own `etag`) and a digest of the rest.
-    state = etag.strip('"').split("-", 1)[0] if etag else ""
+    state = state_hash(etag.strip('"')) if etag else ""
     if etag is None or b'"etag":"%s"' % state.encode() not in response.content[:300]:
         tally.wrong.append(f"{switch}: a document without its ETag {etag}")
         return None

@@ -43,6 +43,7 @@ __all__ = [
     "downgrade_envelope",
     "downgrade_state",
     "negotiate",
+    "state_hash",
 ]
 
 # The fields of a document around `state`, as JSON values, in the order they are served.
@@ -164,6 +165,12 @@ class Served:
             return None if "-" in validator else validator
         state, dash, rest = validator.partition("-")
         return state if dash and state and rest == self.validator().partition("-")[2] else None
+
+
+def state_hash(validator: str) -> str:
+    """The state's hash in a validator (an ETag's value, unquoted) of any format: format 1's is the hash,
+    later ones append `-` and a digest of the envelope (`Served.validator`)."""
+    return validator.partition("-")[0]
 
 
 def current(revision: int, etag: str, state: bytes, sync: Sync) -> Served:
