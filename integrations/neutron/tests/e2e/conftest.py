@@ -1,0 +1,88 @@
+"""Fixtures of the end-to-end tests: one podswitch controller (`podswitch serve`, SQLite) and one real Neutron
+deployment pointing at it (deployment.py: MariaDB with the real migrations, the API under waitress,
+neutron-rpc-server and neutron-periodic-workers on a RabbitMQ vhost of their own, ML2 with
+`openvswitch,podswitch`, a stand-in OVS agent on osvdev0013), shared by the whole session: Neutron takes about
+30 s to deploy, so the tests share it and each works in a project of its own. The baseline Neutron (the same
+without podswitch) is deployed only when a test asks for it.
+
+Nothing here skips: MariaDB, RabbitMQ and the neutron venv are part of `make test`; when one is missing the
+session fails and says which."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from openstack.connection import Connection
+
+from podswitch.client import Client
+from podswitch.lab.process import ControllerProcess
+
+from .deployment import Neutron, Podswitch, deploy, teardown
+from .services import MessageBus
+
+TOKEN = "e2e-admin-token"
+COMPUTE_HOST = "osvdev0013"  # the seed's compute node
+
+
+@pytest.fixture(scope="session")
+def bus() -> Iterator[MessageBus]:
+    bus = MessageBus.create()
+    yield bus
+    bus.drop()
+
+
+@pytest.fixture(scope="session")
+def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControllerProcess]:
+    """A real `podswitch serve` on SQLite; tests stop, kill and restart it (same port, same data)."""
+    ctl = ControllerProcess(tmp_path_factory.mktemp("controller") / "data", TOKEN).start()
+    yield ctl
+    ctl.stop()
+
+
+@pytest.fixture(scope="session")
+def neutron(
+    tmp_path_factory: pytest.TempPathFactory, bus: MessageBus, controller: ControllerProcess
+) -> Iterator[Neutron]:
+    work = tmp_path_factory.mktemp("neutron")
+    n = deploy("podswitch", work, bus, Podswitch([controller.url], TOKEN), (COMPUTE_HOST,))
+    yield n
+    teardown(n)
+
+
+@pytest.fixture(scope="session")
+def baseline(tmp_path_factory: pytest.TempPathFactory, bus: MessageBus) -> Iterator[Neutron]:
+    """The same Neutron without podswitch (ML2 with the openvswitch driver alone, the stock L3 plugin), for
+    timings beside the podswitch one in the same run."""
+    n = deploy("baseline", tmp_path_factory.mktemp("baseline"), bus, None, (COMPUTE_HOST,))
+    yield n
+    teardown(n)
+
+
+@pytest.fixture
+def ensure_controller(controller: ControllerProcess) -> Iterator[ControllerProcess]:
+    """The controller running at the start and at the end of the test, whatever the test did to it."""
+    if controller.proc is None or controller.proc.poll() is not None:
+        controller.start()
+    yield controller
+    if controller.proc is None or controller.proc.poll() is not None:
+        controller.start()
+
+
+@pytest.fixture
+def sdk(neutron: Neutron) -> Connection:
+    return neutron.connection()
+
+
+@pytest.fixture
+def ps(controller: ControllerProcess) -> Iterator[Client]:
+    """podswitch.client on the controller (bounded retries: the controller is down in parts of some tests)."""
+    with Client([controller.url], token=TOKEN, timeout=30.0, retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def project_id() -> str:
+    """A project of the test's own (a Keystone-style id: 32 hex digits)."""
+    return uuid.uuid4().hex

@@ -1,0 +1,132 @@
+"""The seed's demo tenant, made through a real Neutron with openstacksdk, as an operator's cloud makes it:
+project `demo`, network `net_demo` (a VLAN provider network), subnet 10.66.16.0/24, a router with a gateway
+and an interface on it, and a VM's port bound to compute node osvdev0013 -> `podswitch show running-config`
+prints the seed's block, with the ids and the VLAN of this run. Deleting everything leaves nothing of the
+tenant in the fabric's intent.
+
+The port is bound by ML2's real `openvswitch` mechanism driver to a STAND-IN OVS agent on osvdev0013
+(standin_ovs_agent.py): a process that reports its state to Neutron over RPC exactly as the real agent does
+(the real one cannot run on this machine)."""
+
+from __future__ import annotations
+
+import uuid
+
+from openstack.connection import Connection
+
+from podswitch.client import Client
+from podswitch.lab.process import ControllerProcess
+
+from .conftest import COMPUTE_HOST
+from .deployment import PHYSNET, Neutron
+from .fabric import cli, poll, tenant_block
+
+SEED_VLAN = 300
+CONVERGE = 60.0
+
+
+def demo_block(project_id: str, network_id: str, port_id: str, mac: str) -> str:
+    """The seed's block (seed-summary.md) with this run's ids; the member's origination is ours (the seed's
+    operators had `openstackdev` there, a second Neutron)."""
+    return f"""\
+tenant demo.openstack
+  id {project_id}
+  origination openstack
+  !
+  logical-router
+    route 0.0.0.0/0 next-hop tenant system
+    interface segment net_demo
+      ip address 10.66.16.1/24
+    interface tenant system
+  !
+  segment net_demo
+    id {network_id}
+    origination openstack
+    !
+    endpoint {port_id}
+      attachment-point interface-group {COMPUTE_HOST} vlan {SEED_VLAN}
+      ip 10.66.16.2
+      mac {mac}
+      origination openstack
+    !
+    member interface-group {COMPUTE_HOST} vlan {SEED_VLAN}
+      origination openstack
+"""
+
+
+def external_network(admin: Connection, project_id: str) -> tuple[str, str]:
+    """The cloud's external network (a provider VLAN, router:external) and its subnet."""
+    net = admin.network.create_network(
+        name="ext_net",
+        project_id=project_id,
+        is_router_external=True,
+        provider_network_type="vlan",
+        provider_physical_network=PHYSNET,
+        provider_segmentation_id=SEED_VLAN + 1,
+    )
+    sub = admin.network.create_subnet(
+        network_id=net.id, project_id=project_id, ip_version=4, cidr="198.51.100.0/24", name="ext_subnet"
+    )
+    return net.id, sub.id
+
+
+def test_neutron_builds_the_seeds_demo_tenant_and_deleting_everything_leaves_none_of_it(
+    neutron: Neutron, ensure_controller: ControllerProcess, ps: Client, project_id: str
+) -> None:
+    # Without Keystone the project exists by its requests: they carry its id and name as keystonemiddleware
+    # would put them (X-Project-Id / X-Project-Name), and Neutron's context hands both to the driver.
+    demo = neutron.connection(project_id, "demo")
+    admin_project = uuid.uuid4().hex
+    admin = neutron.connection(admin_project, "admin")
+    ext_net, ext_sub = external_network(admin, admin_project)
+
+    net = demo.network.create_network(
+        name="net_demo",
+        project_id=project_id,
+        provider_network_type="vlan",
+        provider_physical_network=PHYSNET,
+        provider_segmentation_id=SEED_VLAN,
+    )
+    sub = demo.network.create_subnet(
+        network_id=net.id, project_id=project_id, ip_version=4, cidr="10.66.16.0/24", gateway_ip="10.66.16.1"
+    )
+    router = demo.network.create_router(
+        name="router_demo", project_id=project_id, external_gateway_info={"network_id": ext_net}
+    )
+    demo.network.add_interface_to_router(router, subnet_id=sub.id)
+    # What Nova asks for a VM on osvdev0013.
+    port = demo.network.create_port(
+        network_id=net.id,
+        project_id=project_id,
+        name="vm-demo",
+        fixed_ips=[{"subnet_id": sub.id, "ip_address": "10.66.16.2"}],
+        binding_host_id=COMPUTE_HOST,
+        device_owner="compute:nova",
+        device_id=str(uuid.uuid4()),
+    )
+    assert port.binding_vif_type == "ovs", f"the openvswitch driver did not bind the port: {port.binding_vif_type}"
+
+    expected = demo_block(project_id, net.id, port.id, port.mac_address)
+    poll(lambda: tenant_block(ps.running_config()[1], "demo.openstack") == expected, CONVERGE, f"\n{expected}")
+    shown = cli(ensure_controller, "show", "running-config")
+    assert shown.returncode == 0, shown.stderr
+    assert tenant_block(shown.stdout, "demo.openstack") == expected
+
+    demo.network.delete_port(port)
+    demo.network.remove_interface_from_router(router, subnet_id=sub.id)
+    demo.network.delete_router(router)
+    demo.network.delete_subnet(sub)
+    demo.network.delete_network(net)
+    admin.network.delete_subnet(ext_sub)
+    admin.network.delete_network(ext_net)
+
+    def gone() -> bool:
+        text = ps.running_config()[1]
+        owned = [o for o in ps.owned("openstack") if o.key.tenant in ("demo.openstack", "admin.openstack")]
+        return tenant_block(text, "demo.openstack") is None and project_id not in text and not owned
+
+    poll(gone, CONVERGE, "the demo tenant's intent to be gone")
+    shown = cli(ensure_controller, "show", "running-config")
+    assert shown.returncode == 0, shown.stderr
+    assert "demo.openstack" not in shown.stdout
+    assert project_id not in shown.stdout and net.id not in shown.stdout and port.id not in shown.stdout
