@@ -75,7 +75,7 @@ class Neutron:
     def config_files(self) -> list[Path]:
         return [self.etc / "neutron.conf", self.etc / "plugins" / "ml2" / "ml2_conf.ini"]
 
-    def _config_args(self, *extra: Path) -> list[str]:
+    def config_args(self, *extra: Path) -> list[str]:
         return [arg for f in (*self.config_files, *extra) for arg in ("--config-file", str(f))]
 
     # -- configuration ------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ class Neutron:
         subprojects = ["neutron"] + ([PODSWITCH_SUBPROJECT] if self.podswitch is not None else [])
         log = self.work / "db-manage.log"
         for subproject in subprojects:
-            argv = [str(BIN / "neutron-db-manage"), *self._config_args(), "--subproject", subproject, "upgrade"]
+            argv = [str(BIN / "neutron-db-manage"), *self.config_args(), "--subproject", subproject, "upgrade"]
             with open(log, "ab") as out:
                 proc = subprocess.run(
                     [*argv, "heads"],
@@ -166,11 +166,11 @@ class Neutron:
 
     def start(self) -> Neutron:
         self.start_api()
-        rpc = [str(BIN / "neutron-rpc-server"), *self._config_args()]
+        rpc = [str(BIN / "neutron-rpc-server"), *self.config_args()]
         self.rpc = Child(f"{self.name} rpc", rpc, self.work / "rpc.log", self._env()).start()
         self.periodic = Child(
             f"{self.name} periodic workers",
-            [str(BIN / "neutron-periodic-workers"), *self._config_args()],
+            [str(BIN / "neutron-periodic-workers"), *self.config_args()],
             self.work / "periodic.log",
             self._env(),
         ).start()
@@ -212,7 +212,7 @@ class Neutron:
             f"[DEFAULT]\nhost = {host}\n[ovs]\nbridge_mappings = {PHYSNET}:{bridge}\n"
             f"[agent]\nreport_interval = {AGENT_REPORT_INTERVAL}\n"
         )
-        argv = [sys.executable, str(HERE / "standin_ovs_agent.py"), *self._config_args(ini)]
+        argv = [sys.executable, str(HERE / "standin_ovs_agent.py"), *self.config_args(ini)]
         self.agents[host] = Child(f"{self.name} agent {host}", argv, self.work / f"agent-{host}.log").start()
         sdk = self.connection()
         wait_until(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from podswitch.client import Client, Unavailable
+from podswitch.client import Client, Missing, Unavailable
 from podswitch.lab.process import ControllerProcess
 
 from .processes import ChildFailed
@@ -67,13 +67,20 @@ def endpoint_lives(client: Client, since: int) -> dict[str, list[tuple[int, str]
     return dict(lives)
 
 
-def created_then_deleted_once(lives: dict[str, list[tuple[int, str]]], ids: list[str]) -> dict[str, str]:
-    """Each id whose life is not exactly "created once, then (updated and) deleted once", with its life."""
+def wrong_lives(lives: dict[str, list[tuple[int, str]]], deleted: list[str], kept: list[str]) -> dict[str, str]:
+    """Endpoints whose life in the history is not what Neutron did, with that life: a port still there was
+    created exactly once (never deleted, never created again); a deleted port was created once and then
+    deleted once, or never seen at all (the journal sends what Neutron holds when it sends: a port created
+    and deleted during an outage never reaches the controller)."""
     wrong = {}
-    for eid in ids:
+    for eid in kept:
         ops = [op for _, op in lives.get(eid, [])]
-        if not (len(ops) >= 2 and ops[0] == "create" and ops[-1] == "delete" and set(ops[1:-1]) <= {"update"}):
+        if not (ops[:1] == ["create"] and set(ops[1:]) <= {"update"}):
             wrong[eid] = " ".join(ops) or "(never seen)"
+    for eid in deleted:
+        ops = [op for _, op in lives.get(eid, [])]
+        if ops and not (len(ops) >= 2 and ops[0] == "create" and ops[-1] == "delete" and set(ops[1:-1]) <= {"update"}):
+            wrong[eid] = " ".join(ops)
     return wrong
 
 
@@ -93,3 +100,11 @@ def poll(predicate: Callable[[], Any], timeout: float, what: str, interval: floa
         if time.monotonic() >= deadline:
             raise ChildFailed(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last})")
         time.sleep(interval)
+
+
+def segment_endpoints(client: Client, tenant: str, segment: str) -> dict[str, dict[str, Any]]:
+    """Endpoint id -> endpoint (the API's JSON) of one segment; empty when the segment is not there."""
+    try:
+        return {e["id"]: e for e in client.iterate(f"/v1/tenants/{tenant}/segments/{segment}/endpoints")}
+    except Missing:
+        return {}
