@@ -34,7 +34,7 @@ from podswitch.lab.process import ControllerProcess
 from . import journal
 from .conftest import COMPUTE_HOST
 from .deployment import PHYSNET, Neutron
-from .fabric import created_then_deleted_once, endpoint_lives, poll, segment_endpoints
+from .fabric import endpoint_lives, poll, segment_endpoints, wrong_lives
 
 PORTS = 200
 SURVIVORS = 20
@@ -74,7 +74,10 @@ def vm_port(conn: Connection, project_id: str, network_id: str, name: str) -> An
 def report(what: str, ours: list[float], theirs: list[float]) -> str:
     """Each call's time beside the baseline's, then the medians, p99s and their ratios."""
     lines = [f"{what}: call, with podswitch (ms), without (ms), ratio"]
-    lines += [f"  {i:3d} {a * 1000:8.1f} {b * 1000:8.1f} {a / b:6.2f}x" for i, (a, b) in enumerate(zip(ours, theirs))]
+    lines += [
+        f"  {i:3d} {a * 1000:8.1f} {b * 1000:8.1f} {a / b:6.2f}x"
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=True))
+    ]
 
     def p99(xs: list[float]) -> float:
         return sorted(xs)[max(0, round(len(xs) * 0.99) - 1)]
@@ -108,13 +111,13 @@ def test_with_the_controller_down_neutron_works_as_fast_and_the_backlog_drains_i
         ports.append(port)
         base_ports.append(base_port)
     deleted: list[tuple[float, float]] = []
-    for port, base_port in zip(ports, base_ports):
+    for port, base_port in zip(ports, base_ports, strict=True):
         a, _ = timed(lambda port=port: ours.network.delete_port(port, ignore_missing=False))
         b, _ = timed(lambda base_port=base_port: theirs.network.delete_port(base_port, ignore_missing=False))
         deleted.append((a, b))
     survivors = [vm_port(ours, project_id, net.id, f"survivor{i}") for i in range(SURVIVORS)]
-    print(report("port create, controller down", *map(list, zip(*created))))
-    print(report("port delete, controller down", *map(list, zip(*deleted))))
+    print(report("port create, controller down", *map(list, zip(*created, strict=True))))
+    print(report("port delete, controller down", *map(list, zip(*deleted, strict=True))))
 
     # Neutron took every call, and the journal holds them all, waiting.
     assert sorted(p.id for p in ours.network.ports(network_id=net.id, device_owner="compute:nova")) == sorted(
@@ -137,14 +140,7 @@ def test_with_the_controller_down_neutron_works_as_fast_and_the_backlog_drains_i
         assert ep["attachment_point"] == {"interface_group": COMPUTE_HOST, "vlan": 310}
         assert ep["mac"] == p.mac_address and ep["ips"] == [ip["ip_address"] for ip in p.fixed_ips]
     lives = endpoint_lives(ps, since)
-    gone = {p.id for p in ports}
-    wrong = {
-        eid: life for eid, life in created_then_deleted_once(lives, sorted(gone)).items() if life != "(never seen)"
-    }
-    assert wrong == {}, f"endpoints of deleted ports with a wrong life: {wrong}"
-    assert all([op for _, op in lives[p.id]] == ["create"] for p in survivors), {
-        p.id: lives.get(p.id) for p in survivors
-    }
+    assert wrong_lives(lives, deleted=[p.id for p in ports], kept=[p.id for p in survivors]) == {}
 
 
 def frozen_request_at(port: int) -> bool:
@@ -195,16 +191,9 @@ def test_kill_9_of_neutron_with_a_batch_in_flight_loses_and_doubles_no_row(
     counted = journal.states(neutron, seq)
     assert counted["failed"] == 0 and counted["pending"] == 0
     recorded = journal.rows_of(neutron, seq, "port")
-    assert all(recorded[(p.id, "create")] == 1 for p in ports) and all(
-        recorded[(p.id, "delete")] == 1 for p in ports[:50]
-    )
+    assert all(recorded[(p.id, "create")] == 1 for p in ports)
+    assert all(recorded[(p.id, "delete")] == 1 for p in ports[:50])
 
     assert set(segment_endpoints(ps, "crash.openstack", "net_crash")) == {p.id for p in kept}
     lives = endpoint_lives(ps, since)
-    assert all([op for _, op in lives[p.id]] == ["create"] for p in kept), {p.id: lives.get(p.id) for p in kept}
-    wrong = {
-        e: life
-        for e, life in created_then_deleted_once(lives, [p.id for p in ports[:50]]).items()
-        if life != "(never seen)"
-    }
-    assert wrong == {}
+    assert wrong_lives(lives, deleted=[p.id for p in ports[:50]], kept=[p.id for p in kept]) == {}
