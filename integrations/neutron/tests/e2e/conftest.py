@@ -23,6 +23,11 @@ from .deployment import Neutron, Podswitch, deploy, teardown
 from .services import MessageBus
 
 TOKEN = "e2e-admin-token"
+# The journal tuned for a test's time scale: retries at most a second apart once the controller is back, a
+# lease a killed process holds 5 s (not 30), batches small enough that a backlog takes several, and no
+# periodic consistency check: what converges here, the journal alone made converge (a repair pass would hide
+# a row it lost).
+JOURNAL = {"retry_max": "1", "sync_interval": "1", "lease": "5", "batch_size": "20", "consistency_interval": "0"}
 COMPUTE_HOST = "osvdev0013"  # the seed's compute node
 
 
@@ -46,7 +51,7 @@ def neutron(
     tmp_path_factory: pytest.TempPathFactory, bus: MessageBus, controller: ControllerProcess
 ) -> Iterator[Neutron]:
     work = tmp_path_factory.mktemp("neutron")
-    n = deploy("podswitch", work, bus, Podswitch([controller.url], TOKEN), (COMPUTE_HOST,))
+    n = deploy("podswitch", work, bus, Podswitch([controller.url], TOKEN, JOURNAL), (COMPUTE_HOST,))
     yield n
     teardown(n)
 

@@ -84,8 +84,15 @@ def wrong_lives(lives: dict[str, list[tuple[int, str]]], deleted: list[str], kep
     return wrong
 
 
-def poll(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Bounded polling: the journal sends asynchronously; a controller that is down answers nothing."""
+def poll(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    found: Callable[[], object] | None = None,
+) -> Any:
+    """Bounded polling: the journal sends asynchronously; a controller that is down answers nothing. On a
+    timeout the failure says what `found()` returns then (what there was instead)."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -98,7 +105,8 @@ def poll(predicate: Callable[[], Any], timeout: float, what: str, interval: floa
         except (httpx.HTTPError, Unavailable) as exc:  # the controller down or restarting
             last = exc
         if time.monotonic() >= deadline:
-            raise ChildFailed(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last})")
+            instead = f"\nfound instead:\n{found()}" if found is not None else ""
+            raise ChildFailed(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last}){instead}")
         time.sleep(interval)
 
 

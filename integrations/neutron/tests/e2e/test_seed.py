@@ -107,7 +107,12 @@ def test_neutron_builds_the_seeds_demo_tenant_and_deleting_everything_leaves_non
     assert port.binding_vif_type == "ovs", f"the openvswitch driver did not bind the port: {port.binding_vif_type}"
 
     expected = demo_block(project_id, net.id, port.id, port.mac_address)
-    poll(lambda: tenant_block(ps.running_config()[1], "demo.openstack") == expected, CONVERGE, f"\n{expected}")
+    poll(
+        lambda: tenant_block(ps.running_config()[1], "demo.openstack") == expected,
+        CONVERGE,
+        f"the controller to hold\n{expected}",
+        found=lambda: ps.running_config()[1],
+    )
     shown = cli(ensure_controller, "show", "running-config")
     assert shown.returncode == 0, shown.stderr
     assert tenant_block(shown.stdout, "demo.openstack") == expected
@@ -125,7 +130,7 @@ def test_neutron_builds_the_seeds_demo_tenant_and_deleting_everything_leaves_non
         owned = [o for o in ps.owned("openstack") if o.key.tenant in ("demo.openstack", "admin.openstack")]
         return tenant_block(text, "demo.openstack") is None and project_id not in text and not owned
 
-    poll(gone, CONVERGE, "the demo tenant's intent to be gone")
+    poll(gone, CONVERGE, "the demo tenant's intent to be gone", found=lambda: ps.running_config()[1])
     shown = cli(ensure_controller, "show", "running-config")
     assert shown.returncode == 0, shown.stderr
     assert "demo.openstack" not in shown.stdout
