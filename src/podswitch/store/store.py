@@ -45,7 +45,7 @@ from ..model.types import Model
 from .engine import make_engine, write_cache, write_options, writing
 from .faults import Health, classify
 from .migrate import upgrade
-from .schema import allocation, change, fabric, intent_object, revision, switch_status
+from .schema import allocation, change, fabric, intent_object, orchestrator, revision, switch_status
 
 DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"
 DB_FILE = "podswitch.db"
@@ -407,6 +407,23 @@ class Store:
         with self._read() as conn:
             rows = conn.execute(select(switch_status.c.switch, switch_status.c.body)).all()
         return {name: json.loads(body) for name, body in rows}
+
+    def consistency_hash(self, origination: str) -> str | None:
+        """The consistency hash last agreed with the orchestrator `origination` (None: never)."""
+        with self._read() as conn:
+            return conn.execute(
+                select(orchestrator.c.consistency_hash).where(orchestrator.c.origination == origination)
+            ).scalar_one_or_none()
+
+    def put_consistency_hash(self, origination: str, value: str) -> None:
+        values = {"origination": origination, "consistency_hash": value, "updated_at": datetime.now(UTC)}
+        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(orchestrator).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[orchestrator.c.origination],
+            set_={"consistency_hash": stmt.excluded.consistency_hash, "updated_at": stmt.excluded.updated_at},
+        )
+        with self.health.guard(writing=True), writing(self._engine) as conn:
+            conn.execute(stmt)
 
 
 # ---- rows <-> model -----------------------------------------------------------------------------------
