@@ -16,7 +16,7 @@ from ...model import Intent, Operation
 from ..errors import Refused, error
 from .auth import Guard
 from .neutron import Refusal
-from .paths import PathError
+from .paths import BadPath
 from .tree import TreeError
 
 ACTOR_LIMIT = 64
@@ -89,9 +89,9 @@ def install_errors(app: FastAPI) -> None:
         return error(exc.status, {"message": str(exc), "object": exc.where or None, "field": exc.field})
 
     async def path(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, PathError)
+        assert isinstance(exc, BadPath)
         return error(exc.status, {"message": str(exc), "object": None, "field": "path", "position": exc.position})
 
     app.add_exception_handler(Refusal, refusal)
     app.add_exception_handler(TreeError, tree)
-    app.add_exception_handler(PathError, path)
+    app.add_exception_handler(BadPath, path)

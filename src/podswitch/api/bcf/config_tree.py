@@ -51,11 +51,11 @@ def logout(request: Request, selector: str) -> dict[str, Any]:
     return {}
 
 
-def _steps(path: str) -> tuple[paths.Step, ...]:
+def _steps(path: str) -> tuple[paths.Element, ...]:
     return paths.parse(path)
 
 
-def _names(steps: tuple[paths.Step, ...]) -> list[str] | None:
+def _names(steps: tuple[paths.Element, ...]) -> list[str] | None:
     """The tenants a path can touch: the one it names, else all."""
     name = steps[0].predicate("name")
     return None if name is None else [name]

@@ -6,7 +6,7 @@ predicate may test; `parse` reads a path against it and `render` writes one back
 
 On the wire a path is percent-encoded (the in-house plugin `urllib.quote`s it, keeping `/`), so a value may
 hold a `/` (`dst-ip-subnet="0.0.0.0/0"`): steps are split on `/` only outside quotes. Inside a value, `"` and
-`\\` are escaped with a backslash. A bad path raises `PathError` with the (1-based) position of the first
+`\\` are escaped with a backslash. A bad path raises `BadPath` with the (1-based) position of the first
 character that is wrong, and whether it is wrong in form (400) or names nothing in the tree (404)."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ TREE = Node(
 )
 
 
-class PathError(ValueError):
+class BadPath(ValueError):
     """A path that is malformed (status 400) or names nothing in the tree (404), at `position` (1-based)."""
 
     def __init__(self, position: int, message: str, status: int = 400) -> None:
@@ -84,7 +84,7 @@ class PathError(ValueError):
 
 
 @dataclass(frozen=True)
-class Step:
+class Element:
     """One element of a path: a node's name and the `[field="value"]` predicates on it, in order."""
 
     name: str
@@ -103,45 +103,45 @@ class Step:
         return not self.node.is_list or sorted(k for k, _ in self.predicates) == sorted(self.node.keys)
 
 
-def parse(text: str) -> tuple[Step, ...]:
+def parse(text: str) -> tuple[Element, ...]:
     """The steps of a decoded path (relative to `BASE`), checked against `TREE`."""
-    steps: list[Step] = []
+    steps: list[Element] = []
     node = TREE
     i, n = 0, len(text)
     if n == 0:
-        raise PathError(1, "the path is empty: start with tenant", 404)
+        raise BadPath(1, "the path is empty: start with tenant", 404)
     while True:
         start = i
         while i < n and text[i] not in "[/":
             if text[i] in ']"=':
-                raise PathError(i + 1, f"unexpected '{text[i]}' in an element name")
+                raise BadPath(i + 1, f"unexpected '{text[i]}' in an element name")
             i += 1
         name = text[start:i]
         if not name:
-            raise PathError(start + 1, "an element name is missing")
+            raise BadPath(start + 1, "an element name is missing")
         child = node.child(name)
         if child is None:
             known = ", ".join(c.name for c in node.children) or "nothing"
             where = f"under {node.name}" if node.name else "at the top"
-            raise PathError(start + 1, f"'{name[:64]}' is not in the tree {where} (it has {known})", 404)
+            raise BadPath(start + 1, f"'{name[:64]}' is not in the tree {where} (it has {known})", 404)
         predicates: list[tuple[str, str]] = []
         while i < n and text[i] == "[":
             key, value, i = _predicate(text, i)
             if key[0] not in child.testable:
                 testable = ", ".join(child.testable) or "no predicates"
-                raise PathError(key[1] + 1, f"{child.name} has no field '{key[0][:64]}' to select by ({testable})", 404)
+                raise BadPath(key[1] + 1, f"{child.name} has no field '{key[0][:64]}' to select by ({testable})", 404)
             if any(k == key[0] for k, _ in predicates):
-                raise PathError(key[1] + 1, f"'{key[0]}' is selected twice")
+                raise BadPath(key[1] + 1, f"'{key[0]}' is selected twice")
             predicates.append((key[0], value))
-        steps.append(Step(name, tuple(predicates), child))
+        steps.append(Element(name, tuple(predicates), child))
         node = child
         if i == n:
             return tuple(steps)
         if text[i] != "/":
-            raise PathError(i + 1, f"expected '/' or '[' after {name}, found '{text[i]}'")
+            raise BadPath(i + 1, f"expected '/' or '[' after {name}, found '{text[i]}'")
         i += 1
         if i == n:
-            raise PathError(i, "the path ends with '/'")
+            raise BadPath(i, "the path ends with '/'")
 
 
 def _predicate(text: str, i: int) -> tuple[tuple[str, int], str, int]:
@@ -153,21 +153,21 @@ def _predicate(text: str, i: int) -> tuple[tuple[str, int], str, int]:
         j += 1
     key = text[start:j]
     if not key:
-        raise PathError(start + 1, 'a predicate needs a field name: [field="value"]')
+        raise BadPath(start + 1, 'a predicate needs a field name: [field="value"]')
     if j >= n or text[j] != "=":
-        raise PathError(j + 1, f"expected '=' after [{key[:64]}")
+        raise BadPath(j + 1, f"expected '=' after [{key[:64]}")
     j += 1
     if j >= n or text[j] != '"':
-        raise PathError(j + 1, 'a predicate\'s value is quoted: [field="value"]')
+        raise BadPath(j + 1, 'a predicate\'s value is quoted: [field="value"]')
     j += 1
     value: list[str] = []
     while True:
         if j >= n:
-            raise PathError(j + 1, "a quoted value is not closed")
+            raise BadPath(j + 1, "a quoted value is not closed")
         c = text[j]
         if c == "\\":
             if j + 1 >= n or text[j + 1] not in '"\\':
-                raise PathError(j + 1, 'only \\" and \\\\ may be escaped in a value')
+                raise BadPath(j + 1, 'only \\" and \\\\ may be escaped in a value')
             value.append(text[j + 1])
             j += 2
         elif c == '"':
@@ -177,11 +177,11 @@ def _predicate(text: str, i: int) -> tuple[tuple[str, int], str, int]:
             value.append(c)
             j += 1
     if j >= n or text[j] != "]":
-        raise PathError(j + 1, "expected ']' after a predicate's value")
+        raise BadPath(j + 1, "expected ']' after a predicate's value")
     return (key, start), "".join(value), j + 1
 
 
-def render(steps: tuple[Step, ...]) -> str:
+def render(steps: tuple[Element, ...]) -> str:
     """The decoded path of `steps` (what `parse` reads back)."""
     parts = []
     for step in steps:

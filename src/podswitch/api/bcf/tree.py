@@ -34,7 +34,7 @@ from ...model import (
     TenantNode,
 )
 from ...model.intent import tenant_objects
-from .paths import Node, Step, render
+from .paths import Element, Node, render
 
 Json = dict[str, Any]
 
@@ -119,7 +119,7 @@ def _without_none(d: Json) -> Json:
 # ---- edits on the tree ---------------------------------------------------------------------------------
 
 
-def select(tenants: list[Json], steps: tuple[Step, ...]) -> list[Json]:
+def select(tenants: list[Json], steps: tuple[Element, ...]) -> list[Json]:
     """The entries the path names (lists filtered by their predicates), in order."""
     level: list[Json] = [{"tenant": tenants}]
     for step in steps:
@@ -127,7 +127,7 @@ def select(tenants: list[Json], steps: tuple[Step, ...]) -> list[Json]:
     return level
 
 
-def _entries(parent: Json, step: Step) -> list[Json]:
+def _entries(parent: Json, step: Element) -> list[Json]:
     value = parent.get(step.name)
     if value is None:
         return []
@@ -135,7 +135,7 @@ def _entries(parent: Json, step: Step) -> list[Json]:
     return [item for item in items if _matches(item, step)]
 
 
-def _matches(entry: Json, step: Step) -> bool:
+def _matches(entry: Json, step: Element) -> bool:
     return all(k in entry and _text(entry[k]) == v for k, v in step.predicates)
 
 
@@ -143,7 +143,7 @@ def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def put(tenants: list[Json], steps: tuple[Step, ...], body: Json, *, merge: bool) -> None:
+def put(tenants: list[Json], steps: tuple[Element, ...], body: Json, *, merge: bool) -> None:
     """Create or replace (PATCH: `merge` into) the one entry the keyed path names, in place. Containers on
     the way are created; list entries on the way must exist. The body may give the entry other keys than
     the path (the plugin renames an `ip-subnet` so); the fields it does not give are dropped (PUT) or kept
@@ -192,7 +192,7 @@ def _combine(node: Node, old: Json, new: Json, merge: bool) -> Json:
     return {**kept, **new}
 
 
-def delete(tenants: list[Json], steps: tuple[Step, ...]) -> int:
+def delete(tenants: list[Json], steps: tuple[Element, ...]) -> int:
     """Remove every entry the path names, with everything below it; how many went."""
     last = steps[-1]
     if last.node.is_list and not last.predicates:
