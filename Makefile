@@ -54,7 +54,7 @@ run: $(INSTALLED) system-deps
 
 ## test: everything — lint, format, types, then unit, property, API (schemathesis), PostgreSQL, and data plane
 ## in namespaces
-test: $(INSTALLED) system-deps services
+test: $(INSTALLED) $(NEUTRON_INSTALLED) system-deps services
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy

@@ -40,7 +40,7 @@ from ...model import (
     Tenant,
     TenantNode,
 )
-from ...model.intent import tenant_objects
+from ...model.intent import segment_objects, tenant_objects
 
 Json = Mapping[str, Any]
 DEFAULT_ROUTE = ipaddress.ip_network("0.0.0.0/0")
@@ -547,6 +547,17 @@ def topology_ops(intent: Intent, origin: Origin, body: Json) -> list[Operation]:
     return _replace(intent, origin, desired)
 
 
+def _holds_others(intent: Intent, key: Key, owned: Mapping[Key, Model]) -> bool:
+    if key.kind == Kind.TENANT:
+        inside = tenant_objects(key.tenant, intent.tenants[key.tenant])
+    elif key.kind == Kind.SEGMENT:
+        inside = segment_objects(key.tenant, key.segment, intent.tenants[key.tenant].segments[key.segment])
+    else:
+        return False
+    # The tenant's logical-router goes with it: a router is not someone else's object in the tenant.
+    return any(k not in owned and k != key and k.kind != Kind.LOGICAL_ROUTER for k, _ in inside)
+
+
 def _desire_tenant(
     desired: dict[Key, Model], names: dict[str, str], origin: Origin, project_id: str, project: str
 ) -> None:
@@ -572,7 +583,9 @@ def _replace(intent: Intent, origin: Origin, desired: dict[Key, Model]) -> list[
                     owned[key] = obj
             elif origin.owns(key, obj):
                 owned[key] = obj
-    gone = [key for key in owned if key not in desired]
+    # A tenant or segment of this origination that no longer exists in Neutron but still holds what others
+    # wrote (an operator's endpoint) stays for them; everything of this origination in it goes.
+    gone = [key for key in owned if key not in desired and not _holds_others(intent, key, owned)]
     gone_tenants = {k.tenant for k in gone if k.kind == Kind.TENANT}
     gone_segments = {(k.tenant, k.segment) for k in gone if k.kind == Kind.SEGMENT}
     ops: list[Operation] = [Delete(key, missing_ok=True) for key in gone]
