@@ -394,14 +394,7 @@ class Store:
 
     def put_switch_status(self, switch: str, body: dict[str, Any]) -> None:
         """Record what a switch's agent reported. Overwrites the previous report; not audited."""
-        values = {"switch": switch, "body": json.dumps(body), "updated_at": datetime.now(UTC)}
-        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(switch_status).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[switch_status.c.switch],
-            set_={"body": stmt.excluded.body, "updated_at": stmt.excluded.updated_at},
-        )
-        with self.health.guard(writing=True), writing(self._engine) as conn:
-            conn.execute(stmt)
+        self._upsert(switch_status, {"switch": switch, "body": json.dumps(body), "updated_at": datetime.now(UTC)})
 
     def switch_statuses(self) -> dict[str, dict[str, Any]]:
         with self._read() as conn:
@@ -416,11 +409,16 @@ class Store:
             ).scalar_one_or_none()
 
     def put_consistency_hash(self, origination: str, value: str) -> None:
-        values = {"origination": origination, "consistency_hash": value, "updated_at": datetime.now(UTC)}
-        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(orchestrator).values(values)
+        self._upsert(
+            orchestrator, {"origination": origination, "consistency_hash": value, "updated_at": datetime.now(UTC)}
+        )
+
+    def _upsert(self, table: Table, values: dict[str, Any]) -> None:
+        """Insert the row, or update the one with its primary key (the first of `values`)."""
+        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(table).values(values)
+        key, *rest = values
         stmt = stmt.on_conflict_do_update(
-            index_elements=[orchestrator.c.origination],
-            set_={"consistency_hash": stmt.excluded.consistency_hash, "updated_at": stmt.excluded.updated_at},
+            index_elements=[table.c[key]], set_={name: stmt.excluded[name] for name in rest}
         )
         with self.health.guard(writing=True), writing(self._engine) as conn:
             conn.execute(stmt)

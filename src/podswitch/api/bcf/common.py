@@ -15,9 +15,8 @@ from ...controller.operations import apply_operations
 from ...model import Intent, Operation
 from ..errors import Refused, error
 from .auth import Guard
-from .neutron import Refusal
 from .paths import BadPath
-from .tree import TreeError
+from .refusal import Refusal
 
 ACTOR_LIMIT = 64
 
@@ -82,16 +81,11 @@ def install_errors(app: FastAPI) -> None:
 
     async def refusal(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Refusal)
-        return error(exc.status, {"message": exc.message, "object": None, "field": exc.field})
-
-    async def tree(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, TreeError)
-        return error(exc.status, {"message": str(exc), "object": exc.where or None, "field": exc.field})
+        return error(exc.status, {"message": str(exc), "object": exc.where, "field": exc.field})
 
     async def path(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BadPath)
         return error(exc.status, {"message": str(exc), "object": None, "field": "path", "position": exc.position})
 
     app.add_exception_handler(Refusal, refusal)
-    app.add_exception_handler(TreeError, tree)
     app.add_exception_handler(BadPath, path)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-from pydantic import ValidationError
+from typing import Any
 
 from ...model import (
     SYSTEM,
@@ -41,22 +39,13 @@ from ...model import (
     TenantNode,
 )
 from ...model.intent import segment_objects, tenant_objects
+from .refusal import M, Refusal, validated
 
 Json = Mapping[str, Any]
 DEFAULT_ROUTE = ipaddress.ip_network("0.0.0.0/0")
 
 # What BCF answers when a port names a network it does not have; the client then syncs in full.
 NXNETWORK = "NXVNS"
-
-
-class Refusal(ValueError):
-    """A Neutron object podswitch cannot take as it is: `status` (4xx), `field` (dotted, in the body)."""
-
-    def __init__(self, status: int, field: str | None, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -107,16 +96,8 @@ def _object(body: Any, name: str) -> Json:
     return body
 
 
-M = TypeVar("M", bound=Model)
-
-
-def _model(model: type[M], data: dict[str, Any], where: str) -> M:
-    try:
-        return model.model_validate({k: v for k, v in data.items() if v is not None})
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        raise Refusal(422, where.rstrip("."), f"{where}{loc}: {err.get('msg', 'invalid')}") from None
+def _model(model: type[M], data: dict[str, Any], prefix: str, names: Mapping[str, str] | None = None) -> M:
+    return validated(model, data, prefix=prefix, names=names)
 
 
 # ---- tenants -------------------------------------------------------------------------------------------
@@ -137,7 +118,9 @@ def _ensure_tenant(
     if existing is not None and not rename:
         return existing, []
     wanted = tenant_name(project, origin)
-    tenant = _model(Tenant, {"name": wanted, "id": project_id, "origination": origin.instance}, "tenant_name: ")
+    tenant = _model(
+        Tenant, {"name": wanted, "id": project_id, "origination": origin.instance}, "", {"name": "tenant_name"}
+    )
     if existing == wanted:
         return wanted, []
     other = intent.tenants.get(wanted)
@@ -291,7 +274,8 @@ def port_endpoint(port: Json, port_id: str, origin: Origin, network: Json | None
         ips.append(item["ip_address"])
     point = None
     if vlan is not None:
-        point = _model(Attachment, {"interface_group": host, "vlan": vlan}, "port.binding:host_id: ")
+        names = {"interface_group": "port.binding:host_id", "vlan": "port.bound_segment.segmentation_id"}
+        point = _model(Attachment, {"interface_group": host, "vlan": vlan}, "", names)
     data = {"id": port_id, "attachment_point": point, "ips": ips, "mac": mac, "origination": origin.instance}
     return _model(Endpoint, data, "port.")
 
@@ -562,7 +546,10 @@ def _desire_tenant(
     desired: dict[Key, Model], names: dict[str, str], origin: Origin, project_id: str, project: str
 ) -> None:
     tenant = _model(
-        Tenant, {"name": tenant_name(project, origin), "id": project_id, "origination": origin.instance}, "tenants: "
+        Tenant,
+        {"name": tenant_name(project, origin), "id": project_id, "origination": origin.instance},
+        "",
+        {"name": "tenants"},
     )
     key = Key(Kind.TENANT, tenant.name)
     if key in desired and desired[key] != tenant:

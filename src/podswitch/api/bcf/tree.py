@@ -9,9 +9,7 @@ model, validation and store as the native API. Pure: no I/O."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar
-
-from pydantic import ValidationError
+from typing import Any
 
 from ...model import (
     Attachment,
@@ -35,31 +33,20 @@ from ...model import (
 )
 from ...model.intent import tenant_objects
 from .paths import Element, Node, render
+from .refusal import M, Refusal, validated
 
 Json = dict[str, Any]
 
 
-class TreeError(ValueError):
-    """A body that does not describe what its path names (422), at `where` (a config-tree path) and `field`."""
-
-    def __init__(self, where: str, field: str | None, message: str, status: int = 422) -> None:
-        super().__init__(f"{where}: {message}" if where else message)
-        self.where = where
-        self.field = field
-        self.message = message
-        self.status = status
+def _refused(where: str, field: str | None, message: str, status: int = 422) -> Refusal:
+    return Refusal(status, field, message, where)
 
 
 # ---- model -> tree -----------------------------------------------------------------------------------
 
 
 def tenant_tree(tnode: TenantNode) -> Json:
-    t = tnode.tenant
-    out: Json = {"name": t.name}
-    if t.id is not None:
-        out["id"] = t.id
-    if t.origination is not None:
-        out["origination"] = t.origination
+    out = _identity(tnode.tenant)
     if tnode.router is not None:
         out["logical-router"] = router_tree(tnode.router)
     out["segment"] = [segment_tree(tnode.segments[s]) for s in sorted(tnode.segments)]
@@ -83,12 +70,7 @@ def router_tree(router: LogicalRouter) -> Json:
 
 
 def segment_tree(snode: SegmentNode) -> Json:
-    s = snode.segment
-    out: Json = {"name": s.name}
-    if s.id is not None:
-        out["id"] = s.id
-    if s.origination is not None:
-        out["origination"] = s.origination
+    out = _identity(snode.segment)
     out["endpoint"] = [endpoint_tree(snode.endpoints[e]) for e in sorted(snode.endpoints)]
     out["member"] = [
         _without_none({"interface-group": m.interface_group, "vlan": m.vlan, "origination": m.origination})
@@ -110,6 +92,10 @@ def endpoint_tree(ep: Endpoint) -> Json:
     if ep.origination is not None:
         out["origination"] = ep.origination
     return out
+
+
+def _identity(obj: Tenant | Segment) -> Json:
+    return _without_none({"name": obj.name, "id": obj.id, "origination": obj.origination})
 
 
 def _without_none(d: Json) -> Json:
@@ -152,23 +138,23 @@ def put(tenants: list[Json], steps: tuple[Element, ...], body: Json, *, merge: b
     last = steps[-1]
     if not last.keyed:
         keys = ", ".join(f'{k}="..."' for k in last.node.keys)
-        raise TreeError(where, None, f"{last.name} is written at one entry: select it by [{keys}] alone", 400)
+        raise _refused(where, None, f"{last.name} is written at one entry: select it by [{keys}] alone", 400)
     parent: Json = {"tenant": tenants}
     for index, step in enumerate(steps[:-1]):
         found = _entries(parent, step)
         if not found:
             if step.node.is_list:
-                raise TreeError(render(steps[: index + 1]), None, "does not exist", 404)
+                raise _refused(render(steps[: index + 1]), None, "does not exist", 404)
             parent[step.name] = {}
             found = [parent[step.name]]
         if len(found) > 1 or not step.keyed:
-            raise TreeError(render(steps[: index + 1]), None, "names more than one entry: select it by its keys", 400)
+            raise _refused(render(steps[: index + 1]), None, "names more than one entry: select it by its keys", 400)
         parent = found[0]
     _check_fields(last.node, body, where)
     for key, _ in last.predicates:
         given = body.get(key)
         if given is not None and (not isinstance(given, str | int) or isinstance(given, bool)):
-            raise TreeError(where, key, f"{key} must be a string")
+            raise _refused(where, key, f"{key} must be a string")
     # Predicates are text; the one number among the keys is a member's VLAN.
     new: Json = {k: int(v) if k == "vlan" and v.isascii() and v.isdigit() else v for k, v in last.predicates}
     new.update(body)
@@ -180,7 +166,7 @@ def put(tenants: list[Json], steps: tuple[Element, ...], body: Json, *, merge: b
             del items[old[0]]
         clash = [item for item in items if all(_text(item.get(k)) == _text(new.get(k)) for k in last.node.keys)]
         if clash:
-            raise TreeError(where, last.node.keys[0], "another entry already has these keys", 409)
+            raise _refused(where, last.node.keys[0], "another entry already has these keys", 409)
         items.append(_combine(last.node, base, new, merge))
     else:
         parent[last.name] = _combine(last.node, parent.get(last.name) or {}, new, merge)
@@ -196,7 +182,7 @@ def delete(tenants: list[Json], steps: tuple[Element, ...]) -> int:
     """Remove every entry the path names, with everything below it; how many went."""
     last = steps[-1]
     if last.node.is_list and not last.predicates:
-        raise TreeError(render(steps), None, f'select which {last.name} to delete: [field="value"]', 400)
+        raise _refused(render(steps), None, f'select which {last.name} to delete: [field="value"]', 400)
     parents = select(tenants, steps[:-1]) if len(steps) > 1 else [{"tenant": tenants}]
     removed = 0
     for parent in parents:
@@ -217,7 +203,7 @@ def _check_fields(node: Node, body: Mapping[str, Any], where: str) -> None:
     known = _BODY_FIELDS[node.name]
     for name in body:
         if name not in known:
-            raise TreeError(
+            raise _refused(
                 where, name, f"{node.name} has no field '{str(name)[:64]}' (it has {', '.join(sorted(known))})"
             )
 
@@ -240,7 +226,7 @@ _BODY_FIELDS: dict[str, frozenset[str]] = {
 
 def tenant_node(tree: Json, old: TenantNode | None) -> TenantNode:
     """The tenant a (possibly edited) tree describes; what the tree cannot say (policy-lists) is kept from
-    `old`. TreeError names the entry and field a bad value is in."""
+    `old`. A Refusal names the entry and field a bad value is in."""
     where = f'tenant[name="{tree.get("name")}"]'
     _check(tree, "tenant", where)
     tenant = _model(Tenant, {k: tree.get(k) for k in ("name", "id", "origination")}, where)
@@ -251,14 +237,14 @@ def tenant_node(tree: Json, old: TenantNode | None) -> TenantNode:
     for item in _list(tree, "segment", where):
         snode = _segment(item, f'{where}/segment[name="{item.get("name")}"]')
         if snode.segment.name in segments:
-            raise TreeError(where, "segment", f"segment {snode.segment.name} is listed twice")
+            raise _refused(where, "segment", f"segment {snode.segment.name} is listed twice")
         segments[snode.segment.name] = snode
     return TenantNode(tenant=tenant, router=router, segments=segments)
 
 
 def _router(tree: Any, old: LogicalRouter | None, where: str) -> LogicalRouter:
     if not isinstance(tree, dict):
-        raise TreeError(where, None, "logical-router is an object")
+        raise _refused(where, None, "logical-router is an object")
     _check(tree, "logical-router", where)
     peers = []
     for item in _list(tree, "tenant-interface", where):
@@ -270,7 +256,7 @@ def _router(tree: Any, old: LogicalRouter | None, where: str) -> LogicalRouter:
         _check(item, "static-route", here)
         hop = item.get("next-hop")
         if not isinstance(hop, dict):
-            raise TreeError(here, "next-hop", 'next-hop is {"tenant": "system"} or {"ip": "..."}')
+            raise _refused(here, "next-hop", 'next-hop is {"tenant": "system"} or {"ip": "..."}')
         routes.append(
             _model(Route, {"prefix": item.get("dst-ip-subnet"), "next_hop": _model(NextHop, hop, here)}, here)
         )
@@ -300,7 +286,7 @@ def _segment(tree: Json, where: str) -> SegmentNode:
         attachment = None
         if point is not None:
             if not isinstance(point, dict) or set(point) - {"interface-group", "vlan"}:
-                raise TreeError(here, "attachment-point", 'attachment-point is {"interface-group": G, "vlan": V}')
+                raise _refused(here, "attachment-point", 'attachment-point is {"interface-group": G, "vlan": V}')
             attachment = _model(
                 Attachment, {"interface_group": point.get("interface-group"), "vlan": point.get("vlan")}, here
             )
@@ -329,17 +315,17 @@ def _segment(tree: Json, where: str) -> SegmentNode:
 
 def _check(entry: Any, kind: str, where: str) -> None:
     if not isinstance(entry, dict):
-        raise TreeError(where, None, f"a {kind} is a JSON object")
+        raise _refused(where, None, f"a {kind} is a JSON object")
     known = _BODY_FIELDS[kind]
     for name in entry:
         if name not in known:
-            raise TreeError(where, name, f"{kind} has no field '{str(name)[:64]}' (it has {', '.join(sorted(known))})")
+            raise _refused(where, name, f"{kind} has no field '{str(name)[:64]}' (it has {', '.join(sorted(known))})")
 
 
 def _list(tree: Json, name: str, where: str) -> list[Json]:
     value = tree.get(name, [])
     if not isinstance(value, list):
-        raise TreeError(where, name, f"{name} is a list")
+        raise _refused(where, name, f"{name} is a list")
     return value
 
 
@@ -354,17 +340,8 @@ _FIELD_NAMES = {
 }
 
 
-M = TypeVar("M", bound=Model)
-
-
 def _model(model: type[M], data: Mapping[str, Any], where: str) -> M:
-    try:
-        return model.model_validate({k: v for k, v in data.items() if v is not None})
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = [str(p) for p in err.get("loc", ())]
-        field = _FIELD_NAMES.get(loc[0], loc[0]) if loc else None
-        raise TreeError(where, field, f"{field + ': ' if field else ''}{err.get('msg', 'invalid')}") from None
+    return validated(model, data, where=where, names=_FIELD_NAMES)
 
 
 # ---- the difference as operations --------------------------------------------------------------------
