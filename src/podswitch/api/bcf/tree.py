@@ -192,7 +192,7 @@ def delete(tenants: list[Json], steps: tuple[Element, ...]) -> int:
         if isinstance(value, list):
             keep = [item for item in value if not _matches(item, last)]
             removed += len(value) - len(keep)
-            parent[last.name] = keep
+            value[:] = keep  # in place: at the top, `parent` wraps the caller's own list
         else:
             del parent[last.name]
             removed += 1
