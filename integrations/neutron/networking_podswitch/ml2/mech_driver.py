@@ -66,46 +66,23 @@ class PodswitchMechanismDriver(api.MechanismDriver):
 
     # ---- ports ----------------------------------------------------------------------------------
 
-    def create_port_precommit(self, context: Any) -> None:
+    def _port(self, context: Any, operation: str) -> tuple[tuple[str | None, int | None], ...]:
+        """Record the port; (host, VLAN) it is bound to now and was before."""
         bound = _binding(context)
-        record.port(
-            context._plugin_context,
-            record.CREATE,
-            context.current,
-            None,
-            _project(context),
-            bound,
-            (None, None),
-            self.settings,
-        )
-        self._block(context, bound, (None, None))
+        was = {record.CREATE: (None, None), record.DELETE: bound}.get(operation) or _binding(context, original=True)
+        original = context.original if operation == record.UPDATE else None
+        plugin_context = context._plugin_context
+        record.port(plugin_context, operation, context.current, original, _project(context), bound, was, self.settings)
+        return bound, was
+
+    def create_port_precommit(self, context: Any) -> None:
+        self._block(context, *self._port(context, record.CREATE))
 
     def update_port_precommit(self, context: Any) -> None:
-        bound, was = _binding(context), _binding(context, original=True)
-        record.port(
-            context._plugin_context,
-            record.UPDATE,
-            context.current,
-            context.original,
-            _project(context),
-            bound,
-            was,
-            self.settings,
-        )
-        self._block(context, bound, was)
+        self._block(context, *self._port(context, record.UPDATE))
 
     def delete_port_precommit(self, context: Any) -> None:
-        bound = _binding(context)
-        record.port(
-            context._plugin_context,
-            record.DELETE,
-            context.current,
-            None,
-            _project(context),
-            bound,
-            bound,
-            self.settings,
-        )
+        self._port(context, record.DELETE)
         port_status.forget(context._plugin_context, context.current["id"])
 
     def _block(self, context: Any, bound: tuple[str | None, int | None], was: tuple[str | None, int | None]) -> None:
