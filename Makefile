@@ -27,13 +27,13 @@ $(INSTALLED): pyproject.toml constraints.txt | $(PY)
 NEUTRON_VENV ?= .venv-neutron
 NEUTRON_PY := $(NEUTRON_VENV)/bin/python
 NEUTRON_INSTALLED := $(NEUTRON_VENV)/.installed
-$(NEUTRON_INSTALLED): pyproject.toml constraints-neutron.txt | system-deps
+$(NEUTRON_INSTALLED): pyproject.toml constraints-neutron.txt integrations/neutron/pyproject.toml | system-deps
 	$(PYTHON) -m venv $(NEUTRON_VENV)
 	$(NEUTRON_PY) -m pip install --quiet --upgrade pip
 	$(NEUTRON_PY) -m pip install --quiet -c constraints-neutron.txt neutron==29.0.0 oslotest testtools WebTest ddt \
-		testresources testscenarios pymysql openstacksdk distro mock pytest
+		testresources testscenarios pymysql openstacksdk distro mock pytest hypothesis
 	$(NEUTRON_PY) -m pip install --quiet -c constraints-neutron.txt --no-deps networking-bigswitch==15.0.2
-	$(NEUTRON_PY) -m pip install --quiet -c constraints-neutron.txt -e .
+	$(NEUTRON_PY) -m pip install --quiet -c constraints-neutron.txt -e . -e integrations/neutron
 	touch $@
 
 neutron-venv: $(NEUTRON_INSTALLED)
@@ -54,11 +54,13 @@ run: $(INSTALLED) system-deps
 
 ## test: everything — lint, format, types, then unit, property, API (schemathesis), PostgreSQL, and data plane
 ## in namespaces
-test: $(INSTALLED) system-deps services
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+test: $(INSTALLED) $(NEUTRON_INSTALLED) system-deps services
+	$(VENV)/bin/ruff check src tests benchmarks integrations/neutron
+	$(VENV)/bin/ruff format --check src tests benchmarks integrations/neutron
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --config-file integrations/neutron/mypy.ini
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(NEUTRON_PY) -m pytest integrations/neutron/tests
 
 ## bench: figures side by side with baselines measured in the same run, and with the same benchmarks of
 ## BENCH_AGAINST (a git revision; default: main before the controller/client foundation) run right after each
@@ -82,11 +84,11 @@ mutate: $(INSTALLED)
 	@$(VENV)/bin/mutmut results | grep -v ': not checked$$' || echo "no survivors"
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks integrations/neutron
 
 fmt: $(INSTALLED)
-	$(VENV)/bin/ruff check --fix src tests benchmarks
-	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks integrations/neutron
+	$(VENV)/bin/ruff format src tests benchmarks integrations/neutron
 
 lab-down: $(INSTALLED)
 	$(VENV)/bin/podswitch lab down

@@ -42,11 +42,11 @@ def anonymous(app: FastAPI) -> TestClient:
     return TestClient(app)
 
 
-def serve(store: Store, **app_args: Any) -> tuple[str, Callable[[], None]]:
+def serve(store: Store, port: int = 0, **app_args: Any) -> tuple[str, Callable[[], None]]:
     """The controller over `store` under uvicorn on 127.0.0.1 (real connections, keep-alive, long-polls):
-    its URL and a function that stops it."""
+    its URL and a function that stops it. `port` 0 takes a free one; a restarted controller takes its old."""
     app = create_app(store, TOKEN, **app_args)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
