@@ -14,11 +14,12 @@ Clients talk to it with openstacksdk."""
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ VLAN_RANGE = (100, 399)
 START_TIMEOUT = 120.0  # neutron imports for 3-5 s per process; on a loaded 2-core machine much longer
 AGENT_REPORT_INTERVAL = 5
 PODSWITCH_SUBPROJECT = "networking-podswitch"
+ADMIN_PROJECT = uuid.uuid4().hex  # the cloud's admin project: the agents' and the external network's
+USER = uuid.uuid4().hex
 
 
 @dataclass
@@ -84,7 +87,8 @@ class Neutron:
         (self.etc / "plugins" / "ml2").mkdir(parents=True, exist_ok=True)
         for sub in ("state", "lock"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
-        shutil.copy(BIN.parent / "etc" / "neutron" / "api-paste.ini", self.etc / "api-paste.ini")
+        stock = (BIN.parent / "etc" / "neutron" / "api-paste.ini").read_text()
+        (self.etc / "api-paste.ini").write_text(api_paste(stock))
         # L3RouterPlugin advertises l3-flavors, which needs the flavors plugin loaded too.
         l3 = "podswitch_l3" if self.podswitch is not None else "router"
         podswitch = ""
@@ -186,7 +190,7 @@ class Neutron:
 
         def answers() -> bool:
             try:
-                return httpx.get(f"{self.url}/v2.0/networks", timeout=5).status_code == 200
+                return httpx.get(f"{self.url}/v2.0/networks", headers=identity(), timeout=5).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -231,22 +235,44 @@ class Neutron:
 
     # -- clients ------------------------------------------------------------------------------------------
 
-    def connection(self, project_id: str | None = None, project_name: str | None = None) -> Connection:
-        """openstacksdk against the noauth API (the endpoint override is the root URL: with /v2.0 the SDK's
-        version discovery fails). With a project: its requests carry the headers keystonemiddleware would
-        set for a token of that project (id, name, the admin role: provider attributes and binding:host_id
-        are admin-only); without, noauth makes every request admin of a fake project."""
+    def connection(self, project_id: str = ADMIN_PROJECT, project_name: str = "admin") -> Connection:
+        """openstacksdk as a user of the project, with the admin role (provider attributes and
+        binding:host_id are admin-only): its requests carry the headers keystonemiddleware sets for such a
+        token (see api_paste). The endpoint override is the root URL: with /v2.0 the SDK's version
+        discovery fails."""
         conn = openstack.connect(
             auth_type="none",
             auth={"endpoint": self.url},
             network_endpoint_override=f"{self.url}/",
             region_name="RegionOne",
         )
-        if project_id is not None:
-            conn.network.additional_headers.update(
-                {"X-Project-Id": project_id, "X-Project-Name": project_name or project_id, "X-Roles": "admin,member"}
-            )
+        conn.network.additional_headers.update(identity(project_id, project_name))
         return conn
+
+
+def identity(project_id: str = ADMIN_PROJECT, project_name: str = "admin") -> dict[str, str]:
+    """What keystonemiddleware's auth_token puts in a request's headers once it validated a token of a
+    user of `project_id` with the admin role."""
+    return {
+        "X-User-Id": USER,
+        "X-User-Name": "e2e",
+        "X-Project-Id": project_id,
+        "X-Project-Name": project_name,
+        "X-Roles": "admin,member,reader",
+    }
+
+
+def api_paste(text: str) -> str:
+    """Neutron's api-paste.ini with its `noauth` pipeline taking the caller's identity from the request's
+    headers (neutron.auth.NeutronKeystoneContext, the `keystonecontext` filter of the `keystone` pipeline)
+    instead of making every caller admin of `fake_project_id`: Keystone's own part, auth_token validating a
+    token and setting those headers, is all that is left out. So Neutron's context carries the project's
+    name, as in a deployment with Keystone, and networking-podswitch names the tenant after it."""
+    noauth = re.compile(r"^(noauth = .*)\bfake_project_id\b(.*neutronapiapp_v2_0)$", re.MULTILINE)
+    changed, count = noauth.subn(r"\1keystonecontext\2", text)
+    if count != 1:
+        raise RuntimeError("api-paste.ini: no noauth pipeline with fake_project_id to replace")
+    return changed
 
 
 def deploy(

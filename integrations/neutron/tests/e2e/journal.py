@@ -1,12 +1,15 @@
 """The journal as the tests see it: its rows in Neutron's own database (table `podswitch_journal` of
-networking-podswitch's migration branch), counted by state, and `podswitch-neutron journal status`."""
+networking-podswitch's migration branch), counted by state (the rows of one test: the database is the
+session's), and `podswitch-neutron journal status` (the whole journal, as an operator sees it)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from .deployment import Neutron
 
@@ -41,13 +44,17 @@ def drained(neutron: Neutron, after: int) -> bool:
     return counted["pending"] == 0 and counted["completed"] > 0
 
 
-def status(neutron: Neutron) -> subprocess.CompletedProcess[str]:
-    """`podswitch-neutron journal status`, as an operator runs it on the Neutron host."""
+def status(neutron: Neutron) -> dict[str, Any]:
+    """`podswitch-neutron journal status --json`, as an operator runs it on the Neutron host (it exits 1
+    when rows failed)."""
     cli = Path(sys.executable).parent / "podswitch-neutron"
-    return subprocess.run(
-        [str(cli), *neutron.config_args(), "journal", "status"],
+    shown = subprocess.run(
+        [str(cli), *neutron.config_args(), "journal", "status", "--json"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+    assert shown.returncode in (0, 1), f"podswitch-neutron journal status: {shown.returncode}\n{shown.stderr}"
+    facts: dict[str, Any] = json.loads(shown.stdout)
+    return facts

@@ -132,6 +132,8 @@ def test_with_the_controller_down_neutron_works_as_fast_and_the_backlog_drains_i
     ensure_controller.start()
     poll(lambda: journal.drained(neutron, seq), DRAIN, "the journal to drain", interval=0.5)
     assert journal.states(neutron, seq)["failed"] == 0
+    shown = journal.status(neutron)
+    assert shown["pending"] == 0 and shown["failed"] == 0 and shown["last_sync"] is not None, shown
 
     endpoints = segment_endpoints(ps, "outage.openstack", "net_outage")
     assert sorted(endpoints) == sorted(p.id for p in survivors)

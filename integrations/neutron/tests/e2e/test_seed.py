@@ -18,7 +18,7 @@ from podswitch.client import Client
 from podswitch.lab.process import ControllerProcess
 
 from .conftest import COMPUTE_HOST
-from .deployment import PHYSNET, Neutron
+from .deployment import ADMIN_PROJECT, PHYSNET, Neutron
 from .fabric import cli, poll, tenant_block
 
 SEED_VLAN = 300
@@ -76,9 +76,8 @@ def test_neutron_builds_the_seeds_demo_tenant_and_deleting_everything_leaves_non
     # Without Keystone the project exists by its requests: they carry its id and name as keystonemiddleware
     # would put them (X-Project-Id / X-Project-Name), and Neutron's context hands both to the driver.
     demo = neutron.connection(project_id, "demo")
-    admin_project = uuid.uuid4().hex
-    admin = neutron.connection(admin_project, "admin")
-    ext_net, ext_sub = external_network(admin, admin_project)
+    admin = neutron.connection()
+    ext_net, ext_sub = external_network(admin, ADMIN_PROJECT)
 
     net = demo.network.create_network(
         name="net_demo",
