@@ -42,7 +42,6 @@ PORTS = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_PORTS") or 200)
 OPS = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_OPS") or 10_000)
 CAP = float(os.environ.get("PODSWITCH_NEUTRON_BENCH_CAP") or 600)
 WRITERS = 4  # the API's waitress threads
-HOST = "osvdev0013"
 TOKEN = "bench-neutron-admin-token"
 
 
@@ -71,8 +70,10 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def backlog(connect: Callable[[], Any], network_id: str, project: str, started: float) -> int:
-    """OPS port creates bound to HOST, from WRITERS threads at once (Neutron serves several calls at a
-    time; one client alone measures its round trips), until done or CAP seconds after `started`."""
+    """OPS port creates bound to osvdev0013, from WRITERS threads at once (Neutron serves several calls at
+    a time; one client alone measures its round trips), until done or CAP seconds after `started`."""
+    from e2e.cloud import vm_port
+
     claimed = itertools.count()
     lock = threading.Lock()
     made = 0
@@ -81,14 +82,7 @@ def backlog(connect: Callable[[], Any], network_id: str, project: str, started: 
         nonlocal made
         conn = connect()
         while time.monotonic() - started < CAP and (n := next(claimed)) < OPS:
-            conn.network.create_port(
-                network_id=network_id,
-                project_id=project,
-                name=f"backlog{n}",
-                binding_host_id=HOST,
-                device_owner="compute:nova",
-                device_id=str(uuid.uuid4()),
-            )
+            vm_port(conn, project, network_id, f"backlog{n}")
             with lock:
                 made += 1
 
@@ -101,7 +95,8 @@ def backlog(connect: Callable[[], Any], network_id: str, project: str, started: 
 def main() -> None:
     in_neutron_venv()
     from e2e import journal
-    from e2e.deployment import PHYSNET, Podswitch, deploy, teardown
+    from e2e.cloud import COMPUTE_HOST, provider_network, vm_port
+    from e2e.deployment import Podswitch, deploy, teardown
     from e2e.services import MessageBus
 
     from benchmarks.common import Result, emit
@@ -117,33 +112,18 @@ def main() -> None:
         podswitch = Podswitch([controller.url], TOKEN, {"consistency_interval": "0", "retry_max": "1"})
         deployed = []
         try:
-            ours = deploy("podswitch", work / "podswitch", bus, podswitch, (HOST,))
+            ours = deploy("podswitch", work / "podswitch", bus, podswitch, (COMPUTE_HOST,))
             deployed.append(ours)
-            theirs = deploy("baseline", work / "baseline", bus, None, (HOST,))
+            theirs = deploy("baseline", work / "baseline", bus, None, (COMPUTE_HOST,))
             deployed.append(theirs)
             sides = {"podswitch": ours.connection(project, "bench"), "baseline": theirs.connection(project, "bench")}
             nets = {}
             for name, conn in sides.items():
-                net = conn.network.create_network(
-                    name="net_bench",
-                    project_id=project,
-                    provider_network_type="vlan",
-                    provider_physical_network=PHYSNET,
-                    provider_segmentation_id=330,
-                )
-                conn.network.create_subnet(network_id=net.id, project_id=project, ip_version=4, cidr="10.80.0.0/16")
-                nets[name] = net.id
+                nets[name] = provider_network(conn, project, "net_bench", 330, "10.80.0.0/16")[0].id
 
             def create(name: str, n: int) -> float:
                 started = time.perf_counter()
-                sides[name].network.create_port(
-                    network_id=nets[name],
-                    project_id=project,
-                    name=f"vm{n}",
-                    binding_host_id=HOST,
-                    device_owner="compute:nova",
-                    device_id=str(uuid.uuid4()),
-                )
+                vm_port(sides[name], project, nets[name], f"vm{n}")
                 return time.perf_counter() - started
 
             for n in range(5):  # warm both up (connections, caches, the first binding)

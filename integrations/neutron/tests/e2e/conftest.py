@@ -19,6 +19,7 @@ from openstack.connection import Connection
 from podswitch.client import Client
 from podswitch.lab.process import ControllerProcess
 
+from .cloud import COMPUTE_HOST
 from .deployment import Neutron, Podswitch, deploy, teardown
 from .services import MessageBus
 
@@ -28,7 +29,6 @@ TOKEN = "e2e-admin-token"
 # periodic consistency check: what converges here, the journal alone made converge (a repair pass would hide
 # a row it lost).
 JOURNAL = {"retry_max": "1", "sync_interval": "1", "lease": "5", "batch_size": "20", "consistency_interval": "0"}
-COMPUTE_HOST = "osvdev0013"  # the seed's compute node
 
 
 @pytest.fixture(scope="session")

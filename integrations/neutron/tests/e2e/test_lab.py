@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from podswitch.lab import control
 from podswitch.lab import statefile as lab_state
 from podswitch.lab.process import ControllerProcess
 
-from .conftest import COMPUTE_HOST
-from .deployment import PHYSNET, Neutron
+from .cloud import provider_network, vm_port
+from .deployment import Neutron
 from .fabric import cli, poll
 
 LAB_TIMEOUT = 180.0
@@ -67,27 +66,10 @@ def test_a_port_neutron_binds_becomes_an_endpoint_that_pings_its_gateway(
 ) -> None:
     controller, _ = lab
     conn = neutron.connection(project_id, "lab")
-    net = conn.network.create_network(
-        name="net_lab",
-        project_id=project_id,
-        provider_network_type="vlan",
-        provider_physical_network=PHYSNET,
-        provider_segmentation_id=340,
-    )
-    sub = conn.network.create_subnet(
-        network_id=net.id, project_id=project_id, ip_version=4, cidr="10.66.48.0/24", gateway_ip="10.66.48.1"
-    )
+    net, sub = provider_network(conn, project_id, "net_lab", 340, "10.66.48.0/24", gateway_ip="10.66.48.1")
     router = conn.network.create_router(name="router_lab", project_id=project_id)
     conn.network.add_interface_to_router(router, subnet_id=sub.id)
-    port = conn.network.create_port(
-        network_id=net.id,
-        project_id=project_id,
-        name="vm-lab",
-        fixed_ips=[{"subnet_id": sub.id, "ip_address": "10.66.48.10"}],
-        binding_host_id=COMPUTE_HOST,
-        device_owner="compute:nova",
-        device_id=str(uuid.uuid4()),
-    )
+    port = vm_port(conn, project_id, net.id, "vm-lab", fixed_ips=[{"subnet_id": sub.id, "ip_address": "10.66.48.10"}])
     assert port.binding_vif_type == "ovs"
 
     namespace = poll(

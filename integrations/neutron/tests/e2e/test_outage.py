@@ -22,18 +22,15 @@ import os
 import signal
 import statistics
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
-
-from openstack.connection import Connection
 
 from podswitch.client import Client
 from podswitch.lab.process import ControllerProcess
 
 from . import journal
-from .conftest import COMPUTE_HOST
-from .deployment import PHYSNET, Neutron
+from .cloud import COMPUTE_HOST, provider_network, vm_port
+from .deployment import Neutron
 from .fabric import endpoint_lives, poll, segment_endpoints, wrong_lives
 
 PORTS = 200
@@ -45,30 +42,6 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     result = call()
     return time.perf_counter() - started, result
-
-
-def network(conn: Connection, project_id: str, name: str, vlan: int, cidr: str) -> tuple[Any, Any]:
-    net = conn.network.create_network(
-        name=name,
-        project_id=project_id,
-        provider_network_type="vlan",
-        provider_physical_network=PHYSNET,
-        provider_segmentation_id=vlan,
-    )
-    sub = conn.network.create_subnet(network_id=net.id, project_id=project_id, ip_version=4, cidr=cidr)
-    return net, sub
-
-
-def vm_port(conn: Connection, project_id: str, network_id: str, name: str) -> Any:
-    """A port as Nova asks for one on osvdev0013."""
-    return conn.network.create_port(
-        network_id=network_id,
-        project_id=project_id,
-        name=name,
-        binding_host_id=COMPUTE_HOST,
-        device_owner="compute:nova",
-        device_id=str(uuid.uuid4()),
-    )
 
 
 def report(what: str, ours: list[float], theirs: list[float]) -> str:
@@ -94,8 +67,8 @@ def test_with_the_controller_down_neutron_works_as_fast_and_the_backlog_drains_i
     neutron: Neutron, baseline: Neutron, ensure_controller: ControllerProcess, ps: Client, project_id: str
 ) -> None:
     ours, theirs = neutron.connection(project_id, "outage"), baseline.connection(project_id, "outage")
-    net, _ = network(ours, project_id, "net_outage", 310, "10.66.32.0/23")
-    base_net, _ = network(theirs, project_id, "net_outage", 310, "10.66.32.0/23")
+    net, _ = provider_network(ours, project_id, "net_outage", 310, "10.66.32.0/23")
+    base_net, _ = provider_network(theirs, project_id, "net_outage", 310, "10.66.32.0/23")
     poll(lambda: f"{net.id}" in ps.running_config()[1], 60, "the controller to hold net_outage")
     since, seq = ps.revision(), journal.last_seq(neutron)
 
@@ -162,7 +135,7 @@ def test_kill_9_of_neutron_with_a_batch_in_flight_loses_and_doubles_no_row(
     neutron: Neutron, ensure_controller: ControllerProcess, ps: Client, project_id: str
 ) -> None:
     conn = neutron.connection(project_id, "crash")
-    net, _ = network(conn, project_id, "net_crash", 320, "10.66.40.0/24")
+    net, _ = provider_network(conn, project_id, "net_crash", 320, "10.66.40.0/24")
     poll(lambda: f"{net.id}" in ps.running_config()[1], 60, "the controller to hold net_crash")
     since, seq = ps.revision(), journal.last_seq(neutron)
 

@@ -10,64 +10,35 @@ The port is bound by ML2's real `openvswitch` mechanism driver to a STAND-IN OVS
 
 from __future__ import annotations
 
-import uuid
-
-from openstack.connection import Connection
+import re
+from pathlib import Path
 
 from podswitch.client import Client
 from podswitch.lab.process import ControllerProcess
 
-from .conftest import COMPUTE_HOST
-from .deployment import ADMIN_PROJECT, PHYSNET, Neutron
+from .cloud import provider_network, vm_port
+from .deployment import ADMIN_PROJECT, Neutron
 from .fabric import cli, poll, tenant_block
 
-SEED_VLAN = 300
+SEED = Path(__file__).resolve().parents[4] / "examples" / "seed-running-config.txt"
+SEED_VLAN = 300  # as in the seed
 CONVERGE = 60.0
 
 
 def demo_block(project_id: str, network_id: str, port_id: str, mac: str) -> str:
-    """The seed's block (seed-summary.md) with this run's ids; the member's origination is ours (the seed's
-    operators had `openstackdev` there, a second Neutron)."""
-    return f"""\
-tenant demo.openstack
-  id {project_id}
-  origination openstack
-  !
-  logical-router
-    route 0.0.0.0/0 next-hop tenant system
-    interface segment net_demo
-      ip address 10.66.16.1/24
-    interface tenant system
-  !
-  segment net_demo
-    id {network_id}
-    origination openstack
-    !
-    endpoint {port_id}
-      attachment-point interface-group {COMPUTE_HOST} vlan {SEED_VLAN}
-      ip 10.66.16.2
-      mac {mac}
-      origination openstack
-    !
-    member interface-group {COMPUTE_HOST} vlan {SEED_VLAN}
-      origination openstack
-"""
-
-
-def external_network(admin: Connection, project_id: str) -> tuple[str, str]:
-    """The cloud's external network (a provider VLAN, router:external) and its subnet."""
-    net = admin.network.create_network(
-        name="ext_net",
-        project_id=project_id,
-        is_router_external=True,
-        provider_network_type="vlan",
-        provider_physical_network=PHYSNET,
-        provider_segmentation_id=SEED_VLAN + 1,
-    )
-    sub = admin.network.create_subnet(
-        network_id=net.id, project_id=project_id, ip_version=4, cidr="198.51.100.0/24", name="ext_subnet"
-    )
-    return net.id, sub.id
+    """The seed's demo tenant block (examples/seed-running-config.txt) with this run's ids and MAC; the
+    member's origination is ours (the seed's operators had `openstackdev` there: a second Neutron)."""
+    block = tenant_block(SEED.read_text(), "demo.openstack")
+    assert block is not None
+    for line, value in (
+        (r"  id ", project_id),
+        (r"    id ", network_id),
+        (r"    endpoint ", port_id),
+        (r"      mac ", mac),
+        (r"      origination ", "openstack"),
+    ):
+        block = re.sub(rf"^({line})\S+$", rf"\g<1>{value}", block, flags=re.MULTILINE)
+    return block
 
 
 def test_neutron_builds_the_seeds_demo_tenant_and_deleting_everything_leaves_none_of_it(
@@ -77,32 +48,15 @@ def test_neutron_builds_the_seeds_demo_tenant_and_deleting_everything_leaves_non
     # would put them (X-Project-Id / X-Project-Name), and Neutron's context hands both to the driver.
     demo = neutron.connection(project_id, "demo")
     admin = neutron.connection()
-    ext_net, ext_sub = external_network(admin, ADMIN_PROJECT)
-
-    net = demo.network.create_network(
-        name="net_demo",
-        project_id=project_id,
-        provider_network_type="vlan",
-        provider_physical_network=PHYSNET,
-        provider_segmentation_id=SEED_VLAN,
+    ext_net, ext_sub = provider_network(
+        admin, ADMIN_PROJECT, "ext_net", SEED_VLAN + 1, "198.51.100.0/24", external=True
     )
-    sub = demo.network.create_subnet(
-        network_id=net.id, project_id=project_id, ip_version=4, cidr="10.66.16.0/24", gateway_ip="10.66.16.1"
-    )
+    net, sub = provider_network(demo, project_id, "net_demo", SEED_VLAN, "10.66.16.0/24", gateway_ip="10.66.16.1")
     router = demo.network.create_router(
-        name="router_demo", project_id=project_id, external_gateway_info={"network_id": ext_net}
+        name="router_demo", project_id=project_id, external_gateway_info={"network_id": ext_net.id}
     )
     demo.network.add_interface_to_router(router, subnet_id=sub.id)
-    # What Nova asks for a VM on osvdev0013.
-    port = demo.network.create_port(
-        network_id=net.id,
-        project_id=project_id,
-        name="vm-demo",
-        fixed_ips=[{"subnet_id": sub.id, "ip_address": "10.66.16.2"}],
-        binding_host_id=COMPUTE_HOST,
-        device_owner="compute:nova",
-        device_id=str(uuid.uuid4()),
-    )
+    port = vm_port(demo, project_id, net.id, "vm-demo", fixed_ips=[{"subnet_id": sub.id, "ip_address": "10.66.16.2"}])
     assert port.binding_vif_type == "ovs", f"the openvswitch driver did not bind the port: {port.binding_vif_type}"
 
     expected = demo_block(project_id, net.id, port.id, port.mac_address)
