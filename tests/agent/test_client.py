@@ -192,7 +192,7 @@ class FakeReconciler:
     def __init__(self) -> None:
         self.calls: list[SwitchState] = []
 
-    def reconcile(self, desired: SwitchState) -> Result:
+    def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result:
         self.calls.append(desired)
         return Result(switch=desired.switch, netns="x", writes=3 if len(self.calls) == 1 else 0,
                       links={"up1": "up", "swp1": "down"})  # fmt: skip
@@ -306,6 +306,43 @@ def test_new_revision_is_applied_and_resync_repairs_from_cache() -> None:
     assert [p.body["applied_revision"] for p in puts][:2] == [1, 2]
 
 
+def test_changes_are_applied_scoped_and_never_put_the_full_drift_repair_off() -> None:
+    """A new state is applied scoped (`full=False`); the periodic resync is full, and a stream of changes
+    (one every poll here) does not push it back: drift is still repaired every `resync` seconds."""
+
+    class Scoped(FakeReconciler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.runs: list[tuple[bool, float]] = []
+
+        def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result:
+            self.calls.append(desired)
+            self.runs.append((full, t.now))
+            return Result(switch=desired.switch, netns="x", scope="full" if full else "fdb")
+
+    fake = FakeController(desired=make_state(1))
+    stop = threading.Event()
+    t = FakeTime(stop, limit=60)
+    rec = Scoped()
+
+    def change(n: int) -> Any:
+        def bump() -> None:
+            fake.desired = make_state(n, vni=10300 + n)
+
+        return bump
+
+    for i in range(3, 60):
+        t.hooks[i] = change(i)
+    with serve(fake) as url:
+        drive([url], t, rec, rng=random.Random(5))
+    scoped = [at for full, at in rec.runs if not full]
+    fulls = [at for full, at in rec.runs if full]
+    assert len(scoped) >= 20  # every change, scoped
+    span = rec.runs[-1][1] - rec.runs[0][1]
+    assert span >= 90 and len(fulls) >= 3, rec.runs  # the resyncs (30 s) kept their pace under the changes
+    assert all(b - a <= 30.0 + 2.0 for a, b in zip(fulls, fulls[1:], strict=False)), fulls
+
+
 def test_backoff_grows_with_full_jitter_and_honours_retry_after() -> None:
     fake = FakeController(desired=make_state(3), failures=[
         (503, {}), (503, {}), (500, {}), (503, {}), (429, {"Retry-After": "7"}), (503, {}),
@@ -323,7 +360,7 @@ def test_backoff_grows_with_full_jitter_and_honours_retry_after() -> None:
 
 def test_status_errors_are_capped_and_a_rejected_report_is_not_resent() -> None:
     class Broken(FakeReconciler):
-        def reconcile(self, desired: SwitchState) -> Result:
+        def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result:
             self.calls.append(desired)
             return Result(switch=desired.switch, netns="x", errors=[f"fdb {i}: bad" for i in range(500)])
 
@@ -349,7 +386,7 @@ def test_failed_reconcile_is_retried_locally_not_refetched() -> None:
     at: list[float] = []
 
     class Flaky(FakeReconciler):
-        def reconcile(self, desired: SwitchState) -> Result:
+        def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result:
             self.calls.append(desired)
             at.append(t.now)
             errors = ["port swp1: no such device"] if len(self.calls) <= 3 else []
@@ -524,7 +561,7 @@ def test_controller_death_leaves_the_kernel_alone(netns_prefix: str, counting_op
         t.hooks[2] = remember
 
         class Watched(Reconciler):
-            def reconcile(self, desired: SwitchState) -> Result:
+            def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result:
                 res = super().reconcile(desired)
                 if killed:
                     resyncs_after_death.append(res)

@@ -5,7 +5,8 @@ One loop, two clocks:
   the applied state: 200 -> reconcile the new state (226: the same, sent as a delta against the applied
   state, which the client applies and checks); 304 -> nothing to do; with push, each request waits at the
   controller for the next state;
-- every `resync` seconds reconcile the cached last-good state again, to repair drift. That costs the
+- every `resync` seconds reconcile the cached last-good state again, in full, to repair drift (a new state
+  is applied scoped to what changed since the last clean run, see `reconcile`). That costs the
   controller nothing and the kernel nothing when it is right (zero writes). It goes on while the controller
   is unreachable: an outage never tears anything down, the switch keeps forwarding as last programmed.
 The push wait and `resync` follow the controller's hints (`sync` in the document, format 2) unless given
@@ -41,7 +42,7 @@ DEFAULT_SYNC = Sync()
 
 
 class _Reconciles(Protocol):
-    def reconcile(self, desired: SwitchState) -> Result: ...
+    def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result: ...
 
     def close(self) -> None: ...
 
@@ -180,8 +181,11 @@ def run(
 
     def apply(desired: DesiredState, why: str) -> None:
         nonlocal last, unsent, next_resync
+        # A new state is applied scoped to what changed (the reads of everything else are most of a run);
+        # the periodic resync, and any retry after an error, looks at everything.
+        full = why == "resync"
         try:
-            result = rec.reconcile(desired.state)
+            result = rec.reconcile(desired.state, full=full)
         except Exception as e:  # reconcile collects its own errors; this is a bug, not a reason to die
             slog.exception("reconcile crashed")
             result = Result(switch=switch, netns=netns, errors=[f"reconcile crashed: {e!r}"])
@@ -196,6 +200,8 @@ def run(
             delay = resync_every()
             level = logging.INFO if result.writes or why != "resync" else logging.DEBUG
             slog.log(level, "reconcile %s revision=%s %s", why, desired.revision, result.summary())
+            if result.scope != "full" and next_resync != float("inf"):
+                return  # a scoped run repairs no drift: changes arriving often must not put the full run off
         next_resync = clock() + delay
 
     slog.info("agent starting netns=%s controllers=%s interval=%.1fs resync=%s push=%s",

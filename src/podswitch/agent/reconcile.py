@@ -13,16 +13,24 @@ bridges and VXLAN devices; the FDB), `attachments` (VLAN attachments and their t
 (router slice namespaces, gateway legs, neighbours, slice routes) and `policy` (the slices' nftables). All
 of their writes go through the run's `writes.Transaction` (see `run.Run`), the one write path.
 
+A `Reconciler` remembers the last state it applied without an error. Asked for a scoped run
+(`full=False`, what the agent does with a pushed change), it runs only the concerns that the difference to
+that state touches (`scope`) and skips the rest — their reads included, which is most of a run's time. A
+full run (the default; the agent's periodic drift repair) looks at everything.
+
 Only podswitch-owned objects are ever removed (see `kernel` for the marks). Devices the state names that
 already exist with the right kind are adopted (marked) rather than recreated; a device with a wanted name
 but another kind that podswitch does not own is reported and left alone."""
 
 from __future__ import annotations
 
+import time
+
 from ..fabric.state import SwitchState
 from . import attachments, bridges, links, netns, policy, slices
 from .kernel import DefaultOpener, Namespace, Opener, oper_state
 from .run import Result, Run
+from .scope import FULL, Scope, scope
 
 __all__ = ["Reconciler", "Result", "reconcile"]
 
@@ -34,6 +42,7 @@ class Reconciler:
         self.netns = netns_name
         self.opener: Opener = opener if opener is not None else DefaultOpener()
         self._handles: dict[str | None, Namespace] = {}
+        self._clean: SwitchState | None = None  # the last state applied without an error
 
     def __enter__(self) -> Reconciler:
         return self
@@ -65,12 +74,21 @@ class Reconciler:
         if h is not None:
             h.close()
 
-    def reconcile(self, desired: SwitchState) -> Result:
+    def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result:
+        """Make the kernel equal to `desired`: everything (`full`), or only what changed since the last
+        state applied without an error (any other run is full)."""
+        started = time.perf_counter()
+        todo = FULL if full else scope(self._clean, desired)
         run = Run(self, desired)
+        self._clean = None  # until this run has ended cleanly
         try:
-            _reconcile(run)
+            _reconcile(run, todo)
         finally:
             run.result.writes = run.txn.writes
+            run.result.scope = todo.describe()
+            run.result.seconds = time.perf_counter() - started
+        if not run.result.errors:
+            self._clean = desired
         return run.result
 
 
@@ -80,23 +98,29 @@ def reconcile(desired: SwitchState, netns: str | None, *, opener: Opener | None 
         return r.reconcile(desired)
 
 
-def _reconcile(run: Run) -> None:
+def _reconcile(run: Run, todo: Scope) -> None:
     try:
         sw = run.sw
     except Exception as e:
         run.error(f"switch namespace {run.netns}", e)
         return
-    links.reconcile(run)  # its steps guard themselves
-    with run.guard("segments"):  # per-segment errors are reported inside; this catches a failed read
-        bridges.reconcile(run)
-    with run.guard("attachments"):
-        attachments.reconcile(run)
-    spaces = slices.reconcile(run)
-    policy.reconcile(run, spaces)
-    with run.guard("fdb"):  # after the slices: their gateway legs' MACs are pinned too
-        bridges.reconcile_fdb(run)
-    with run.guard("stale slices"):
-        slices.remove_stale(run)
+    if todo.links:
+        links.reconcile(run)  # its steps guard themselves
+    if todo.bridges:
+        with run.guard("segments"):  # per-segment errors are reported inside; this catches a failed read
+            bridges.reconcile(run)
+    if todo.attachments:
+        with run.guard("attachments"):
+            attachments.reconcile(run)
+    if todo.slices is None or todo.slices:
+        spaces = slices.reconcile(run, todo.slices)
+        policy.reconcile(run, spaces)
+    if todo.fdb:
+        with run.guard("fdb"):  # after the slices: their gateway legs' MACs are pinned too
+            bridges.reconcile_fdb(run)
+    if todo.slices is None:
+        with run.guard("stale slices"):
+            slices.remove_stale(run)
     # Every link write dropped the cache, so this is either a fresh read or the one this run began with.
     state = sw.links()
     for port in run.desired.fabric_ports:

@@ -48,6 +48,8 @@ class Result:
     removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)  # fabric and attachment ports: "up" | "down"
+    scope: str = "full"  # what the run looked at (see scope.Scope.describe)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -56,7 +58,7 @@ class Result:
     def summary(self) -> str:
         return (
             f"writes={self.writes} created={len(self.created)} changed={len(self.changed)} "
-            f"removed={len(self.removed)} errors={len(self.errors)}"
+            f"removed={len(self.removed)} errors={len(self.errors)} scope={self.scope} took={self.seconds * 1000:.0f}ms"
         )
 
 

@@ -30,22 +30,24 @@ SLICE_SYSCTLS = {
 }
 
 
-def reconcile(run: Run) -> dict[str, Namespace]:
-    """Every desired slice; returns the handles of the slices whose namespace is there, by slice name."""
-    spaces = _namespaces(run)
-    inside, addrs = _devices(run, spaces)
-    for s in run.desired.slices:
+def reconcile(run: Run, only: frozenset[str] | None = None) -> dict[str, Namespace]:
+    """Every desired slice, or those named in `only` (the others are as the last clean run left them);
+    returns the handles of the slices whose namespace is there, by slice name."""
+    chosen = [s for s in run.desired.slices if only is None or s.name in only]
+    spaces = _namespaces(run, chosen)
+    inside, addrs = _devices(run, spaces, complete=only is None)
+    for s in chosen:
         h = spaces.get(s.name)
         if h is not None:
             _contents(run, s, h, inside[s.name], addrs.get(s.name, {}))
     return spaces
 
 
-def _namespaces(run: Run) -> dict[str, Namespace]:
+def _namespaces(run: Run, chosen: list[Slice]) -> dict[str, Namespace]:
     """The slices' namespaces (made where missing), their sysctls and their marked `lo`."""
     spaces: dict[str, Namespace] = {}
     marker = slice_ns_alias(run.netns)
-    for s in run.desired.slices:
+    for s in chosen:
         name = slice_ns_name(run.netns, s.name)
         with run.guard(f"slice {s.name} ({name})"):
             if not netns.exists(name):
@@ -65,17 +67,24 @@ def _namespaces(run: Run) -> dict[str, Namespace]:
     return spaces
 
 
-def _devices(run: Run, spaces: dict[str, Namespace]) -> tuple[dict[str, set[str]], dict[str, dict[str, list[str]]]]:
-    """The gateway legs and the slice links. Returns, per slice, the devices that belong in it and the
-    addresses they carry: a slice link puts one end in each of two slices."""
+def _devices(
+    run: Run, spaces: dict[str, Namespace], *, complete: bool = True
+) -> tuple[dict[str, set[str]], dict[str, dict[str, list[str]]]]:
+    """The gateway legs and the slice links of the slices in `spaces`. Returns, per slice, the devices that
+    belong in it and the addresses they carry, over every desired slice: a slice link puts one end in each
+    of two slices. Not `complete` (a scoped run): a link to a slice outside `spaces` is left as it is."""
     sw = run.sw
     inside: dict[str, set[str]] = defaultdict(lambda: {"lo"})
+    addrs: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for s in run.desired.slices:
         inside[s.name].update(i.ifname for i in s.interfaces)
+        for i in s.interfaces:
+            addrs[s.name][i.ifname] = list(i.addresses)
         for lk in s.links:
             inside[s.name].add(lk.ifname)
             inside[lk.peer_slice].add(lk.peer_ifname)
-    addrs: dict[str, dict[str, list[str]]] = defaultdict(dict)
+            addrs[s.name][lk.ifname] = [lk.address]
+            addrs[lk.peer_slice].setdefault(lk.peer_ifname, []).append(lk.peer_address)
     legs: list[devices.VethSpec] = []  # gateway legs: r<vni> in the segment bridge <-> g<vni> in the slice
     pairs: list[devices.VethSpec] = []  # slice <-> slice
     for s in run.desired.slices:
@@ -102,12 +111,13 @@ def _devices(run: Run, spaces: dict[str, Namespace]) -> tuple[dict[str, set[str]
                         peer_attrs={"address": i.mac, "alias": OWNER_ALIAS},
                     )
                 )
-            addrs[s.name][i.ifname] = list(i.addresses)
         for lk in s.links:
             what = f"slice {s.name} link {lk.ifname} -> {lk.peer_slice}"
             with run.guard(what):
                 other = spaces.get(lk.peer_slice)
                 if other is None:
+                    if not complete:
+                        continue
                     raise LookupError(f"peer slice {lk.peer_slice} is not desired or could not be made")
                 pairs.append(
                     devices.VethSpec(
@@ -122,8 +132,6 @@ def _devices(run: Run, spaces: dict[str, Namespace]) -> tuple[dict[str, set[str]
                         peer_attrs={"alias": OWNER_ALIAS},
                     )
                 )
-            addrs[s.name][lk.ifname] = [lk.address]
-            addrs[lk.peer_slice].setdefault(lk.peer_ifname, []).append(lk.peer_address)
     devices.ensure_veths(run, legs)
     devices.ensure_veths(run, pairs)
     return inside, addrs
