@@ -51,12 +51,13 @@ class TestNetworks(PodswitchTestCase):
         self.assertNotIn(tname, self.controller.intent().tenants)
 
     def test_two_networks_of_one_name_the_younger_is_called_by_its_id(self) -> None:
-        first = self.vlan_network("web", 30)
-        second = self.vlan_network("web", 31)
+        nets = [self.vlan_network("web", 30), self.vlan_network("web", 31)]
         self.sync()
-        segments = self.controller.intent().tenants[self.tenant(first["project_id"])].segments
+        segments = self.controller.intent().tenants[self.tenant(nets[0]["project_id"])].segments
+        # older by creation time, then by id (both may be created within one second)
+        older, younger = sorted(nets, key=lambda n: (n.get("created_at") or "", n["id"]))
         self.assertEqual(
-            {"web": first["id"], second["id"]: second["id"]}, {n: s.segment.id for n, s in segments.items()}
+            {"web": older["id"], younger["id"]: younger["id"]}, {n: s.segment.id for n, s in segments.items()}
         )
 
 
