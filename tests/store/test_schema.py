@@ -83,6 +83,7 @@ def test_migrations_build_the_same_schema_on_sqlite_and_postgresql(tmp_path: Pat
         "controller",
         "fabric",
         "intent_object",
+        "orchestrator",
         "revision",
         "switch_status",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -15,7 +15,7 @@ from .. import __version__
 from ..controller import Controller, Sync, metrics
 from ..controller.duties import Duties, DutySettings
 from ..store import Store
-from . import errors, hints
+from . import bcf, errors, hints
 from .admission import Admission
 from .limits import App, FrontDoor, Limits, Message, Receive, Scope, Send
 from .routes import (
@@ -110,12 +110,14 @@ def create_app(
     sync: Sync | None = None,
     duties: DutySettings | None = None,
     address: str = "",
+    bcf_users: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The API over a controller on `store`. `admission` bounds what agents may ask at once and `sync` is
     what their documents tell them about syncing (both default from the environment: `admission.py`,
     `hints.py`); `cache_compiles=False` is only for measuring what the compile cache saves. With
     `duties`, the app announces itself as a controller answering at `address` and competes for the
-    background duties while it runs (`podswitch serve`)."""
+    background duties while it runs (`podswitch serve`). `bcf_users`: who may use the BCF-compatible APIs
+    besides admin (default: the file `$PODSWITCH_BCF_USERS`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -143,6 +145,8 @@ def create_app(
         token=lambda: app.state.admin_token,
         limits=limits or Limits.from_env(),
         methods=lambda path: errors.allowed_methods(app, path),
+        others=lambda path, headers: bcf.problem(app, path, headers),
+        owns=bcf.owns,
     )
     app.add_middleware(_Metrics)
     for module in (
@@ -165,4 +169,5 @@ def create_app(
         # is in it), read from the routes rather than by generating the document on the first write.
         errors.add_methods(app, [(route.path, route.methods) for route in module.router.routes])
     transactions.install_schema(app)
+    bcf.install(app, lambda: app.state.admin_token, bcf_users)
     return app

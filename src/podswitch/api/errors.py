@@ -194,7 +194,8 @@ def add_methods(app: FastAPI, routes: Iterable[tuple[str, Collection[str]]]) -> 
     """Record the methods of some path templates (`/v1/tenants/{tenant}`) for `allowed_methods`."""
     table: list[tuple[re.Pattern[str], set[str]]] = app.state._state.setdefault("allowed_methods", [])
     for template, verbs in routes:
-        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        regex = re.sub(r"\\\{[^/]+?:path\\\}", ".*", re.escape(template))  # {name:path}: the rest
+        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", regex)
         table.append((re.compile(f"^{regex}$"), {m.upper() for m in verbs}))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ OBJECT_BODY_ENV = "PODSWITCH_MAX_BODY"
 BULK_BODY_ENV = "PODSWITCH_MAX_BULK_BODY"
 DEFAULT_OBJECT_BODY = 1 * MIB
 DEFAULT_BULK_BODY = 256 * MIB
-BULK_PATHS = ("/v1/running-config", "/v1/transactions")
+BULK_PATHS = ("/v1/running-config", "/v1/transactions", "/networkService/v2.0/topology")
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,22 @@ class FrontDoor:
     """ASGI middleware: authenticate writes from their headers, then bound their bodies."""
 
     def __init__(
-        self, app: App, token: Callable[[], str], limits: Limits, methods: Callable[[str], Collection[str]]
+        self,
+        app: App,
+        token: Callable[[], str],
+        limits: Limits,
+        methods: Callable[[str], Collection[str]],
+        others: Callable[[str, Mapping[str, str]], Refused | None] | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
+        """`others(path, headers)` checks the writes of paths that `owns` says have credentials of their own
+        (the BCF-compatible APIs); every other write needs the admin token."""
         self.app = app
         self.token = token
         self.limits = limits
         self.methods = methods  # the methods a path has (none: no such path)
+        self.others = others
+        self.owns = owns
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITES:
@@ -91,7 +101,10 @@ class FrontDoor:
             await self.app(scope, receive, send)  # 404 or 405 from the router, which reads no body
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        problem = token_problem(headers.get("authorization"), self.token())
+        if self.others is not None and self.owns is not None and self.owns(scope["path"]):
+            problem = self.others(scope["path"], headers)
+        else:
+            problem = token_problem(headers.get("authorization"), self.token())
         if problem is None:
             limit = self.limits.of(scope["path"])
             declared = headers.get("content-length", "")

@@ -342,6 +342,14 @@ class Controller:
         """Record what a switch's agent reports (observed state: not intent, not audited)."""
         self.store.put_switch_status(switch, body)
 
+    def consistency_hash(self, origination: str) -> str | None:
+        """The consistency hash this fabric and the orchestrator `origination` last agreed on (the BCF
+        API's `X-BSN-BVS-HASH-MATCH`), kept in the store: every controller on it answers the same."""
+        return self.store.consistency_hash(origination)
+
+    def agree_consistency(self, origination: str, value: str) -> None:
+        self.store.put_consistency_hash(origination, value)
+
     # ---- writing --------------------------------------------------------------------------------
 
     def commit(

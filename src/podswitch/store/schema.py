@@ -152,3 +152,14 @@ controller = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("seen_at", UTCDateTime(), nullable=False),
 )
+
+# What each orchestrator (a Neutron instance, by its origination) and the controller agree they both hold: the
+# consistency hash of the BCF-compatible API. Kept here, not in one process, so that every controller on the
+# database answers the same hash and a restart does not make every Neutron server resync.
+orchestrator = Table(
+    "orchestrator",
+    metadata,
+    Column("origination", String(KEY_LEN), primary_key=True),
+    Column("consistency_hash", String(KEY_LEN), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -45,7 +45,7 @@ from ..model.types import Model
 from .engine import make_engine, write_cache, write_options, writing
 from .faults import Health, classify
 from .migrate import upgrade
-from .schema import allocation, change, fabric, intent_object, revision, switch_status
+from .schema import allocation, change, fabric, intent_object, orchestrator, revision, switch_status
 
 DATABASE_URL_ENV = "PODSWITCH_DATABASE_URL"
 DB_FILE = "podswitch.db"
@@ -394,19 +394,34 @@ class Store:
 
     def put_switch_status(self, switch: str, body: dict[str, Any]) -> None:
         """Record what a switch's agent reported. Overwrites the previous report; not audited."""
-        values = {"switch": switch, "body": json.dumps(body), "updated_at": datetime.now(UTC)}
-        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(switch_status).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[switch_status.c.switch],
-            set_={"body": stmt.excluded.body, "updated_at": stmt.excluded.updated_at},
-        )
-        with self.health.guard(writing=True), writing(self._engine) as conn:
-            conn.execute(stmt)
+        self._upsert(switch_status, {"switch": switch, "body": json.dumps(body), "updated_at": datetime.now(UTC)})
 
     def switch_statuses(self) -> dict[str, dict[str, Any]]:
         with self._read() as conn:
             rows = conn.execute(select(switch_status.c.switch, switch_status.c.body)).all()
         return {name: json.loads(body) for name, body in rows}
+
+    def consistency_hash(self, origination: str) -> str | None:
+        """The consistency hash last agreed with the orchestrator `origination` (None: never)."""
+        with self._read() as conn:
+            return conn.execute(
+                select(orchestrator.c.consistency_hash).where(orchestrator.c.origination == origination)
+            ).scalar_one_or_none()
+
+    def put_consistency_hash(self, origination: str, value: str) -> None:
+        self._upsert(
+            orchestrator, {"origination": origination, "consistency_hash": value, "updated_at": datetime.now(UTC)}
+        )
+
+    def _upsert(self, table: Table, values: dict[str, Any]) -> None:
+        """Insert the row, or update the one with its primary key (the first of `values`)."""
+        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(table).values(values)
+        key, *rest = values
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c[key]], set_={name: stmt.excluded[name] for name in rest}
+        )
+        with self.health.guard(writing=True), writing(self._engine) as conn:
+            conn.execute(stmt)
 
 
 # ---- rows <-> model -----------------------------------------------------------------------------------
