@@ -340,7 +340,7 @@ def test_changes_are_applied_scoped_and_never_put_the_full_drift_repair_off() ->
     assert len(scoped) >= 20  # every change, scoped
     span = rec.runs[-1][1] - rec.runs[0][1]
     assert span >= 90 and len(fulls) >= 3, rec.runs  # the resyncs (30 s) kept their pace under the changes
-    assert all(b - a <= 30.0 + 2.0 for a, b in zip(fulls, fulls[1:], strict=False)), fulls
+    assert all(b - a <= 30.0 + 2.0 for a, b in itertools.pairwise(fulls)), fulls
 
 
 def test_backoff_grows_with_full_jitter_and_honours_retry_after() -> None:

@@ -68,10 +68,9 @@ def compare(
     return drift
 
 
-def repairs(want: Desired, drift: Drift, limit: int) -> tuple[set[str], set[str], list[Key]]:
-    """At most `limit` objects to repair: (projects, tags to rewrite, extra keys to remove)."""
+def repairs(want: Desired, drift: Drift, limit: int) -> tuple[set[str], list[Key]]:
+    """At most `limit` objects to repair: (tags to rewrite, extra keys to remove)."""
     tags: set[str] = set()
-    projects: set[str] = set()
     old: list[Key] = []
     budget = limit
     for key in drift.missing + drift.different:
@@ -79,7 +78,6 @@ def repairs(want: Desired, drift: Drift, limit: int) -> tuple[set[str], set[str]
             break
         tag = _narrowest(key, want.tags[key])
         tags.add(tag)
-        projects |= {t.split(":", 1)[1] for t in want.tags[key] if t.startswith("tenant:")}
         budget -= 1
     for key in drift.extra:
         if budget <= 0:
@@ -92,11 +90,10 @@ def repairs(want: Desired, drift: Drift, limit: int) -> tuple[set[str], set[str]
         project = next((p for p, t in want.tenants.items() if t == tenant), None)
         if project is not None and Key(Kind.TENANT, tenant) in want.objects:
             tags.add(f"project:{project}")
-            projects.add(project)
         else:
             old.append(Key(Kind.TENANT, tenant))
         budget -= 1
-    return projects, tags, old
+    return tags, old
 
 
 def _narrowest(key: Key, tags: Iterable[str]) -> str:

@@ -197,7 +197,7 @@ def test_drift_sees_missing_different_extra_and_links() -> None:
         [stale],
         ["demo.openstack"],
     )
-    _, tags, old = drift.repairs(want, found, limit=2)
+    tags, old = drift.repairs(want, found, limit=2)
     assert (tags, old) == ({f"port:{PORT}", f"member:{NETWORK}:osvdev0013"}, [])
     assert drift.compare(want, dict(want.objects), ["demo.openstack"]).__len__() == 0
 

@@ -172,6 +172,16 @@ class Builder:
         self._handles[name] = h
         return h
 
+    def open_all(self, lab: Layout) -> None:
+        """Handles on every switch and server of `lab`, opened ahead of the changes that will need them (after
+        a fork dropped them all): opening one costs an RTNL round trip and a thread, not to be paid on the
+        path of the next endpoint."""
+        for name in lab.switches:
+            self.handle(switch_ns(self.prefix, name))
+        for group in lab.servers:
+            if netns.exists(server_ns(self.prefix, group)):
+                self.handle(server_ns(self.prefix, group), NO_IPV6)
+
     def forget(self, name: str) -> None:
         h = self._handles.pop(name, None)
         if h is not None:
@@ -328,7 +338,10 @@ class Builder:
         with its network configured, nothing (a probe, `lab exec`) ever sees an endpoint without its
         address or route. Three batches through the fast netlink socket: the cable (made in the VLAN bridge,
         up), the MAC pinned on the server's bridge, the endpoint's side (lo and eth0 up, addresses, routes)."""
-        self.remove_endpoint(short, spec.server)
+        if netns.exists(endpoint_ns(self.prefix, short)):
+            self.remove_endpoint(short, spec.server)
+        # Else nothing to unplug, and not asking saves an RTNL round on the path of every new endpoint; a port
+        # left by one whose namespace the kernel is still tearing down is met below (EEXIST) and removed.
         srv = self.handle(server_ns(self.prefix, spec.server), NO_IPV6).rt
         br = srv.get_link(vlan_bridge(spec.vlan))
         if br is None:
@@ -344,7 +357,14 @@ class Builder:
                     cable = nl.link_op(
                         "add", what=f"veth {port}", ifname=port, kind="veth", info_data=peer, master=br.index, up=True
                     )
-                    _execute(srv, [cable])
+                    try:
+                        _execute(srv, [cable])
+                    except nl.NetlinkError as e:
+                        stale = srv.get_link(port) if e.errno == errno.EEXIST else None
+                        if stale is None:
+                            raise
+                        _execute(srv, [_del(stale.index, f"remove stale {port}"), cable])
+                        self.writes += 1
                 finally:
                     os.close(fd)
                 self._plug(srv, ep, br.index, port, spec)

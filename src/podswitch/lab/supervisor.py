@@ -260,6 +260,7 @@ class Supervisor:
         t = time.perf_counter()
         for name in self._layout().switches:
             self._start_agent(name)
+        self.builder.open_all(self._layout())  # the forks made it drop them
         self.state.timings["agents_started"] = round(time.perf_counter() - t, 3)
         self._save(st.RUNNING)
         log.info(
@@ -361,9 +362,11 @@ class Supervisor:
             self.layout = lab
         self._realise(intent)
         lab = self._layout()
-        for name in lab.switches:
-            if name not in self.agents:
-                self._start_agent(name)
+        started = [name for name in lab.switches if name not in self.agents]
+        for name in started:
+            self._start_agent(name)
+        if started:
+            self.builder.open_all(lab)
         for name in list(self.agents):
             if name not in lab.switches:
                 self._stop_agent(name)

@@ -24,8 +24,9 @@ class JournalRow(model_base.BASEV2):
     object_type = sa.Column(sa.String(16), nullable=False)
     object_id = sa.Column(sa.String(64), nullable=False)
     operation = sa.Column(sa.String(16), nullable=False)
-    # the projects whose intent the row changes, space separated: rows of one project go in order
-    projects = sa.Column(sa.String(255), nullable=False)
+    # ids of the objects the row's objects live under (its network, its project), space separated: a row
+    # waits for older rows about itself or about one of these
+    parents = sa.Column(sa.String(255), nullable=False)
     tags = sa.Column(sa.Text, nullable=False)  # JSON list
     old = sa.Column(sa.Text, nullable=False)  # JSON list of podswitch paths
     state = sa.Column(sa.String(16), nullable=False, default=PENDING)

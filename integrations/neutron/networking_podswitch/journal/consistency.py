@@ -103,7 +103,7 @@ def _check(context: Any, client: Client, settings: mapping.Settings, limit: int)
     }
     if not len(found):
         return Report("clean", revision=revision, counts=counts)
-    projects, tags, old = drift.repairs(want, found, limit)
+    tags, old = drift.repairs(want, found, limit)
     with db_api.CONTEXT_WRITER.using(context):
-        record.repair(context, projects, tags, old)
+        record.repair(context, tags, old)
     return Report("repairing", revision=revision, counts=counts, repaired=min(limit, len(found)))

@@ -1,10 +1,10 @@
 """Which pending rows may be sent now. Pure.
 
-Rows of one project go in order: a tenant's objects all live under it (a port's endpoint in its network's
-segment, a router interface on a segment of the tenant), so "no port before its network" is "no row before
-the older rows of its projects". A row waiting out a retry delay holds back the later rows of its projects
-and nothing else; rows of other projects pass it. A failed row holds back nothing (the consistency check
-repairs what it left undone)."""
+A row waits for the older rows about the same object or about one of its parents (the network a port is
+on, the project whose tenant holds it): no port before its network, no endpoint before its tenant, a port's
+rows in their order. A row that may not go yet (waiting out a retry delay, or itself waiting) holds back the
+later rows that depend on it and nothing else. A failed row holds back nothing: the consistency check
+repairs what it left undone."""
 
 from __future__ import annotations
 
@@ -15,17 +15,19 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Pending:
     seq: int
-    projects: frozenset[str]
+    key: str  # the object the row is about
+    parents: frozenset[str]
     due: float  # when it may be (re)tried: time.time() scale
 
 
-def ready(rows: Iterable[Pending], now: float, limit: int) -> list[Pending]:
-    """The rows to send now, in order, at most `limit`. `rows` are the pending rows in seq order."""
-    held: set[str] = set()
+def ready(rows: Iterable[Pending], now: float, limit: int, held: Iterable[str] = ()) -> list[Pending]:
+    """The rows to send now, in order, at most `limit`. `rows` are the pending rows in seq order; `held`
+    objects whose rows may not go now (refused earlier in this pass)."""
+    waiting = set(held)
     out: list[Pending] = []
     for row in rows:
-        if row.projects & held or row.due > now:
-            held |= row.projects
+        if row.key in waiting or row.parents & waiting or row.due > now:
+            waiting.add(row.key)
             continue
         out.append(row)
         if len(out) >= limit:
@@ -33,7 +35,12 @@ def ready(rows: Iterable[Pending], now: float, limit: int) -> list[Pending]:
     return out
 
 
+def waits_for(row_key: str, row_parents: frozenset[str], earlier_key: str) -> bool:
+    """Whether a row must wait for an earlier row about `earlier_key`."""
+    return row_key == earlier_key or earlier_key in row_parents
+
+
 def retry_delay(attempts: int, base: float, cap: float) -> float:
-    """Capped exponential delay before a refused row is tried again (the worker adds jitter to its own
-    sleeps; a row's due time is deterministic so that `journal status` can say when)."""
+    """Capped exponential delay before a refused row is tried again (deterministic, so that `journal
+    status` can say when; the worker's own sleeps are jittered)."""
     return min(cap, base * 2.0 ** max(attempts - 1, 0))

@@ -54,11 +54,11 @@ def _add(
     object_type: str,
     object_id: str,
     operation: str,
-    projects: Iterable[str],
+    parents: Iterable[str],
     tags: Iterable[str],
     old: Iterable[Key] = (),
 ) -> None:
-    row = rows.insert(context.session, object_type, object_id, operation, projects, tags, (path_of(k) for k in old))
+    row = rows.insert(context.session, object_type, object_id, operation, parents, tags, (path_of(k) for k in old))
     log.debug("journal: recorded %s %s %s", operation, object_type, object_id)
     del row
 
@@ -103,15 +103,18 @@ def network(
     names = Names(context, settings)
     tenant = names.tenant(project)
     old = [Key(Kind.TENANT, tenant), Key(Kind.LOGICAL_ROUTER, tenant)]
+    # project:P rewrites the tenant and its segments; a segment whose name changed moves with everything in
+    # it (network:N). Not otherwise: a port's member that the fabric refuses must not hold its network back.
+    tags = [f"project:{project}"]
     if operation != CREATE:
-        segments = names.segments(project)
-        old.append(Key(Kind.SEGMENT, tenant, segments[current["id"]]))
+        now = names.segments(project)[current["id"]]
+        old.append(Key(Kind.SEGMENT, tenant, now))
         if original is not None and original.get("name") != current.get("name"):
-            before = names.segments(project, {current["id"]: original.get("name") or ""})
-            old.append(Key(Kind.SEGMENT, tenant, before[current["id"]]))
-    _add(
-        context, "network", current["id"], operation, [project], [f"project:{project}", f"network:{current['id']}"], old
-    )
+            before = names.segments(project, {current["id"]: original.get("name") or ""})[current["id"]]
+            if before != now:
+                old.append(Key(Kind.SEGMENT, tenant, before))
+                tags.append(f"network:{current['id']}")
+    _add(context, "network", current["id"], operation, [project], tags, old)
 
 
 def subnet(
@@ -120,7 +123,8 @@ def subnet(
     """A subnet changes its tenant's logical-router (its gateway, in either l3 mode)."""
     names = Names(context, settings)
     old = [Key(Kind.LOGICAL_ROUTER, names.tenant(network_project))]
-    _add(context, "subnet", current["id"], operation, [network_project], [f"project:{network_project}"], old)
+    parents = [current["network_id"], network_project]
+    _add(context, "subnet", current["id"], operation, parents, [f"project:{network_project}"], old)
 
 
 def _router_project(context: Any, port: Mapping[str, Any] | None) -> str | None:
@@ -148,13 +152,13 @@ def port(
 ) -> None:
     """`bound`/`was_bound`: (host, VLAN of the bottom bound segment) now and before the change."""
     net_id = current["network_id"]
-    projects = {network_project}
+    parents = {net_id, network_project}
     tags = {f"port:{current['id']}"}
     tags |= {f"member:{net_id}:{host}" for host, _ in (bound, was_bound) if host}
     old: list[Key] = []
     routers = {p for p in (_router_project(context, current), _router_project(context, original)) if p}
     if routers and settings.l3_mode == "router":
-        projects |= routers
+        parents |= routers
         tags |= {f"project:{p}" for p in routers}
     moved = operation == DELETE or (operation == UPDATE and was_bound != bound)
     if moved or routers:
@@ -169,7 +173,7 @@ def port(
                     old.append(Key(Kind.MEMBER, tenant, segment, member_key(host, vlan)))
         if settings.l3_mode == "router":
             old += [Key(Kind.LOGICAL_ROUTER, names.tenant(p)) for p in routers]
-    _add(context, "port", current["id"], operation, projects, tags, old)
+    _add(context, "port", current["id"], operation, parents, tags, old)
 
 
 def router(context: Any, operation: str, current: Mapping[str, Any], settings: mapping.Settings) -> None:
@@ -183,6 +187,7 @@ def router(context: Any, operation: str, current: Mapping[str, Any], settings: m
     _add(context, "router", current["id"], operation, [project], [f"project:{project}"], old)
 
 
-def repair(context: Any, projects: Iterable[str], tags: Iterable[str], old: Iterable[Key]) -> None:
-    """A row of the consistency check: rewrite these objects from Neutron, remove these extra ones."""
-    _add(context, "repair", "-", "repair", projects, tags, old)
+def repair(context: Any, tags: Iterable[str], old: Iterable[Key]) -> None:
+    """A row of the consistency check: rewrite these objects from Neutron, remove these extra ones. It waits
+    for nothing (no row was pending when the check compared) and nothing waits for it."""
+    _add(context, "repair", "-", "repair", (), tags, old)

@@ -27,7 +27,7 @@ class Row:
     object_type: str
     object_id: str
     operation: str
-    projects: frozenset[str]
+    parents: frozenset[str]
     tags: tuple[str, ...]
     old: tuple[str, ...]
     attempts: int
@@ -41,7 +41,7 @@ def insert(
     object_type: str,
     object_id: str,
     operation: str,
-    projects: Iterable[str],
+    parents: Iterable[str],
     tags: Iterable[str],
     old: Iterable[str],
 ) -> JournalRow:
@@ -50,7 +50,7 @@ def insert(
         object_type=object_type,
         object_id=object_id,
         operation=operation,
-        projects=" ".join(sorted({p for p in projects if p}))[:255],
+        parents=" ".join(sorted({p for p in parents if p}))[:255],
         tags=json.dumps(sorted(set(tags))),
         old=json.dumps(sorted(set(old))),
         state=PENDING,
@@ -67,7 +67,7 @@ def _row(r: JournalRow) -> Row:
         object_type=str(r.object_type),
         object_id=str(r.object_id),
         operation=str(r.operation),
-        projects=frozenset(str(r.projects).split()),
+        parents=frozenset(str(r.parents).split()),
         tags=tuple(json.loads(str(r.tags))),
         old=tuple(json.loads(str(r.old))),
         attempts=int(r.attempts),
@@ -89,7 +89,7 @@ def window(context: Any, size: int, base: float, cap: float) -> tuple[list[Pendi
             due = 0.0
             if r.attempts and r.updated_at is not None:
                 due = r.updated_at.replace(tzinfo=UTC).timestamp() + retry_delay(r.attempts, base, cap)
-            pending.append(Pending(r.seq, frozenset(r.projects.split()), due))
+            pending.append(Pending(r.seq, r.object_id, frozenset(r.parents.split()), due))
         return pending, {r.seq: _row(r) for r in rows}
 
 

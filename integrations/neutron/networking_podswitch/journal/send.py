@@ -33,8 +33,8 @@ RACES = 5  # reads of system's router per batch before leaving it to the next pa
 
 @dataclass
 class Outcome:
-    """What became of a batch: rows applied (at `revision`), or the one row the controller refused (with its
-    words), or `split`: refused without saying which operation (send the rows one by one)."""
+    """What became of a batch: rows applied (at `revision`), or the row the controller refused (a batch of
+    one, with the controller's words), or `split`: a batch of several was refused (send it in halves)."""
 
     completed: list[Row] = field(default_factory=list)
     revision: int | None = None
@@ -43,23 +43,19 @@ class Outcome:
     operations: list[Operation] = field(default_factory=list)
 
 
-def build(
-    context: Any, rows: list[Row], settings: mapping.Settings
-) -> tuple[list[Operation], list[int], dict[str, bool]]:
-    """The batch's operations (with the index of the row each comes from) and system links to set."""
+def build(context: Any, rows: list[Row], settings: mapping.Settings) -> tuple[list[Operation], dict[str, bool]]:
+    """The batch's operations, row after row, and the lines of system's router to set."""
     tags = {tag for row in rows for tag in row.tags}
     with db_api.CONTEXT_READER.using(context):
         seen = view.load(context, tags, settings)
     want = mapping.desired(seen, settings)
     operations: list[Operation] = []
-    owners: list[int] = []
     links: dict[str, bool] = {}
-    for index, row in enumerate(rows):
+    for row in rows:
         plan = mapping.plan(want, row.tags, [key_of(path) for path in row.old])
         operations += plan.operations
-        owners += [index] * len(plan.operations)
         links.update(plan.links)
-    return operations, owners, links
+    return operations, links
 
 
 def system_router(client: Client) -> tuple[int, LogicalRouter | None]:
@@ -76,7 +72,7 @@ def system_router(client: Client) -> tuple[int, LogicalRouter | None]:
 def send(context: Any, client: Client, rows: list[Row], settings: mapping.Settings) -> Outcome:
     """One transaction for `rows`. `Unavailable` (controller down, overloaded, failing) propagates: the
     rows stay pending and the worker backs off."""
-    operations, owners, links = build(context, rows, settings)
+    operations, links = build(context, rows, settings)
     for _ in range(RACES):
         extra: list[Operation] = []
         if_revision = None
@@ -94,14 +90,11 @@ def send(context: Any, client: Client, rows: list[Row], settings: mapping.Settin
         except ApiError as exc:
             if exc.status is None or exc.retryable:
                 raise
-            index = exc.operation
-            if index is None:
-                if len(rows) == 1:
-                    return Outcome(refused=(rows[0], str(exc)))
+            # The operation the controller names is where it found the problem, not always its cause (a
+            # claimed VLAN is found at the segment whose member claims it): pin a refusal only to a row sent
+            # alone, and cut a batch in halves until it is.
+            if len(rows) > 1:
                 return Outcome(split=True)
-            if index < len(owners):
-                return Outcome(refused=(rows[owners[index]], str(exc)))
-            linked = [row for row in rows if any(t.startswith(("project:", "tenant:")) for t in row.tags)]
-            return Outcome(refused=(linked[0] if linked else rows[0], str(exc)))
+            return Outcome(refused=(rows[0], str(exc)))
         return Outcome(completed=rows, revision=int(result["revision"]), operations=operations)
     raise PreconditionFailed(f"tenant system's logical-router changed {RACES} times while this batch was sent")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from podswitch.client import ApiError, Backoff, Client, PreconditionFailed, Unav
 
 from .. import config
 from . import consistency, lease, port_status, rows, send
-from .dependencies import ready
+from .dependencies import ready, waits_for
 from .rows import Row
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Pass:
     refused: int = 0
     failed: int = 0
     leased: bool = True
+    held: set[str] = field(default_factory=set)  # objects of rows refused in this pass: not again in it
 
 
 class Journal:
@@ -123,13 +124,11 @@ class Journal:
             pending, by_seq = rows.window(
                 context, max(WINDOW, 5 * self.opts.batch_size), self.opts.retry_min, self.opts.retry_max
             )
-            batch = [by_seq[p.seq] for p in ready(pending, time.time(), self.opts.batch_size)]
+            batch = [by_seq[p.seq] for p in ready(pending, time.time(), self.opts.batch_size, result.held)]
             if not batch:
                 break
             self._send(context, batch, result)
             lease.acquire(context, self.holder, self.opts.lease)
-            if result.refused and not result.sent:
-                break  # only refusals this pass: they wait out their retry delay
         return result
 
     def _send(self, context: Any, batch: list[Row], result: Pass) -> None:
@@ -142,18 +141,20 @@ class Journal:
                 port_status.sent(context, outcome.operations, outcome.revision)
                 result.sent += len(outcome.completed)
             elif outcome.split:
-                queue[0:0] = [[row] for row in part]
+                middle = len(part) // 2
+                queue[0:0] = [part[:middle], part[middle:]]
             elif outcome.refused is not None:
                 bad, error = outcome.refused
                 result.refused += 1
+                result.held.add(bad.object_id)
                 if rows.refused(context, bad.seq, error, self.opts.max_attempts):
                     result.failed += 1
                     log.error("journal: %s failed for good after %d attempts: %s", bad, self.opts.max_attempts, error)
                 else:
                     log.warning("journal: the controller refused %s: %s", bad, error)
 
-                def waits(row: Row, bad: Row = bad) -> bool:  # a later row of its projects waits for it
-                    return row.seq > bad.seq and bool(row.projects & bad.projects)
+                def waits(row: Row, bad: Row = bad) -> bool:  # a later row about it or below it waits
+                    return row.seq > bad.seq and waits_for(row.object_id, row.parents, bad.object_id)
 
                 queue = [[r for r in p if r.seq != bad.seq and not waits(r)] for p in [part, *queue]]
                 queue = [p for p in queue if p]

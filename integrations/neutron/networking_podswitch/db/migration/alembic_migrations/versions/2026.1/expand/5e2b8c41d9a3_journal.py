@@ -22,7 +22,7 @@ def upgrade():
         sa.Column("object_type", sa.String(16), nullable=False),
         sa.Column("object_id", sa.String(64), nullable=False),
         sa.Column("operation", sa.String(16), nullable=False),
-        sa.Column("projects", sa.String(255), nullable=False),
+        sa.Column("parents", sa.String(255), nullable=False),
         sa.Column("tags", sa.Text, nullable=False),
         sa.Column("old", sa.Text, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
