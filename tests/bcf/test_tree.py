@@ -23,14 +23,14 @@ def test_every_tenant_reads_back_from_its_tree(intent: Intent) -> None:
 @settings(max_examples=40, deadline=None)
 @given(intents())
 def test_an_unedited_tree_is_no_operation(intent: Intent) -> None:
-    trees = tree.trees(intent)
+    trees = tree.trees(intent, parse("tenant")[0])
     after = [tree.tenant_node(t, intent.tenants[t["name"]]) for t in trees]
     assert tree.operations(intent, [t["name"] for t in trees], after) == []
 
 
 def _edit(intent: Intent, path: str, body: dict[str, object] | None, merge: bool = False) -> Intent:
     elements = parse(path)
-    trees = tree.trees(intent, [elements[0].predicate("name") or ""])
+    trees = tree.trees(intent, elements[0])
     names = [t["name"] for t in trees]
     if body is None:
         tree.delete(trees, elements)

@@ -103,3 +103,14 @@ def test_switch_status_survives_reopening(store_url: str) -> None:
         first.put_switch_status("spine1", {"applied_revision": 9})
     with Store.open(store_url) as again:
         assert again.switch_statuses() == {"spine1": {"applied_revision": 9}}
+
+
+def test_consistency_hashes_are_kept_per_origination_across_reopening(store_url: str) -> None:
+    with Store.open(store_url) as first:
+        assert first.consistency_hash("openstack") is None
+        first.put_consistency_hash("openstack", "h1")
+        first.put_consistency_hash("openstack2", "x")
+        first.put_consistency_hash("openstack", "h2")
+    with Store.open(store_url) as again:
+        assert (again.consistency_hash("openstack"), again.consistency_hash("openstack2")) == ("h2", "x")
+        assert again.head() == 0  # not intent: no revision

@@ -55,18 +55,12 @@ def _steps(path: str) -> tuple[paths.Element, ...]:
     return paths.parse(path)
 
 
-def _names(steps: tuple[paths.Element, ...]) -> list[str] | None:
-    """The tenants a path can touch: the one it names, else all."""
-    name = steps[0].predicate("name")
-    return None if name is None else [name]
-
-
 @router.get("/data/controller/applications/bcf/{path:path}")
 async def read(ctl: Ctl, _: User, path: TreePath) -> list[Any]:
     """The entries the path selects, as a JSON list of nested objects."""
     steps = _steps(path)
     intent = ctl.snapshot().intent
-    return await run_in_threadpool(lambda: tree.select(tree.trees(intent, _names(steps)), steps))
+    return await run_in_threadpool(lambda: tree.select(tree.trees(intent, steps[0]), steps))
 
 
 async def _write(ctl: Ctl, request: Request, actor: str, path: str, verb: str) -> dict[str, Any]:
@@ -74,8 +68,7 @@ async def _write(ctl: Ctl, request: Request, actor: str, path: str, verb: str) -
     body = None if verb == "DELETE" else json_object(await json_body(request))
 
     def plan(intent: Intent) -> list[Operation]:
-        names = _names(steps)
-        before = tree.trees(intent, names)
+        before = tree.trees(intent, steps[0])
         old_names = [t["name"] for t in before]
         if body is None:
             if tree.delete(before, steps) == 0:

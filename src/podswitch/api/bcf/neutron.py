@@ -559,17 +559,14 @@ def _desire_tenant(
 
 
 def _replace(intent: Intent, origin: Origin, desired: dict[Key, Model]) -> list[Operation]:
-    owned: dict[Key, Model] = {}
-    for tname, tnode in intent.tenants.items():
-        ours = tnode.tenant.origination == origin.instance
-        for key, obj in tenant_objects(tname, tnode):
-            if key.kind == Kind.LOGICAL_ROUTER:
-                continue
-            if key.kind == Kind.MEMBER:
-                if ours and origin.owns(key, obj):
-                    owned[key] = obj
-            elif origin.owns(key, obj):
-                owned[key] = obj
+    # What the intent holds of this origination (`Intent.originated`, as `GET /v1/objects` answers it), its
+    # members by their own origination; logical-routers are not a full sync's to replace.
+    owned = {
+        key: obj
+        for origination in {origin.instance, origin.member_origination}
+        for key, obj in intent.originated(origination)
+        if key.kind != Kind.LOGICAL_ROUTER and origin.owns(key, obj)
+    }
     # A tenant or segment of this origination that no longer exists in Neutron but still holds what others
     # wrote (an operator's endpoint) stays for them; everything of this origination in it goes.
     gone = [key for key in owned if key not in desired and not _holds_others(intent, key, owned)]

@@ -372,7 +372,15 @@ def _objects(tnode: TenantNode | None) -> Iterator[tuple[Key, Model]]:
         yield from tenant_objects(tnode.tenant.name, tnode)
 
 
-def trees(intent: Intent, names: Iterable[str] | None = None) -> list[Json]:
-    """The tenants as trees (fresh JSON: edits never touch the intent): those named that exist, else all."""
-    chosen = sorted(intent.tenants) if names is None else [n for n in names if n in intent.tenants]
-    return [tenant_tree(intent.tenants[n]) for n in chosen]
+def trees(intent: Intent, first: Element) -> list[Json]:
+    """The tenants the path's first element can select, as trees (fresh JSON: edits never touch the intent).
+    Its predicates on the tenant's own fields are tested before a tenant is rendered: the in-house plugin
+    reads `tenant[origination="..."]`, and the fabric may hold 1,000 tenants."""
+    name = first.predicate("name")
+    chosen = [name] if name is not None else sorted(intent.tenants)
+    found = []
+    for tname in chosen:
+        tnode = intent.tenants.get(tname)
+        if tnode is not None and _matches(_identity(tnode.tenant), first):
+            found.append(tenant_tree(tnode))
+    return found
