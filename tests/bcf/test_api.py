@@ -229,3 +229,13 @@ def test_config_tree_patch_and_delete(http: TestClient, app: FastAPI) -> None:
     assert segment["id"] == "renumbered" and segment["origination"] == "openstack"
     assert tree_call(http, "DELETE", f'tenant[name="{seed.TENANT}"]').is_success
     assert seed.TENANT not in intent_text(app)
+
+
+def test_a_refused_port_is_logged_for_the_operator(http: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    create_seed(http)
+    twin = seed.port("33333333-4444-4555-8666-777777777777", "10.66.16.9")  # the seed port's MAC again
+    path = f"{NS}/tenants/{seed.PROJECT_ID}/networks/{seed.NETWORK_ID}/ports/{twin['id']}/attachment"
+    with caplog.at_level("WARNING", logger="podswitch.api.bcf.network_service"):
+        answer = http.put(path, headers=NEUTRON, json={"port": twin})
+    assert answer.status_code == 409 and answer.json()["error"]["field"] == "mac"
+    assert any(twin["id"] in r.getMessage() and "already used" in r.getMessage() for r in caplog.records)

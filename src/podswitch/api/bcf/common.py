@@ -19,6 +19,7 @@ from .paths import BadPath
 from .refusal import Refusal
 
 ACTOR_LIMIT = 64
+INLINE_PARSE = 256 * 1024  # bytes of JSON parsed on the event loop (a port's body is a few KiB)
 
 
 def guard(request: Request) -> Guard:
@@ -52,6 +53,9 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
             raise Refused(422, "this request needs a JSON body", field="body")
         return None
     try:
+        if len(raw) > INLINE_PARSE:
+            # A full sync of a large fabric is tens of MB: parsed off the event loop, as transactions are.
+            return await run_in_threadpool(orjson.loads, raw)
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Refused(400, f"not valid JSON: {exc}", field="body") from None

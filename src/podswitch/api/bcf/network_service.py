@@ -9,6 +9,7 @@ one. The hashes live in the store, so every controller on it answers the same an
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -16,12 +17,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ...controller import Controller
-from ...model import Intent, Key, Kind, Operation
+from ...controller import Controller, OperationError
+from ...model import Intent, IntentError, InUse, Key, Kind, NotFound, Operation
 from ..errors import Refused
 from . import neutron
 from .common import Ctl, User, commit, json_body, json_object
 from .neutron import Origin
+from .refusal import Refusal
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/networkService/v2.0"
 HASH_HEADER = "X-BSN-BVS-HASH-MATCH"
@@ -81,7 +85,13 @@ async def _write(
     plan: Callable[[Intent], list[Operation]],
 ) -> dict[str, Any]:
     await run_in_threadpool(_check_hash, ctl, request, who.instance)
-    outcome = await commit(ctl, plan, f"{actor}@{who.instance}")
+    try:
+        outcome = await commit(ctl, plan, f"{actor}@{who.instance}")
+    except (IntentError, InUse, NotFound, OperationError, Refusal) as exc:
+        # networking-bigswitch 15 takes only 0, 3xx, 400-404 and 5xx for failures: a 409 or 422 leaves the
+        # Neutron object as if it had been written. Said here, where an operator looks.
+        log.warning("refused %s %s from %s: %s", request.method, request.url.path, who.instance, exc)
+        raise
     await run_in_threadpool(_agree, ctl, response, who.instance, outcome.revision if outcome.changed else None)
     response.headers["X-Podswitch-Revision"] = str(outcome.revision)
     return {"status": "ok", "revision": outcome.revision, "changed": outcome.changed}
