@@ -258,3 +258,13 @@ def test_a_renamed_project_and_network_move_with_what_they_hold(http: TestClient
         .replace("openstackdev", "openstack")
     )
     assert seed.tenant_block(intent_text(app), "prod.openstack") == expected
+
+
+def test_a_deleted_project_takes_systems_link_to_it(http: TestClient, app: FastAPI) -> None:
+    create_seed(http)
+    for method, path, body in seed.l3_create()[2:]:
+        assert tree_call(http, method, path, body).is_success
+    assert http.delete(f"{NS}/tenants/{seed.PROJECT_ID}", headers=NEUTRON).is_success
+    text = intent_text(app)
+    assert "demo.openstack" not in text
+    assert http.delete(f"{NS}/tenants/{seed.PROJECT_ID}", headers=NEUTRON).status_code == 404
