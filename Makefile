@@ -66,7 +66,7 @@ test: $(INSTALLED) $(NEUTRON_INSTALLED) system-deps services
 ## BENCH_AGAINST (a git revision; default: main before the controller/client foundation) run right after each
 ## of today's; `make bench BENCH_AGAINST=` runs today's alone
 BENCH_AGAINST ?= 0dc157f
-bench: $(INSTALLED) system-deps services
+bench: $(INSTALLED) $(NEUTRON_INSTALLED) system-deps services
 	$(PY) -m benchmarks $(if $(BENCH_AGAINST),--against $(BENCH_AGAINST))
 
 ## typecheck: mypy over src/podswitch, strict on model, config, fabric, controller and client ([tool.mypy])

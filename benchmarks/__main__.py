@@ -30,6 +30,7 @@ BENCHMARKS = [
     "bench_history",
     "bench_storm",
     "bench_dataplane",
+    "bench_neutron",
 ]
 REPO = Path(__file__).resolve().parents[1]
 

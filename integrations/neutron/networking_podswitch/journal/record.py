@@ -58,9 +58,8 @@ def _add(
     tags: Iterable[str],
     old: Iterable[Key] = (),
 ) -> None:
-    row = rows.insert(context.session, object_type, object_id, operation, parents, tags, (path_of(k) for k in old))
+    rows.insert(context.session, object_type, object_id, operation, parents, tags, (path_of(k) for k in old))
     log.debug("journal: recorded %s %s %s", operation, object_type, object_id)
-    del row
 
 
 def learn_project_name(context: Any, project_id: str, settings: mapping.Settings) -> None:

@@ -1,0 +1,184 @@
+"""Neutron with podswitch: what the driver costs a Neutron API call, and how fast the journal catches up.
+
+Two real Neutron deployments side by side in the same run (integrations/neutron/tests/e2e/deployment.py:
+MariaDB with the real migrations, the API under waitress, neutron-rpc-server and neutron-periodic-workers,
+a stand-in OVS agent on osvdev0013 reporting over RPC as the real agent does so ML2's `openvswitch` driver
+binds the ports): one with `mechanism_drivers = openvswitch,podswitch` and the podswitch L3 plugin, talking
+to a real `podswitch serve` (SQLite), and the baseline with `openvswitch` alone and the stock L3 plugin.
+
+1. Port create, the controller up: PODSWITCH_NEUTRON_BENCH_PORTS (200) ports bound to osvdev0013 through
+   openstacksdk, one call at a time, alternating between the two deployments call by call (the machine's
+   load weighs on both alike). p50 and p99 of each, the baseline's beside; target <= 1.1x.
+2. Backlog drain: the controller stopped, PODSWITCH_NEUTRON_BENCH_OPS (10,000) port creates through Neutron
+   (4 clients at once, bound to osvdev0013: each port is a create and a binding update in the journal),
+   then the controller started; figure: journal rows completed per second from the controller's start
+   until no row is pending. Bounded: creating stops after PODSWITCH_NEUTRON_BENCH_CAP seconds (600) and the
+   figure's name says how many operations made the backlog (on a loaded 2-core machine a port create takes
+   0.3-1 s, so 10,000 need a quiet one); the drain is cut off after as long (the row then says so).
+
+Runs in the neutron venv (`make neutron-venv`): started from another interpreter, it re-executes itself
+there."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+NEUTRON_PY = REPO / ".venv-neutron" / "bin" / "python"
+E2E = REPO / "integrations" / "neutron" / "tests"
+
+PORTS = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_PORTS") or 200)
+OPS = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_OPS") or 10_000)
+CAP = float(os.environ.get("PODSWITCH_NEUTRON_BENCH_CAP") or 600)
+WRITERS = 4  # the API's waitress threads
+TOKEN = "bench-neutron-admin-token"
+
+
+def in_neutron_venv() -> None:
+    """Re-execute under the neutron venv's interpreter unless this one has neutron."""
+    try:
+        import neutron  # noqa: F401
+    except ImportError:
+        if not NEUTRON_PY.exists():
+            sys.exit(f"bench_neutron: {NEUTRON_PY} is missing: run `make neutron-venv`")
+        path = os.pathsep.join([str(REPO / "src"), str(REPO), str(E2E)])
+        os.execve(
+            str(NEUTRON_PY), [str(NEUTRON_PY), "-m", "benchmarks.bench_neutron"], {**os.environ, "PYTHONPATH": path}
+        )
+    if str(E2E) not in sys.path:
+        sys.path.insert(0, str(E2E))
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def percentile(xs: list[float], q: float) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, max(0, round(len(ordered) * q) - 1))]
+
+
+def backlog(connect: Callable[[], Any], network_id: str, project: str, started: float) -> int:
+    """OPS port creates bound to osvdev0013, from WRITERS threads at once (Neutron serves several calls at
+    a time; one client alone measures its round trips), until done or CAP seconds after `started`."""
+    from e2e.cloud import vm_port
+
+    claimed = itertools.count()
+    lock = threading.Lock()
+    made = 0
+
+    def writer() -> None:
+        nonlocal made
+        conn = connect()
+        while time.monotonic() - started < CAP and (n := next(claimed)) < OPS:
+            vm_port(conn, project, network_id, f"backlog{n}")
+            with lock:
+                made += 1
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        for done in [pool.submit(writer) for _ in range(WRITERS)]:
+            done.result()
+    return made
+
+
+def main() -> None:
+    in_neutron_venv()
+    from e2e import journal
+    from e2e.cloud import COMPUTE_HOST, provider_network, vm_port
+    from e2e.deployment import Podswitch, deploy, teardown
+    from e2e.services import MessageBus
+
+    from benchmarks.common import Result, emit
+    from podswitch.lab.process import ControllerProcess
+
+    project = uuid.uuid4().hex
+    with tempfile.TemporaryDirectory(prefix="podswitch-bench-neutron-") as tmp:
+        work = Path(tmp)
+        bus = MessageBus.create()
+        controller = ControllerProcess(work / "controller", TOKEN).start()
+        # Journal defaults, but for the consistency check (this measures the journal alone) and a retry
+        # at most a second apart once the controller is back (the drain's clock starts at its start).
+        podswitch = Podswitch([controller.url], TOKEN, {"consistency_interval": "0", "retry_max": "1"})
+        deployed = []
+        try:
+            ours = deploy("podswitch", work / "podswitch", bus, podswitch, (COMPUTE_HOST,))
+            deployed.append(ours)
+            theirs = deploy("baseline", work / "baseline", bus, None, (COMPUTE_HOST,))
+            deployed.append(theirs)
+            sides = {"podswitch": ours.connection(project, "bench"), "baseline": theirs.connection(project, "bench")}
+            nets = {}
+            for name, conn in sides.items():
+                nets[name] = provider_network(conn, project, "net_bench", 330, "10.80.0.0/16")[0].id
+
+            def create(name: str, n: int) -> float:
+                started = time.perf_counter()
+                vm_port(sides[name], project, nets[name], f"vm{n}")
+                return time.perf_counter() - started
+
+            for n in range(5):  # warm both up (connections, caches, the first binding)
+                create("podswitch", -n - 1)
+                create("baseline", -n - 1)
+            times: dict[str, list[float]] = {"podswitch": [], "baseline": []}
+            for n in range(PORTS):
+                order = ("podswitch", "baseline") if n % 2 == 0 else ("baseline", "podswitch")
+                for name in order:
+                    times[name].append(create(name, n))
+            for q, label in ((0.5, "p50"), (0.99, "p99")):
+                a, b = percentile(times["podswitch"], q), percentile(times["baseline"], q)
+                emit(
+                    Result(
+                        f"neutron port create, controller up: {label}",
+                        a * 1000,
+                        "ms",
+                        "<= 1.1x without podswitch",
+                        "openvswitch driver alone",
+                        b * 1000,
+                        a / b <= 1.1,
+                    )
+                )
+            log(
+                f"port create p50 {statistics.median(times['podswitch']) * 1000:.1f} ms with podswitch, "
+                f"{statistics.median(times['baseline']) * 1000:.1f} ms without"
+            )
+
+            # 2. the backlog of an outage
+            seq = journal.last_seq(ours)
+            controller.stop()
+            started = time.monotonic()
+            made = backlog(lambda: ours.connection(project, "bench"), nets["podswitch"], project, started)
+            waiting = journal.states(ours, seq)
+            log(f"outage: {made} port creates in {time.monotonic() - started:.0f} s, journal {dict(waiting)}")
+            controller.start()
+            started = time.monotonic()
+            while journal.states(ours, seq)["pending"] and time.monotonic() - started < CAP:
+                time.sleep(0.5)
+            seconds = time.monotonic() - started
+            counted = journal.states(ours, seq)
+            drained = counted["pending"] == 0
+            rows = counted["completed"]
+            log(f"drain: {dict(counted)} after {seconds:.1f} s" + ("" if drained else f" (cut off at {CAP:.0f} s)"))
+            name = "neutron journal drain after an outage" + ("" if drained else " (cut off)")
+            emit(Result(name, rows / seconds, "rows/s"))
+            emit(Result("  port creates during the outage", made, "", f"{OPS}", ok=made == OPS))
+            emit(Result("  rows sent", rows, ""))
+            emit(Result("  rows failed", counted["failed"], "", "0", ok=counted["failed"] == 0))
+        finally:
+            for neutron in deployed:
+                teardown(neutron)
+            controller.stop()
+            bus.drop()
+
+
+if __name__ == "__main__":
+    main()
