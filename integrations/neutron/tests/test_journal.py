@@ -122,3 +122,15 @@ class TestSenders(PodswitchTestCase):
         self.journal.stop()
         self.assertIn("net_demo", self.controller.intent().tenants[tname].segments)
         self.assertEqual(0, self.pending())
+
+
+class TestLeaseExpiry(PodswitchTestCase):
+    extra_config = {"lease": 1.0}
+
+    def test_a_dead_holders_lease_is_taken_once_it_expires(self) -> None:
+        dead = worker.Journal()  # a process that took the lease, then was killed -9 (it never releases it)
+        self.vlan_network("net_demo", 30)
+        self.assertTrue(dead.lease_now())
+        self.assertFalse(self.sync().leased)
+        time.sleep(1.2)  # the lease's length
+        self.assertEqual((True, 1), (lambda p: (p.leased, p.sent))(self.sync()))
