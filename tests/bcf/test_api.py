@@ -239,3 +239,32 @@ def test_a_refused_port_is_logged_for_the_operator(http: TestClient, caplog: pyt
         answer = http.put(path, headers=NEUTRON, json={"port": twin})
     assert answer.status_code == 409 and answer.json()["error"]["field"] == "mac"
     assert any(twin["id"] in r.getMessage() and "already used" in r.getMessage() for r in caplog.records)
+
+
+def test_a_renamed_project_and_network_move_with_what_they_hold(http: TestClient, app: FastAPI) -> None:
+    create_seed(http)
+    for method, path, body in seed.l3_create()[2:]:
+        assert tree_call(http, method, path, body).is_success
+    renamed = http.post(f"{NS}/tenants", headers=NEUTRON, json={"tenant_id": seed.PROJECT_ID, "tenant_name": "prod"})
+    assert renamed.is_success, renamed.text
+    text = intent_text(app)
+    assert "tenant demo.openstack" not in text and "interface tenant prod.openstack" in text  # system's side too
+    net = {"network": {**seed.network(), "name": "net_prod"}}
+    assert http.put(f"{NS}/tenants/{seed.PROJECT_ID}/networks/{seed.NETWORK_ID}", headers=NEUTRON, json=net).is_success
+    expected = (
+        seed.seed_block()
+        .replace("demo.openstack", "prod.openstack")
+        .replace("net_demo", "net_prod")
+        .replace("openstackdev", "openstack")
+    )
+    assert seed.tenant_block(intent_text(app), "prod.openstack") == expected
+
+
+def test_a_deleted_project_takes_systems_link_to_it(http: TestClient, app: FastAPI) -> None:
+    create_seed(http)
+    for method, path, body in seed.l3_create()[2:]:
+        assert tree_call(http, method, path, body).is_success
+    assert http.delete(f"{NS}/tenants/{seed.PROJECT_ID}", headers=NEUTRON).is_success
+    text = intent_text(app)
+    assert "demo.openstack" not in text
+    assert http.delete(f"{NS}/tenants/{seed.PROJECT_ID}", headers=NEUTRON).status_code == 404

@@ -13,7 +13,7 @@ GROUP = "podswitch"
 OPTS = [
     cfg.ListOpt(
         "url",
-        default=["http://127.0.0.1:8080"],
+        default=["http://127.0.0.1:8650"],
         help="The podswitch controller(s) of this fabric, tried in order (they share one store).",
     ),
     cfg.StrOpt("token", secret=True, help="The controller's admin token (sent as a bearer token)."),

@@ -18,6 +18,10 @@ from .db.models import ProjectName
 from .mapping import ROUTER_INTERFACE_OWNERS, Settings, View, is_router_port, project_of
 
 
+class Incomplete(Exception):
+    """Neutron cannot be read whole now (a plugin the mapping needs is not loaded)."""
+
+
 def core_plugin() -> Any:
     return directory.get_plugin()
 
@@ -87,13 +91,15 @@ def load(context: Any, tags: Iterable[str], settings: Settings) -> View:
 def load_all(context: Any, settings: Settings) -> View:
     """All of Neutron that the mapping looks at. Call it inside one reader transaction: a snapshot."""
     core = core_plugin()
+    if core is None:
+        raise Incomplete("the core plugin is not loaded yet: not a complete view of Neutron")
     networks = _by_id(core.get_networks(context))
     ports = _by_id(core.get_ports(context))
     routers: dict[str, dict[str, Any]] = {}
     if settings.l3_mode == "router":
         plugin = l3_plugin()
         if plugin is None:
-            raise RuntimeError("l3_mode is router but no L3 plugin is loaded: not a complete view of Neutron")
+            raise Incomplete("l3_mode is router but no L3 plugin is loaded: not a complete view of Neutron")
         routers = _by_id(plugin.get_routers(context))
     projects = {project_of(n) for n in networks.values()} | {project_of(r) for r in routers.values()}
     projects.discard("")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from harness import HOST, HOST2, PodswitchTestCase
+from neutron_lib import context as n_context
 
 from podswitch.model import Attachment, LogicalRouter, member_key
 
@@ -171,3 +172,34 @@ class TestSubnetMode(PodswitchTestCase):
             tnode = self.controller.intent().tenants[self.tenant(net["project_id"])]
             self.assertIn("net_storage", tnode.segments)
             self.assertIsNone(tnode.router)
+
+
+class TestProjectNames(PodswitchTestCase):
+    def create_network_as(self, project_name: str, name: str, vlan: int) -> dict[str, object]:
+        """A network created by a user of the project, whose request context carries the project's name (as
+        keystonemiddleware puts Keystone's answer there)."""
+        context = n_context.Context(user_id="u", project_id=self._project_id, project_name=project_name, is_admin=True)
+        body = {
+            "name": name,
+            "admin_state_up": True,
+            "shared": False,
+            "project_id": self._project_id,
+            "provider:network_type": "vlan",
+            "provider:physical_network": "physnet1",
+            "provider:segmentation_id": vlan,
+        }
+        return dict(self.driver.create_network(context, {"network": body}))
+
+    def test_the_tenant_is_named_after_the_project_and_moves_when_it_is_renamed(self) -> None:
+        net = self.create_network_as("demo", "net_demo", 30)
+        port = self.bound_port({**net, "project_id": self._project_id})
+        self.sync()
+        self.assertIn("net_demo", self.controller.intent().tenants["demo.openstack"].segments)
+        self.create_network_as("demo-renamed", "net_two", 31)  # the next request says the project is renamed
+        self.sync()
+        tenants = self.controller.intent().tenants
+        self.assertNotIn("demo.openstack", tenants)
+        moved = tenants["demo-renamed.openstack"]
+        self.assertEqual(["net_demo", "net_two"], sorted(moved.segments))
+        self.assertEqual([port["id"]], list(moved.segments["net_demo"].endpoints))
+        self.assertEqual(self._project_id, moved.tenant.id)

@@ -62,7 +62,10 @@ def _check(context: Any, client: Client, settings: mapping.Settings, limit: int)
         pending, last_seq = rows.unfinished(context)
         if pending:
             return Report("skipped", f"{pending} journal rows are not sent yet")
-        snapshot = view.load_all(context, settings)
+        try:
+            snapshot = view.load_all(context, settings)
+        except view.Incomplete as exc:
+            return Report("skipped", str(exc))
         wrote = rows.get_status(context, "last_sync")
     want = mapping.desired(snapshot, settings)
 

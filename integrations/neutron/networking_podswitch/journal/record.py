@@ -8,7 +8,7 @@ Creating a port, the hot path, reads nothing: its row needs no earlier location.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from neutron.db.models import l3 as l3_models
@@ -58,9 +58,18 @@ def _add(
     tags: Iterable[str],
     old: Iterable[Key] = (),
 ) -> None:
-    row = rows.insert(context.session, object_type, object_id, operation, parents, tags, (path_of(k) for k in old))
+    rows.insert(context.session, object_type, object_id, operation, parents, tags, (path_of(k) for k in old))
     log.debug("journal: recorded %s %s %s", operation, object_type, object_id)
-    del row
+
+
+def _guarded(where: Callable[[], list[Key]], obj: Mapping[str, Any]) -> list[Key]:
+    """Where an object's intent was, or nothing when that cannot be worked out: the row is recorded anyway
+    (it rewrites what Neutron has), the Neutron call goes on, and the consistency check removes leftovers."""
+    try:
+        return where()
+    except Exception:
+        log.exception("journal: where the intent of %s was is unknown; recording the change without it", obj.get("id"))
+        return []
 
 
 def learn_project_name(context: Any, project_id: str, settings: mapping.Settings) -> None:
@@ -100,20 +109,25 @@ def network(
 ) -> None:
     project = mapping.project_of(current)
     learn_project_name(context, project, settings)
-    names = Names(context, settings)
-    tenant = names.tenant(project)
-    old = [Key(Kind.TENANT, tenant), Key(Kind.LOGICAL_ROUTER, tenant)]
     # project:P rewrites the tenant and its segments; a segment whose name changed moves with everything in
     # it (network:N). Not otherwise: a port's member that the fabric refuses must not hold its network back.
     tags = [f"project:{project}"]
-    if operation != CREATE:
-        now = names.segments(project)[current["id"]]
-        old.append(Key(Kind.SEGMENT, tenant, now))
-        if original is not None and original.get("name") != current.get("name"):
-            before = names.segments(project, {current["id"]: original.get("name") or ""})[current["id"]]
-            if before != now:
-                old.append(Key(Kind.SEGMENT, tenant, before))
-                tags.append(f"network:{current['id']}")
+
+    def where() -> list[Key]:
+        names = Names(context, settings)
+        tenant = names.tenant(project)
+        old = [Key(Kind.TENANT, tenant), Key(Kind.LOGICAL_ROUTER, tenant)]
+        if operation != CREATE:
+            now = names.segments(project)[current["id"]]
+            old.append(Key(Kind.SEGMENT, tenant, now))
+            if original is not None and original.get("name") != current.get("name"):
+                before = names.segments(project, {current["id"]: original.get("name") or ""})[current["id"]]
+                if before != now:
+                    old.append(Key(Kind.SEGMENT, tenant, before))
+                    tags.append(f"network:{current['id']}")
+        return old
+
+    old = _guarded(where, current)
     _add(context, "network", current["id"], operation, [project], tags, old)
 
 
@@ -155,24 +169,33 @@ def port(
     parents = {net_id, network_project}
     tags = {f"port:{current['id']}"}
     tags |= {f"member:{net_id}:{host}" for host, _ in (bound, was_bound) if host}
-    old: list[Key] = []
-    routers = {p for p in (_router_project(context, current), _router_project(context, original)) if p}
-    if routers and settings.l3_mode == "router":
-        parents |= routers
-        tags |= {f"project:{p}" for p in routers}
-    moved = operation == DELETE or (operation == UPDATE and was_bound != bound)
-    if moved or routers:
+    routers = set()
+    if settings.l3_mode == "router":
+        routers = {p for p in (_router_project(context, current), _router_project(context, original)) if p}
+    parents |= routers
+    tags |= {f"project:{p}" for p in routers}
+    # Where the port's intent was, when it may no longer be wanted there: read only then (creating and
+    # binding a port, the hot path, reads nothing more).
+    before = (
+        {was_bound, bound}
+        if operation == DELETE
+        else {was_bound}
+        if operation == UPDATE and was_bound != bound
+        else set()
+    )
+    members = sorted((h, v) for h, v in before if h and v and mapping.is_name(h))
+    endpoint = operation == DELETE and not mapping.is_router_port(current)
+
+    def where() -> list[Key]:
+        old: list[Key] = []
         names = Names(context, settings)
-        tenant = names.tenant(network_project)
-        if moved:
-            segment = names.segments(network_project)[net_id]
-            if operation == DELETE:
-                old.append(Key(Kind.ENDPOINT, tenant, segment, current["id"]))
-            for host, vlan in {was_bound, bound} if operation == DELETE else {was_bound}:
-                if host and vlan and mapping.is_name(host):
-                    old.append(Key(Kind.MEMBER, tenant, segment, member_key(host, vlan)))
-        if settings.l3_mode == "router":
-            old += [Key(Kind.LOGICAL_ROUTER, names.tenant(p)) for p in routers]
+        if members or endpoint:
+            tenant, segment = names.tenant(network_project), names.segments(network_project)[net_id]
+            old += [Key(Kind.MEMBER, tenant, segment, member_key(h, v)) for h, v in members]
+            old += [Key(Kind.ENDPOINT, tenant, segment, current["id"])] if endpoint else []
+        return old + [Key(Kind.LOGICAL_ROUTER, names.tenant(p)) for p in routers]
+
+    old = _guarded(where, current) if members or endpoint or routers else []
     _add(context, "port", current["id"], operation, parents, tags, old)
 
 

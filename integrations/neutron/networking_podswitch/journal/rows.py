@@ -115,16 +115,6 @@ def refused(context: Any, seq: int, error: str, max_attempts: int) -> bool:
         return bool(row.state == FAILED)
 
 
-def retry_failed(context: Any) -> int:
-    """Make failed rows pending again (`podswitch-neutron journal retry`)."""
-    with db_api.CONTEXT_WRITER.using(context):
-        return int(
-            context.session.query(JournalRow)
-            .filter(JournalRow.state == FAILED)
-            .update({"state": PENDING, "attempts": 0}, synchronize_session=False)
-        )
-
-
 def delete_completed(context: Any, older_than: datetime) -> int:
     with db_api.CONTEXT_WRITER.using(context):
         return int(

@@ -83,6 +83,10 @@ class Journal:
         except Exception:  # the database may be gone at shutdown; the lease expires by itself
             log.debug("journal: could not release the lease", exc_info=True)
 
+    def lease_now(self) -> bool:
+        """Take (or renew) the lease without sending: whether this process is the sender now."""
+        return lease.acquire(n_context.get_admin_context(), self.holder, self.opts.lease)
+
     def wake(self) -> None:
         """New rows were committed: send them now rather than at the next interval."""
         self._wake.set()

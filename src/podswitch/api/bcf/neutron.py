@@ -131,9 +131,10 @@ def _ensure_tenant(
     # A renamed project: its tenant moves to the new name with everything in it.
     old = intent.tenants[existing]
     moved = TenantNode(tenant=tenant, router=old.router, segments=old.segments)
-    ops: list[Operation] = [Put(key, obj) for key, obj in tenant_objects(wanted, moved)]
+    # The old one goes first: endpoint ids are unique in the fabric (references are checked on the result).
+    ops: list[Operation] = [Delete(Key(Kind.TENANT, existing))]
+    ops += [Put(key, obj) for key, obj in tenant_objects(wanted, moved)]
     ops += _unreference(intent, {existing}, set(), renamed={existing: wanted})
-    ops.append(Delete(Key(Kind.TENANT, existing)))
     return wanted, ops
 
 
