@@ -59,7 +59,14 @@ def deployments(
         futures = {
             name: pool.submit(deploy, name, work, bus, ps, (COMPUTE_HOST,)) for name, (work, ps) in plans.items()
         }
-        wait(futures.values())
+        try:
+            wait(futures.values())
+        except BaseException:  # interrupted: what the threads still deploy must not outlive the session
+            pool.shutdown(wait=True)
+            for future in futures.values():
+                if future.exception() is None:
+                    teardown(future.result())
+            raise
     failed = [f.exception() for f in futures.values() if f.exception() is not None]
     deployed = {name: f.result() for name, f in futures.items() if f.exception() is None}
     try:
