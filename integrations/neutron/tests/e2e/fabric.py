@@ -61,9 +61,15 @@ def endpoint_lives(client: Client, since: int) -> dict[str, list[tuple[int, str]
     """Endpoint id -> [(revision, create|update|delete), ...] for every change since revision `since`."""
     lives: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for rev in revisions_since(client, since):
-        for change in client.iterate(f"/v1/history/{rev}"):
-            if change["kind"] == "endpoint":
-                lives[change["key"]["name"]].append((rev, change["operation"]))
+        offset = 0
+        while True:
+            page = client.get(f"/v1/history/{rev}", limit=1000, offset=offset)["changes"]
+            for change in page["items"]:
+                if change["kind"] == "endpoint":
+                    lives[change["key"]["name"]].append((rev, change["operation"]))
+            offset += len(page["items"])
+            if not page["items"] or offset >= page["total"]:
+                break
     return dict(lives)
 
 
