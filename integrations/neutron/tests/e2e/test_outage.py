@@ -1,25 +1,18 @@
 """A dead controller never slows or fails Neutron, and nothing Neutron accepted meanwhile is lost.
 
-1. Outage: with the controller stopped, 200 ports are created and deleted through Neutron (bound to
-   osvdev0013, as Nova makes them), then 20 more created; every call is timed beside the same call on a
-   Neutron without podswitch, in the same run, interleaved call by call so that the machine's load weighs
-   on both alike. The times and their ratio are printed, not asserted (they depend on the machine); what is
-   asserted is that every call succeeded. The controller starts -> the journal drains: the fabric holds
-   exactly the 20 ports that exist, each endpoint's life in the controller's history is well formed
-   (created once, then deleted once, or never seen: the journal sends what Neutron holds when it sends),
-   every journal row completed, none failed.
-2. Crash: a backlog is waiting, the controller takes the journal's first batch and freezes (SIGSTOP) with
-   it unanswered; neutron's API server, RPC server and periodic workers are killed with SIGKILL while it is
-   in flight; the controller then applies that batch without anyone to answer. After Neutron restarts the
-   journal completes: every row completed exactly once, no port's endpoint created twice or lost.
+With the controller stopped, 200 ports are created and deleted through Neutron (bound to osvdev0013, as
+Nova makes them), then 20 more created; every call is timed beside the same call on a Neutron without
+podswitch, in the same run, interleaved call by call so that the machine's load weighs on both alike. The
+times and their ratio are printed, not asserted (they depend on the machine); what is asserted is that every
+call succeeded. The controller starts -> the journal drains: the fabric holds exactly the 20 ports that
+exist, each endpoint's life in the controller's history is well formed (created once, then deleted once, or
+never seen: the journal sends what Neutron holds when it sends), every journal row completed, none failed.
 
 Ports are bound by ML2's real `openvswitch` driver to a STAND-IN OVS agent (standin_ovs_agent.py: a process
 that reports its state over RPC exactly as the real agent does)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import statistics
 import time
 from collections.abc import Callable
@@ -117,59 +110,3 @@ def test_with_the_controller_down_neutron_works_as_fast_and_the_backlog_drains_i
         assert ep["mac"] == p.mac_address and ep["ips"] == [ip["ip_address"] for ip in p.fixed_ips]
     lives = endpoint_lives(ps, since)
     assert wrong_lives(lives, deleted=[p.id for p in ports], kept=[p.id for p in survivors]) == {}
-
-
-def frozen_request_at(port: int) -> bool:
-    """A request sits unread on a connection the (stopped) controller accepted: an ESTABLISHED socket on
-    its port with bytes in its receive queue (/proc/net/tcp: local address, state 01, rx_queue)."""
-    with open("/proc/net/tcp") as fh:
-        next(fh)
-        for line in fh:
-            fields = line.split()
-            local, state, queues = fields[1], fields[3], fields[4]
-            if int(local.split(":")[1], 16) == port and state == "01" and int(queues.split(":")[1], 16) > 0:
-                return True
-    return False
-
-
-def test_kill_9_of_neutron_with_a_batch_in_flight_loses_and_doubles_no_row(
-    neutron: Neutron, ensure_controller: ControllerProcess, ps: Client, project_id: str
-) -> None:
-    conn = neutron.connection(project_id, "crash")
-    net, _ = provider_network(conn, project_id, "net_crash", 320, "10.66.40.0/24")
-    poll(lambda: f"{net.id}" in ps.running_config()[1], 60, "the controller to hold net_crash")
-    since, seq = ps.revision(), journal.last_seq(neutron)
-
-    ensure_controller.stop()
-    ports = [vm_port(conn, project_id, net.id, f"vm{i}") for i in range(100)]
-    for port in ports[:50]:
-        conn.network.delete_port(port, ignore_missing=False)
-    kept = ports[50:]
-
-    # The controller comes back frozen: the journal's first batch reaches it and waits there, unanswered.
-    ensure_controller.start()
-    assert ensure_controller.proc is not None
-    os.kill(ensure_controller.proc.pid, signal.SIGSTOP)
-    try:
-        poll(lambda: frozen_request_at(ensure_controller.port), 60, "a journal batch to reach the controller")
-        for child in neutron.processes():
-            if child not in neutron.agents.values():
-                child.kill()
-    finally:
-        os.kill(ensure_controller.proc.pid, signal.SIGCONT)
-    # The controller applies that batch with nobody left to hear the answer: mid-backlog, its rows and the
-    # rest still pending in Neutron's database.
-    poll(lambda: ps.revision() > since, 60, "the controller to apply the frozen batch")
-    assert journal.states(neutron, seq)["pending"] > 0
-
-    neutron.start()
-    poll(lambda: journal.drained(neutron, seq), DRAIN, "the journal to drain after the restart", interval=0.5)
-    counted = journal.states(neutron, seq)
-    assert counted["failed"] == 0 and counted["pending"] == 0
-    recorded = journal.rows_of(neutron, seq, "port")
-    assert all(recorded[(p.id, "create")] == 1 for p in ports)
-    assert all(recorded[(p.id, "delete")] == 1 for p in ports[:50])
-
-    assert set(segment_endpoints(ps, "crash.openstack", "net_crash")) == {p.id for p in kept}
-    lives = endpoint_lives(ps, since)
-    assert wrong_lives(lives, deleted=[p.id for p in ports[:50]], kept=[p.id for p in kept]) == {}
