@@ -134,3 +134,15 @@ class TestLeaseExpiry(PodswitchTestCase):
         self.assertFalse(self.sync().leased)
         time.sleep(1.2)  # the lease's length
         self.assertEqual((True, 1), (lambda p: (p.leased, p.sent))(self.sync()))
+
+
+class TestWhatIsRecorded(PodswitchTestCase):
+    def test_updates_that_change_nothing_mapped_record_nothing(self) -> None:
+        net = self.vlan_network("net_demo", 30)
+        port = self.bound_port(net)
+        self.sync()
+        self._update("ports", port["id"], {"port": {"description": "web server"}}, as_admin=True)
+        self._update("networks", net["id"], {"network": {"description": "front end"}}, as_admin=True)
+        self.assertEqual(0, self.pending())
+        self._update("ports", port["id"], {"port": {"device_id": "vm-1"}}, as_admin=True)
+        self.assertEqual(1, self.pending())

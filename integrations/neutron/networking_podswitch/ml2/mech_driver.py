@@ -59,7 +59,9 @@ class PodswitchMechanismDriver(api.MechanismDriver):
         record.subnet(context._plugin_context, record.CREATE, context.current, _project(context), self.settings)
 
     def update_subnet_precommit(self, context: Any) -> None:
-        record.subnet(context._plugin_context, record.UPDATE, context.current, _project(context), self.settings)
+        record.subnet(
+            context._plugin_context, record.UPDATE, context.current, _project(context), self.settings, context.original
+        )
 
     def delete_subnet_precommit(self, context: Any) -> None:
         record.subnet(context._plugin_context, record.DELETE, context.current, _project(context), self.settings)
