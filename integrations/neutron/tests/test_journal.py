@@ -75,8 +75,8 @@ class TestRefusals(PodswitchTestCase):
 
         net = self.vlan_network("net_a", 30, project_id="project-a")
         refused = self.bound_port(net)
-        renamed = {"port": {"name": "still-refused"}}
-        self._update("ports", refused["id"], renamed, as_admin=True)  # a later row about the refused port
+        moved = {"port": {"device_id": "vm-1"}}
+        self._update("ports", refused["id"], moved, as_admin=True)  # a later row about the refused port
         later = self.bound_port(self.vlan_network("net_a2", 31, project_id="project-a"))
         self.vlan_network("net_b", 32, project_id="project-b")
         done = self.sync()
@@ -85,12 +85,12 @@ class TestRefusals(PodswitchTestCase):
         self.assertIn("net_b", self.controller.intent().tenants[self.tenant("project-b")].segments)
         self.assertIn(later["id"], segments["net_a2"].endpoints)  # the project's other rows went on
         self.assertEqual({}, dict(segments["net_a"].endpoints))  # rows about the refused port wait
-        self.assertEqual(3, self.pending())  # its create, its binding, its rename
+        self.assertEqual(3, self.pending())  # its create, its binding, its new device
 
         time.sleep(0.1)  # the refused row's retry delay (retry_min 0.01 s) passes
         done = self.sync()
         self.assertEqual((1, 1), (done.refused, done.failed))  # failed for good
-        self.assertEqual(2, self.pending())  # its binding and rename: their turn in the next pass
+        self.assertEqual(2, self.pending())  # its binding and new device: their turn in the next pass
         with db_api.CONTEXT_READER.using(self.admin):
             failed = self.admin.session.query(JournalRow).filter_by(state=FAILED).all()
             self.assertEqual([refused["id"]], [r.object_id for r in failed])
