@@ -55,6 +55,8 @@ def status(neutron: Neutron) -> dict[str, Any]:
         timeout=120,
         check=False,
     )
-    assert shown.returncode in (0, 1), f"podswitch-neutron journal status: {shown.returncode}\n{shown.stderr}"
-    facts: dict[str, Any] = json.loads(shown.stdout)
+    try:
+        facts: dict[str, Any] = json.loads(shown.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"podswitch-neutron journal status --json: {shown.returncode}\n{shown.stderr}") from None
     return facts
