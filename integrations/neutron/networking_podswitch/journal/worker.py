@@ -95,7 +95,12 @@ class Journal:
         while not self._stop.is_set():
             delay = self.opts.sync_interval
             try:
-                self.run_once()
+                done = self.run_once()
+                if not done.leased:
+                    # Another process sends (it sees our rows on its next pass): wake-ups here would only
+                    # ask the database for the lease again and again. Look again when it could expire.
+                    self._stop.wait(min(self.opts.lease, max(delay, self.opts.lease / 2)))
+                    continue
                 self.periodic()
                 if self.down_since is not None:
                     log.info("journal: the controller answers again after %.1fs", time.monotonic() - self.down_since)
@@ -124,6 +129,10 @@ class Journal:
         if not lease.acquire(context, self.holder, self.opts.lease):
             result.leased = False
             return result
+        if self.down_since is not None:
+            # While the controller is down, ask it (GET /healthz) before building a batch: building reads
+            # Neutron for every row, and doing that on every retry loaded the database for nothing.
+            self.client.revision()
         while not self._stop.is_set():
             pending, by_seq = rows.window(
                 context, max(WINDOW, 5 * self.opts.batch_size), self.opts.retry_min, self.opts.retry_max
@@ -166,9 +175,8 @@ class Journal:
     # ---- periodic tasks -------------------------------------------------------------------------
 
     def periodic(self) -> None:
+        """The tasks that ride on a pass (call it holding the lease: right after `run_once` took it)."""
         context = n_context.get_admin_context()
-        if not lease.acquire(context, self.holder, self.opts.lease):
-            return
         if self.opts.port_status:
             self.reconcile_ports()
         interval = self.opts.consistency_interval
