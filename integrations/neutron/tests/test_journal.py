@@ -146,3 +146,21 @@ class TestWhatIsRecorded(PodswitchTestCase):
         self.assertEqual(0, self.pending())
         self._update("ports", port["id"], {"port": {"device_id": "vm-1"}}, as_admin=True)
         self.assertEqual(1, self.pending())
+
+
+class TestThreadOutage(PodswitchTestCase):
+    def test_the_thread_backs_off_while_the_controller_is_down_and_drains_when_it_returns(self) -> None:
+        self.controller.stop()
+        net = self.vlan_network("net_demo", 30)  # Neutron answers: the row waits
+        self.journal.start()
+        time.sleep(0.5)  # several failed passes (backoff 0.01-0.05 s here)
+        self.assertIsNotNone(self.journal.down_since)
+        self.controller.start()
+        tname = self.tenant(net["project_id"])
+        deadline = time.monotonic() + 20
+        while tname not in self.controller.intent().tenants and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.journal.stop()  # (the test's database is one connection: touch it with the thread stopped)
+        self.assertIn("net_demo", self.controller.intent().tenants[tname].segments)
+        self.assertEqual(0, self.pending())
+        self.assertIsNone(self.journal.down_since)
