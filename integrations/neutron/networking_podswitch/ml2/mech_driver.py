@@ -30,17 +30,17 @@ def _binding(context: Any, original: bool = False) -> tuple[str | None, int | No
 
 class PodswitchMechanismDriver(api.MechanismDriver):
     def initialize(self) -> None:
-        config.register()
+        self.opts = config.opts()
         self.settings = config.settings()
         self.journal = worker.get()
-        if config.opts().journal_thread:
+        if self.opts.journal_thread:
             self.journal.start()
         log.info(
-            "podswitch mechanism driver: controllers %s, origination %s", config.opts().url, self.settings.origination
+            "podswitch mechanism driver: controllers %s, origination %s", self.opts.url, self.settings.origination
         )
 
     def get_workers(self) -> list[Any]:
-        return [] if config.opts().journal_thread else [worker.JournalWorker()]
+        return [] if self.opts.journal_thread else [worker.JournalWorker()]
 
     # ---- networks -------------------------------------------------------------------------------
 
@@ -88,7 +88,7 @@ class PodswitchMechanismDriver(api.MechanismDriver):
         port_status.forget(context._plugin_context, context.current["id"])
 
     def _block(self, context: Any, bound: tuple[str | None, int | None], was: tuple[str | None, int | None]) -> None:
-        if config.opts().port_status and bound != was and bound[0] and bound[1]:
+        if self.opts.port_status and bound != was and bound[0] and bound[1]:
             port_status.block(context._plugin_context, context.current, bound[0], bound[1])
 
     # ---- after the commit -----------------------------------------------------------------------
