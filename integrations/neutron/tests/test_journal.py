@@ -164,3 +164,22 @@ class TestThreadOutage(PodswitchTestCase):
         self.assertIn("net_demo", self.controller.intent().tenants[tname].segments)
         self.assertEqual(0, self.pending())
         self.assertIsNone(self.journal.down_since)
+
+
+class TestStarvation(PodswitchTestCase):
+    extra_config = {"batch_size": 1, "max_attempts": 100}
+
+    def test_rows_behind_many_waiting_rows_still_go(self) -> None:
+        ops = self.controller.client
+        ops.put_object(Key(Kind.TENANT, "ops"), Tenant(name="ops"))
+        ops.put_object(Key(Kind.SEGMENT, "ops", "storage"), Segment(name="storage"))
+        ops.put_object(Key(Kind.MEMBER, "ops", "storage", "osvdev0013:30"), Member(interface_group=HOST, vlan=30))
+        net = self.vlan_network("net_a", 30)
+        self.sync()
+        stuck = self.bound_port(net)  # refused: its member's VLAN is claimed
+        for n in range(6):  # more rows about it than the journal looks at per batch (5 x batch_size)
+            self._update("ports", stuck["id"], {"port": {"device_id": f"vm-{n}"}}, as_admin=True)
+        self.vlan_network("net_b", 31)
+        done = self.sync()
+        self.assertEqual((1, 1), (done.refused, done.sent))
+        self.assertIn("net_b", self.controller.intent().tenants[self.tenant(net["project_id"])].segments)

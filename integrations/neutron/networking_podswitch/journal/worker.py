@@ -27,7 +27,8 @@ from .rows import Row
 
 log = logging.getLogger(__name__)
 
-WINDOW = 2000  # pending rows looked at per batch (the dependency rule needs the older ones of each project)
+WINDOW = 5  # pending rows looked at per batch, in batches (the dependency rule needs the older rows)
+MAX_WINDOW = 100_000
 
 
 @dataclass
@@ -134,15 +135,23 @@ class Journal:
             # Neutron for every row, and doing that on every retry loaded the database for nothing.
             self.client.revision()
         while not self._stop.is_set():
-            pending, by_seq = rows.window(
-                context, max(WINDOW, 5 * self.opts.batch_size), self.opts.retry_min, self.opts.retry_max
-            )
-            batch = [by_seq[p.seq] for p in ready(pending, time.time(), self.opts.batch_size, result.held)]
+            batch = self._next_batch(context, result)
             if not batch:
                 break
             self._send(context, batch, result)
             lease.acquire(context, self.holder, self.opts.lease)
         return result
+
+    def _next_batch(self, context: Any, result: Pass) -> list[Row]:
+        """The next rows that may go, looking further down the journal while the oldest rows all wait (rows
+        about an object the controller refuses must not starve the rows behind them)."""
+        size = WINDOW * self.opts.batch_size
+        while True:
+            pending, by_seq = rows.window(context, size, self.opts.retry_min, self.opts.retry_max)
+            batch = [by_seq[p.seq] for p in ready(pending, time.time(), self.opts.batch_size, result.held)]
+            if batch or len(pending) < size or size >= MAX_WINDOW:
+                return batch
+            size *= 4
 
     def _send(self, context: Any, batch: list[Row], result: Pass) -> None:
         queue: list[list[Row]] = [batch]

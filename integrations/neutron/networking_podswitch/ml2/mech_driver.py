@@ -35,9 +35,7 @@ class PodswitchMechanismDriver(api.MechanismDriver):
         self.journal = worker.get()
         if self.opts.journal_thread:
             self.journal.start()
-        log.info(
-            "podswitch mechanism driver: controllers %s, origination %s", self.opts.url, self.settings.origination
-        )
+        log.info("podswitch mechanism driver: controllers %s, origination %s", self.opts.url, self.settings.origination)
 
     def get_workers(self) -> list[Any]:
         return [] if self.opts.journal_thread else [worker.JournalWorker()]
