@@ -14,6 +14,7 @@ from oslo_config import cfg
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .db.models import FAILED, PENDING, JournalRow
@@ -50,9 +51,14 @@ def _session() -> Session:
 
 @journal.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False) -> None:
-    """Backlog, failures, last sync and last consistency check."""
-    with _session() as session:
-        facts = summary(session, now())
+    """Backlog, failures, last sync and last consistency check. Exits 1 when rows failed, 2 when the
+    journal cannot be read (the database's error on stderr)."""
+    try:
+        with _session() as session:
+            facts = summary(session, now())
+    except SQLAlchemyError as exc:
+        typer.echo(f"cannot read the journal: {exc}", err=True)
+        raise typer.Exit(2) from exc
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return

@@ -46,7 +46,13 @@ OPTS = [
     cfg.IntOpt("max_attempts", default=5, min=1, help="A row the controller refuses this often is marked failed."),
     cfg.FloatOpt("retry_min", default=0.5, min=0.01, help="First backoff (s) while the controller is unreachable."),
     cfg.FloatOpt("retry_max", default=30.0, min=0.01, help="Longest backoff (s) between attempts."),
-    cfg.FloatOpt("sync_interval", default=5.0, min=0.05, help="Seconds between journal passes without a wake-up."),
+    cfg.FloatOpt(
+        "sync_interval",
+        default=1.0,
+        min=0.05,
+        help="Seconds between journal passes without a wake-up: how soon the sender sees rows that other "
+        "neutron-server processes recorded (a wake-up reaches only its own process's sender).",
+    ),
     cfg.FloatOpt("lease", default=30.0, min=1.0, help="Seconds the journal lease is held without renewal."),
     cfg.FloatOpt(
         "consistency_interval",

@@ -10,6 +10,7 @@ from podswitch.model import Key, Kind, Model
 
 from .mapping import Desired
 
+_PARENTS_FIRST = {Kind.TENANT: 0, Kind.SEGMENT: 1, Kind.LOGICAL_ROUTER: 2, Kind.MEMBER: 3, Kind.ENDPOINT: 4}
 # The narrowest tag that rewrites an object of each kind (and as little else as possible).
 _REPAIR_TAG = {
     Kind.TENANT: "project:",
@@ -73,16 +74,27 @@ def repairs(want: Desired, drift: Drift, limit: int) -> tuple[set[str], list[Key
     tags: set[str] = set()
     old: list[Key] = []
     budget = limit
-    for key in drift.missing + drift.different:
-        if budget <= 0:
-            break
-        tag = _narrowest(key, want.tags[key])
-        tags.add(tag)
-        budget -= 1
+    # What goes first: an object that moved (a renamed segment's endpoints) is put at its new place only
+    # once its old place is gone (ids are unique fabric-wide).
     for key in drift.extra:
         if budget <= 0:
             break
         old.append(key)
+        budget -= 1
+    missing = set(drift.missing)
+    # Parents first: a missing segment's repair rewrites what is in it; an endpoint whose segment is missing
+    # and not repaired in this pass waits for the next one (the controller would refuse it).
+    for key in sorted(drift.missing + drift.different, key=lambda k: (_PARENTS_FIRST[k.kind], k)):
+        if budget <= 0:
+            break
+        if want.tags[key] & tags:
+            continue  # rewritten by a repair already chosen
+        parents = [Key(Kind.TENANT, key.tenant)]
+        if key.kind in (Kind.MEMBER, Kind.ENDPOINT):
+            parents.append(Key(Kind.SEGMENT, key.tenant, key.segment))
+        if any(p in missing and p != key and not (want.tags[p] & tags) for p in parents):
+            continue
+        tags.add(_narrowest(key, want.tags[key]))
         budget -= 1
     for tenant in drift.links:
         if budget <= 0:

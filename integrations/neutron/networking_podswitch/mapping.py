@@ -23,6 +23,7 @@ objects carrying one of them are the ones it (re)writes from Neutron's state whe
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -118,7 +119,9 @@ class Plan:
 # ---- names ----------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65536)
 def is_name(text: object) -> bool:
+    """A podswitch name (hosts and network names repeat: a full snapshot asks 100,000 times)."""
     try:
         _NAME.validate_python(text)
     except ValidationError:

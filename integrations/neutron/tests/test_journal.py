@@ -75,8 +75,8 @@ class TestRefusals(PodswitchTestCase):
 
         net = self.vlan_network("net_a", 30, project_id="project-a")
         refused = self.bound_port(net)
-        renamed = {"port": {"name": "still-refused"}}
-        self._update("ports", refused["id"], renamed, as_admin=True)  # a later row about the refused port
+        moved = {"port": {"device_id": "vm-1"}}
+        self._update("ports", refused["id"], moved, as_admin=True)  # a later row about the refused port
         later = self.bound_port(self.vlan_network("net_a2", 31, project_id="project-a"))
         self.vlan_network("net_b", 32, project_id="project-b")
         done = self.sync()
@@ -85,12 +85,12 @@ class TestRefusals(PodswitchTestCase):
         self.assertIn("net_b", self.controller.intent().tenants[self.tenant("project-b")].segments)
         self.assertIn(later["id"], segments["net_a2"].endpoints)  # the project's other rows went on
         self.assertEqual({}, dict(segments["net_a"].endpoints))  # rows about the refused port wait
-        self.assertEqual(3, self.pending())  # its create, its binding, its rename
+        self.assertEqual(3, self.pending())  # its create, its binding, its new device
 
         time.sleep(0.1)  # the refused row's retry delay (retry_min 0.01 s) passes
         done = self.sync()
         self.assertEqual((1, 1), (done.refused, done.failed))  # failed for good
-        self.assertEqual(2, self.pending())  # its binding and rename: their turn in the next pass
+        self.assertEqual(2, self.pending())  # its binding and new device: their turn in the next pass
         with db_api.CONTEXT_READER.using(self.admin):
             failed = self.admin.session.query(JournalRow).filter_by(state=FAILED).all()
             self.assertEqual([refused["id"]], [r.object_id for r in failed])
@@ -134,3 +134,52 @@ class TestLeaseExpiry(PodswitchTestCase):
         self.assertFalse(self.sync().leased)
         time.sleep(1.2)  # the lease's length
         self.assertEqual((True, 1), (lambda p: (p.leased, p.sent))(self.sync()))
+
+
+class TestWhatIsRecorded(PodswitchTestCase):
+    def test_updates_that_change_nothing_mapped_record_nothing(self) -> None:
+        net = self.vlan_network("net_demo", 30)
+        port = self.bound_port(net)
+        self.sync()
+        self._update("ports", port["id"], {"port": {"description": "web server"}}, as_admin=True)
+        self._update("networks", net["id"], {"network": {"description": "front end"}}, as_admin=True)
+        self.assertEqual(0, self.pending())
+        self._update("ports", port["id"], {"port": {"device_id": "vm-1"}}, as_admin=True)
+        self.assertEqual(1, self.pending())
+
+
+class TestThreadOutage(PodswitchTestCase):
+    def test_the_thread_backs_off_while_the_controller_is_down_and_drains_when_it_returns(self) -> None:
+        self.controller.stop()
+        net = self.vlan_network("net_demo", 30)  # Neutron answers: the row waits
+        self.journal.start()
+        time.sleep(0.5)  # several failed passes (backoff 0.01-0.05 s here)
+        self.assertIsNotNone(self.journal.down_since)
+        self.controller.start()
+        tname = self.tenant(net["project_id"])
+        deadline = time.monotonic() + 20
+        while tname not in self.controller.intent().tenants and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.journal.stop()  # (the test's database is one connection: touch it with the thread stopped)
+        self.assertIn("net_demo", self.controller.intent().tenants[tname].segments)
+        self.assertEqual(0, self.pending())
+        self.assertIsNone(self.journal.down_since)
+
+
+class TestStarvation(PodswitchTestCase):
+    extra_config = {"batch_size": 1, "max_attempts": 100}
+
+    def test_rows_behind_many_waiting_rows_still_go(self) -> None:
+        ops = self.controller.client
+        ops.put_object(Key(Kind.TENANT, "ops"), Tenant(name="ops"))
+        ops.put_object(Key(Kind.SEGMENT, "ops", "storage"), Segment(name="storage"))
+        ops.put_object(Key(Kind.MEMBER, "ops", "storage", "osvdev0013:30"), Member(interface_group=HOST, vlan=30))
+        net = self.vlan_network("net_a", 30)
+        self.sync()
+        stuck = self.bound_port(net)  # refused: its member's VLAN is claimed
+        for n in range(6):  # more rows about it than the journal looks at per batch (5 x batch_size)
+            self._update("ports", stuck["id"], {"port": {"device_id": f"vm-{n}"}}, as_admin=True)
+        self.vlan_network("net_b", 31)
+        done = self.sync()
+        self.assertEqual((1, 1), (done.refused, done.sent))
+        self.assertIn("net_b", self.controller.intent().tenants[self.tenant(net["project_id"])].segments)

@@ -100,3 +100,11 @@ def test_journal_status_shows_backlog_failures_and_last_sync_and_retry_revives_f
     assert "1 failed rows are pending again" in cli(conf, "retry").stdout
     after = json.loads(cli(conf, "status", "--json").stdout)
     assert (after["pending"], after["failed"]) == (3, 0)
+
+
+def test_journal_status_says_when_it_cannot_read_the_journal(tmp_path: Path) -> None:
+    conf = tmp_path / "neutron.conf"
+    conf.write_text(f"[database]\nconnection = sqlite:///{tmp_path / 'no-tables.sqlite'}\n")
+    shown = cli(conf, "status", "--json")
+    assert (shown.returncode, shown.stdout) == (2, "")
+    assert "cannot read the journal" in shown.stderr and "podswitch_journal" in shown.stderr

@@ -47,7 +47,9 @@ def acquire(context: Any, holder: str, duration: float, name: str = JOURNAL) -> 
                 return False
             context.session.add(Lease(name=name, holder=holder, expires_at=until))
         return True
-    except db_exc.DBDuplicateEntry:  # another process created it first: theirs
+    except (db_exc.DBDuplicateEntry, db_exc.DBDeadlock):
+        # Another process created it first, or took it in the same instant (MariaDB answers a deadlock when
+        # several processes start at once): theirs, for now.
         return False
 
 

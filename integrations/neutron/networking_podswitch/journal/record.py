@@ -62,6 +62,19 @@ def _add(
     log.debug("journal: recorded %s %s %s", operation, object_type, object_id)
 
 
+# What the mapping reads of each kind: an update that changes none of it (a port's status, a description)
+# records nothing, so a VM's boot is a create and a binding, not also every status change.
+_MAPPED = {
+    "network": ("name", "project_id", "provider:physical_network", "provider:segmentation_id", "segments"),
+    "subnet": ("gateway_ip", "cidr", "network_id"),
+    "port": ("network_id", "fixed_ips", "mac_address", "device_owner", "device_id", "binding:host_id"),
+}
+
+
+def unchanged(kind: str, current: Mapping[str, Any], original: Mapping[str, Any] | None) -> bool:
+    return original is not None and all(current.get(f) == original.get(f) for f in _MAPPED[kind])
+
+
 def _guarded(where: Callable[[], list[Key]], obj: Mapping[str, Any]) -> list[Key]:
     """Where an object's intent was, or nothing when that cannot be worked out: the row is recorded anyway
     (it rewrites what Neutron has), the Neutron call goes on, and the consistency check removes leftovers."""
@@ -109,6 +122,8 @@ def network(
 ) -> None:
     project = mapping.project_of(current)
     learn_project_name(context, project, settings)
+    if operation == UPDATE and unchanged("network", current, original):
+        return
     # project:P rewrites the tenant and its segments; a segment whose name changed moves with everything in
     # it (network:N). Not otherwise: a port's member that the fabric refuses must not hold its network back.
     tags = [f"project:{project}"]
@@ -132,9 +147,16 @@ def network(
 
 
 def subnet(
-    context: Any, operation: str, current: Mapping[str, Any], network_project: str, settings: mapping.Settings
+    context: Any,
+    operation: str,
+    current: Mapping[str, Any],
+    network_project: str,
+    settings: mapping.Settings,
+    original: Mapping[str, Any] | None = None,
 ) -> None:
     """A subnet changes its tenant's logical-router (its gateway, in either l3 mode)."""
+    if operation == UPDATE and unchanged("subnet", current, original):
+        return
     names = Names(context, settings)
     old = [Key(Kind.LOGICAL_ROUTER, names.tenant(network_project))]
     parents = [current["network_id"], network_project]
@@ -165,6 +187,8 @@ def port(
     settings: mapping.Settings,
 ) -> None:
     """`bound`/`was_bound`: (host, VLAN of the bottom bound segment) now and before the change."""
+    if operation == UPDATE and bound == was_bound and unchanged("port", current, original):
+        return
     net_id = current["network_id"]
     parents = {net_id, network_project}
     tags = {f"port:{current['id']}"}

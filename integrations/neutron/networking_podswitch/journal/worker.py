@@ -27,7 +27,8 @@ from .rows import Row
 
 log = logging.getLogger(__name__)
 
-WINDOW = 2000  # pending rows looked at per batch (the dependency rule needs the older ones of each project)
+WINDOW = 5  # pending rows looked at per batch, in batches (the dependency rule needs the older rows)
+MAX_WINDOW = 100_000
 
 
 @dataclass
@@ -95,7 +96,12 @@ class Journal:
         while not self._stop.is_set():
             delay = self.opts.sync_interval
             try:
-                self.run_once()
+                done = self.run_once()
+                if not done.leased:
+                    # Another process sends (it sees our rows on its next pass): wake-ups here would only
+                    # ask the database for the lease again and again. Look again when it could expire.
+                    self._stop.wait(min(self.opts.lease, max(delay, self.opts.lease / 2)))
+                    continue
                 self.periodic()
                 if self.down_since is not None:
                     log.info("journal: the controller answers again after %.1fs", time.monotonic() - self.down_since)
@@ -124,16 +130,28 @@ class Journal:
         if not lease.acquire(context, self.holder, self.opts.lease):
             result.leased = False
             return result
+        if self.down_since is not None:
+            # While the controller is down, ask it (GET /healthz) before building a batch: building reads
+            # Neutron for every row, and doing that on every retry loaded the database for nothing.
+            self.client.revision()
         while not self._stop.is_set():
-            pending, by_seq = rows.window(
-                context, max(WINDOW, 5 * self.opts.batch_size), self.opts.retry_min, self.opts.retry_max
-            )
-            batch = [by_seq[p.seq] for p in ready(pending, time.time(), self.opts.batch_size, result.held)]
+            batch = self._next_batch(context, result)
             if not batch:
                 break
             self._send(context, batch, result)
             lease.acquire(context, self.holder, self.opts.lease)
         return result
+
+    def _next_batch(self, context: Any, result: Pass) -> list[Row]:
+        """The next rows that may go, looking further down the journal while the oldest rows all wait (rows
+        about an object the controller refuses must not starve the rows behind them)."""
+        size = WINDOW * self.opts.batch_size
+        while True:
+            pending, by_seq = rows.window(context, size, self.opts.retry_min, self.opts.retry_max)
+            batch = [by_seq[p.seq] for p in ready(pending, time.time(), self.opts.batch_size, result.held)]
+            if batch or len(pending) < size or size >= MAX_WINDOW:
+                return batch
+            size *= 4
 
     def _send(self, context: Any, batch: list[Row], result: Pass) -> None:
         queue: list[list[Row]] = [batch]
@@ -166,9 +184,8 @@ class Journal:
     # ---- periodic tasks -------------------------------------------------------------------------
 
     def periodic(self) -> None:
+        """The tasks that ride on a pass (call it holding the lease: right after `run_once` took it)."""
         context = n_context.get_admin_context()
-        if not lease.acquire(context, self.holder, self.opts.lease):
-            return
         if self.opts.port_status:
             self.reconcile_ports()
         interval = self.opts.consistency_interval

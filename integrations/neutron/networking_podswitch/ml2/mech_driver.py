@@ -30,17 +30,15 @@ def _binding(context: Any, original: bool = False) -> tuple[str | None, int | No
 
 class PodswitchMechanismDriver(api.MechanismDriver):
     def initialize(self) -> None:
-        config.register()
+        self.opts = config.opts()
         self.settings = config.settings()
         self.journal = worker.get()
-        if config.opts().journal_thread:
+        if self.opts.journal_thread:
             self.journal.start()
-        log.info(
-            "podswitch mechanism driver: controllers %s, origination %s", config.opts().url, self.settings.origination
-        )
+        log.info("podswitch mechanism driver: controllers %s, origination %s", self.opts.url, self.settings.origination)
 
     def get_workers(self) -> list[Any]:
-        return [] if config.opts().journal_thread else [worker.JournalWorker()]
+        return [] if self.opts.journal_thread else [worker.JournalWorker()]
 
     # ---- networks -------------------------------------------------------------------------------
 
@@ -59,7 +57,9 @@ class PodswitchMechanismDriver(api.MechanismDriver):
         record.subnet(context._plugin_context, record.CREATE, context.current, _project(context), self.settings)
 
     def update_subnet_precommit(self, context: Any) -> None:
-        record.subnet(context._plugin_context, record.UPDATE, context.current, _project(context), self.settings)
+        record.subnet(
+            context._plugin_context, record.UPDATE, context.current, _project(context), self.settings, context.original
+        )
 
     def delete_subnet_precommit(self, context: Any) -> None:
         record.subnet(context._plugin_context, record.DELETE, context.current, _project(context), self.settings)
@@ -86,7 +86,7 @@ class PodswitchMechanismDriver(api.MechanismDriver):
         port_status.forget(context._plugin_context, context.current["id"])
 
     def _block(self, context: Any, bound: tuple[str | None, int | None], was: tuple[str | None, int | None]) -> None:
-        if config.opts().port_status and bound != was and bound[0] and bound[1]:
+        if self.opts.port_status and bound != was and bound[0] and bound[1]:
             port_status.block(context._plugin_context, context.current, bound[0], bound[1])
 
     # ---- after the commit -----------------------------------------------------------------------
