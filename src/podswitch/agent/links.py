@@ -30,6 +30,7 @@ from .netlink import (
     KernelRoute,
 )
 from .run import Run
+from .scope import device_names
 from .writes import NetlinkWrite, Record, SysctlWrite, WritePlan, addr_write, route_write
 
 SWITCH_SYSCTLS = {
@@ -118,10 +119,7 @@ def reconcile_sysctls(run: Run, ns: Namespace, wanted: dict[str, str]) -> None:
 
 def stale_links(desired: SwitchState, links: dict[str, KernelLink]) -> list[KernelLink]:
     """Devices of ours in the switch namespace that the desired state no longer names."""
-    d = desired
-    wanted = {b.bridge for b in d.bridges} | {b.vxlan for b in d.bridges}
-    wanted |= {a.subif for a in d.attachments} | {a.shim for a in d.attachments}
-    wanted |= {i.peer for s in d.slices for i in s.interfaces}
+    wanted = device_names(desired)
     return [link for link in links.values() if owned(link) and link.name not in wanted]
 
 
