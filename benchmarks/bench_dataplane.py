@@ -78,6 +78,8 @@ NEW_ENDPOINTS = 100
 PING_TIMEOUT = 30.0
 ENDPOINTS_BUDGET = 150.0  # seconds for all the creations: on a starved machine, fewer endpoints (named in the row)
 PROBE_INTERVAL = 0.02
+# A directory: the push run's per-endpoint timings and the lab's logs are kept there (to read a tail).
+TRACE = Path(os.environ["PODSWITCH_BENCH_TRACE"]) if os.environ.get("PODSWITCH_BENCH_TRACE") else None
 ARP_RETRANS_MS = 20
 
 FDB_SEGMENTS, MACS_PER_SEGMENT, REMOTE_VTEPS = 10, 500, 7
@@ -304,6 +306,7 @@ def endpoint_figures(api, state, config: list[Placed], lab: Path) -> Latency:  #
     latency: dict[str, list[float]] = {"same leaf": [], "new on leaf": []}
     api_times: list[float] = []
     failed: list[str] = []
+    trace: list[str] = []
     budget_end = time.monotonic() + ENDPOINTS_BUDGET
     for i, p in enumerate(todo):
         if time.monotonic() >= budget_end:
@@ -317,6 +320,7 @@ def endpoint_figures(api, state, config: list[Placed], lab: Path) -> Latency:  #
             "origination": "bench",
         }
         ns = f"{LAB_PREFIX}ep-{eid[:8]}"
+        wall = time.time()
         t0 = time.monotonic()
         r = api.put(f"/v1/tenants/{p.seg.tenant}/segments/{p.seg.name}/endpoints/{eid}", json=body)
         api_times.append(time.monotonic() - t0)
@@ -338,10 +342,15 @@ def endpoint_figures(api, state, config: list[Placed], lab: Path) -> Latency:  #
                 )
         else:
             latency[p.kind].append(got - t0)
+        revision = r.headers.get("X-Podswitch-Revision", "?")
+        trace.append(f"{wall:.3f}\t{latency[p.kind][-1]:.3f}\t{p.kind}\t{leaf_of[p.server]}\t{eid}\t{revision}")
         if (i + 1) % 20 == 0:
             done = [x for v in latency.values() for x in v]
             log(f"  {i + 1}/{len(todo)} endpoints: p50 so far {statistics.median(done):.2f}s (load {loadavg()})")
 
+    if TRACE:  # per endpoint: wall clock of the PUT, seconds to the first echo, kind, leaf, id
+        TRACE.mkdir(parents=True, exist_ok=True)
+        (TRACE / "endpoints.tsv").write_text("\n".join(trace) + "\n")
     every = latency["same leaf"] + latency["new on leaf"]
     log(
         f"endpoint -> first ping: p50 {percentile(every, 50):.3f}s p99 {percentile(every, 99):.3f}s; API PUT "
@@ -577,7 +586,14 @@ def main() -> int:
                     runs[poll] = lab_figures(ctl, poll=poll)
                 finally:
                     from podswitch.lab import control
+                    from podswitch.lab import statefile as lab_state
 
+                    if TRACE and not poll:
+                        import shutil
+
+                        TRACE.mkdir(parents=True, exist_ok=True)
+                        for f in lab_state.lab_dir(ctl.data_dir).glob("*.log"):
+                            shutil.copy(f, TRACE / f.name)
                     log("lab down")
                     try:
                         control.down(ctl.data_dir, LAB_PREFIX)

@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,9 @@ class LabState:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: the fields hold JSON values already, and `asdict`'s deep copy was most of a save (the
+        # supervisor saves after every revision, on the path of the next endpoint).
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LabState:
@@ -77,7 +79,8 @@ def save(lab: Path, state: LabState) -> None:
     lab.mkdir(parents=True, exist_ok=True)
     state.updated_at = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     tmp = lab / f".{STATE_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(state.to_json(), indent=1, sort_keys=True) + "\n")
+    # No indent: only the C encoder is fast, and it takes none (`lab status` is what people read).
+    tmp.write_text(json.dumps(state.to_json(), sort_keys=True) + "\n")
     os.replace(tmp, lab / STATE_FILE)
 
 

@@ -308,10 +308,12 @@ class Supervisor:
                 else:
                     got = until_stopped(functools.partial(self.reader.next, self.ctl, revision, WATCH_WAIT), stop)
                 if got is not None:
+                    received = self.clock()
                     revision, intent = got
                     revision = self._sync(intent, revision)
                     self.state.revision = revision
                     self._save(st.RUNNING)
+                    log.info("revision %d realised in %.0f ms", revision, (self.clock() - received) * 1000)
                 errors = 0
             except Stopped:
                 return
