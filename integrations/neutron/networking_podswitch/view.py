@@ -11,11 +11,16 @@ from neutron.db import models_v2
 from neutron.db.models.segment import NetworkSegment
 from neutron.plugins.ml2.models import PortBinding, PortBindingLevel
 from neutron_lib import constants as n_const
+from neutron_lib.db.standard_attr import StandardAttribute
 from neutron_lib.plugins import constants as plugin_constants
 from neutron_lib.plugins import directory
+from sqlalchemy import exists, func, or_
+from sqlalchemy.orm import aliased
 
 from .db.models import ProjectName
 from .mapping import ROUTER_INTERFACE_OWNERS, Settings, View, is_router_port, project_of
+
+API_TIME = "%Y-%m-%dT%H:%M:%S"  # Neutron's API shows timestamps in whole seconds (+ "Z")
 
 
 class Incomplete(Exception):
@@ -55,7 +60,7 @@ def load(context: Any, tags: Iterable[str], settings: Settings) -> View:
     network_ids |= {str(p["network_id"]) for p in ports.values()}
     projects = set(wanted["project"]) | set(wanted["tenant"])
     if network_ids:
-        projects |= {project_of(n) for n in core.get_networks(context, filters={"id": sorted(network_ids)})}
+        projects |= set(network_projects(context, network_ids).values())
     projects.discard("")
     networks = _by_id(core.get_networks(context, filters={"project_id": sorted(projects)})) if projects else {}
     # Everything in these networks: the whole tenant (a rename) or one network (its segment moves with it).
@@ -114,6 +119,27 @@ def load_all(context: Any, settings: Settings) -> View:
     )
 
 
+def network_projects(context: Any, network_ids: Iterable[str]) -> dict[str, str]:
+    """network id -> its project: a plain query (the core plugin's get_networks builds every network's full
+    API dict, with its segments and extensions, to answer this)."""
+    query = context.session.query(models_v2.Network.id, models_v2.Network.project_id)
+    return {str(i): str(p or "") for i, p in query.filter(models_v2.Network.id.in_(sorted(set(network_ids))))}
+
+
+def project_networks(context: Any, project_id: str) -> list[dict[str, Any]]:
+    """The project's networks as `mapping.segment_names` needs them (id, name, created_at as the API shows
+    it), in one plain query: what a precommit reads to know a segment's name."""
+    query = (
+        context.session.query(models_v2.Network.id, models_v2.Network.name, StandardAttribute.created_at)
+        .join(StandardAttribute, StandardAttribute.id == models_v2.Network.standard_attr_id)
+        .filter(models_v2.Network.project_id == project_id)
+    )
+    return [
+        {"id": str(i), "name": name, "created_at": created.strftime(API_TIME) + "Z" if created else None}
+        for i, name, created in query
+    ]
+
+
 def project_names(context: Any, projects: Iterable[str]) -> dict[str, str | None]:
     wanted = sorted(set(projects))
     names: dict[str, str | None] = dict.fromkeys(wanted)
@@ -159,6 +185,48 @@ def bound_vlans(context: Any, ports: Iterable[dict[str, Any]]) -> dict[str, int]
     return _bottom_vlans(_levels(context).filter(PortBindingLevel.port_id.in_(ids)))
 
 
+def member_vlans(
+    context: Any, networks: Iterable[str], hosts: Iterable[str] | None = None
+) -> list[tuple[str, str, int]]:
+    """(network, host, VLAN) for each VLAN some (non-router) port of `networks` bound on a host (of `hosts`,
+    when given) has as its bottom bound segment: one row per distinct triple, however many ports share it —
+    the database does the grouping (listing every port made each batch's read grow with the ports of the
+    network on the host)."""
+    deeper = aliased(PortBindingLevel)
+    owner = func.coalesce(models_v2.Port.device_owner, "")
+    query = (
+        context.session.query(models_v2.Port.network_id, PortBindingLevel.host, NetworkSegment.segmentation_id)
+        .join(NetworkSegment, NetworkSegment.id == PortBindingLevel.segment_id)
+        .join(
+            PortBinding,
+            (PortBinding.port_id == PortBindingLevel.port_id)
+            & (PortBinding.host == PortBindingLevel.host)
+            & (PortBinding.status == n_const.ACTIVE),
+        )
+        .join(models_v2.Port, models_v2.Port.id == PortBindingLevel.port_id)
+        .filter(models_v2.Port.network_id.in_(sorted(set(networks))))
+        .filter(NetworkSegment.network_type == n_const.TYPE_VLAN, NetworkSegment.segmentation_id.isnot(None))
+        .filter(
+            ~exists().where(
+                deeper.port_id == PortBindingLevel.port_id,
+                deeper.host == PortBindingLevel.host,
+                deeper.level > PortBindingLevel.level,
+            )
+        )
+        .filter(
+            ~or_(
+                owner.like("network:router%"),
+                owner.in_(sorted(ROUTER_INTERFACE_OWNERS)),
+                owner == "network:floatingip",
+            )
+        )
+        .distinct()
+    )
+    if hosts is not None:
+        query = query.filter(PortBindingLevel.host.in_(sorted(set(hosts))))
+    return [(str(net), str(host), int(vlan)) for net, host, vlan in query]
+
+
 def bound_members(
     context: Any, networks: set[str], pairs: set[tuple[str, str]]
 ) -> dict[tuple[str, str], frozenset[int]]:
@@ -168,20 +236,8 @@ def bound_members(
     wanted_nets = networks | {n for n, _ in pairs}
     if not wanted_nets:
         return {}
-    query = (
-        _levels(context)
-        .add_columns(models_v2.Port.network_id, PortBindingLevel.host, models_v2.Port.device_owner)
-        .join(models_v2.Port, models_v2.Port.id == PortBindingLevel.port_id)
-        .filter(models_v2.Port.network_id.in_(sorted(wanted_nets)))
-    )
-    if not networks:
-        query = query.filter(PortBindingLevel.host.in_(sorted({h for _, h in pairs})))
-    rows: dict[tuple[str, str], list[Any]] = {}
-    for port_id, level, network_type, seg_id, network_id, host, owner in query:
-        if is_router_port({"device_owner": owner}):
-            continue
+    hosts = None if networks else {h for _, h in pairs}
+    for network_id, host, vlan in member_vlans(context, wanted_nets, hosts):
         if network_id in networks or (network_id, host) in pairs:
-            rows.setdefault((network_id, host), []).append((port_id, level, network_type, seg_id))
-    for pair, levels in rows.items():
-        found.setdefault(pair, set()).update(_bottom_vlans(levels).values())
+            found.setdefault((network_id, host), set()).add(vlan)
     return {pair: frozenset(vlans) for pair, vlans in found.items()}

@@ -3,12 +3,14 @@ does): a bound port gets a block of ours in the transaction that binds it; once 
 endpoint (at revision R), the block is completed when every leaf of the port's interface-group reports
 (`PUT /v1/switches/{leaf}/status`, read back with `GET /v1/switches`) an applied revision of at least R.
 
-It is reconciled, not driven by one event: every pass looks at every port still waiting, so a report missed
-while Neutron was restarting, or a leaf that applies late, still ends the wait."""
+It is reconciled, not driven by one event: the ports still waiting are looked at again whenever a leaf
+reports another applied revision, after this process sent endpoints, and every FULL_EVERY seconds anyway, so
+a report missed while Neutron was restarting, or a leaf that applies late, still ends the wait."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,35 +67,70 @@ def sent(context: Any, operations: Iterable[Operation], revision: int | None) ->
                 wait.revision = revision
 
 
-def applied(switch: dict[str, Any] | None, revision: int) -> bool:
+def applied_at(switch: dict[str, Any] | None, revision: int) -> bool:
     status = (switch or {}).get("status") or {}
     return int(status.get("applied_revision") or 0) >= revision
 
 
-def reconcile(context: Any, client: Client) -> int:
-    """Complete the blocks of ports whose leaves applied their endpoint; the number completed."""
-    with db_api.CONTEXT_READER.using(context):
-        waits = [(w.port_id, w.interface_group, w.revision) for w in context.session.query(PortWait)]
-    ready = [(p, g, r) for p, g, r in waits if r is not None]
-    if not ready:
-        return 0
-    switches = {s["name"]: s for s in client.switches()}
-    leaves: dict[str, set[str] | None] = {}
-    done = 0
-    for port_id, group, revision in ready:
-        if group not in leaves:
-            try:
-                found = client.get_object(Key(Kind.INTERFACE_GROUP, name=group))
-                assert isinstance(found, InterfaceGroup)
-                leaves[group] = {p.switch for p in found.members}
-            except Missing:
-                leaves[group] = None  # not in the topology (yet): the fabric cannot carry it
-        members = leaves[group]
-        if not members or not all(applied(switches.get(leaf), revision) for leaf in members):
-            continue
-        finish(context, port_id)
-        done += 1
-    return done
+FULL_EVERY = 30.0  # seconds: a pass looks at every ready port at least this often, changed reports or not
+
+
+class Reconciler:
+    """Completes the blocks of ports whose leaves applied their endpoint, on every pass of the journal.
+
+    A pass costs one query that finds whether any port waits on a revision, and `GET /v1/switches`. The
+    waiting ports are read only when something could have ended a wait — a leaf reported another applied
+    revision, this process sent endpoints, or FULL_EVERY seconds went by (the topology changed under a
+    leaf, or another process sent) — and only those waiting for a revision some leaf has reached. Reading
+    every waiting port (and its interface-group) on every pass made the lease holder's work per pass grow
+    with the ports that wait, e.g. on hosts the fabric does not carry."""
+
+    def __init__(self) -> None:
+        self.applied: dict[str, int] | None = None  # leaf -> applied revision at the last full look
+        self.dirty = True  # endpoints were sent since
+        self.full_at = 0.0
+        self.looked_at = 0  # waiting ports read so far (for tests: the cost of the passes)
+
+    def sent(self) -> None:
+        self.dirty = True
+
+    def reconcile(self, context: Any, client: Client) -> int:
+        """Complete the blocks of ports whose leaves applied their endpoint; the number completed."""
+        with db_api.CONTEXT_READER.using(context):
+            waiting = context.session.query(PortWait.port_id).filter(PortWait.revision.isnot(None)).first()
+        if waiting is None:
+            return 0
+        switches = {s["name"]: s for s in client.switches()}
+        applied = {
+            name: int(((s or {}).get("status") or {}).get("applied_revision") or 0) for name, s in switches.items()
+        }
+        now = time.monotonic()
+        if applied == self.applied and not self.dirty and now < self.full_at:
+            return 0
+        top = max(applied.values(), default=0)
+        with db_api.CONTEXT_READER.using(context):
+            ready = [
+                (w.port_id, w.interface_group, int(w.revision))
+                for w in context.session.query(PortWait).filter(PortWait.revision.isnot(None), PortWait.revision <= top)
+            ]
+        self.looked_at += len(ready)
+        leaves: dict[str, set[str] | None] = {}
+        done = 0
+        for port_id, group, revision in ready:
+            if group not in leaves:
+                try:
+                    found = client.get_object(Key(Kind.INTERFACE_GROUP, name=group))
+                    assert isinstance(found, InterfaceGroup)
+                    leaves[group] = {p.switch for p in found.members}
+                except Missing:
+                    leaves[group] = None  # not in the topology (yet): the fabric cannot carry it
+            members = leaves[group]
+            if not members or not all(applied_at(switches.get(leaf), revision) for leaf in members):
+                continue
+            finish(context, port_id)
+            done += 1
+        self.applied, self.dirty, self.full_at = applied, False, now + FULL_EVERY
+        return done
 
 
 def finish(context: Any, port_id: str) -> None:
@@ -118,7 +155,5 @@ def is_blocked_by_us(context: Any, port_id: str) -> bool:
 
 
 def forget(context: Any, port_id: str) -> None:
-    """The port is gone (in its delete's transaction)."""
-    wait = context.session.get(PortWait, port_id)
-    if wait is not None:
-        context.session.delete(wait)
+    """The port is gone (in its delete's transaction): one DELETE, nothing read."""
+    context.session.query(PortWait).filter(PortWait.port_id == port_id).delete(synchronize_session=False)

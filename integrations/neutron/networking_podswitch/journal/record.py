@@ -40,9 +40,7 @@ class Names:
 
     def segments(self, project_id: str, renamed: Mapping[str, str] | None = None) -> dict[str, str]:
         """Segment name of each network of the project (`renamed`: network id -> the name it had)."""
-        nets = view.core_plugin().get_networks(
-            self.context, filters={"project_id": [project_id]}, fields=["id", "name", "created_at"]
-        )
+        nets = view.project_networks(self.context, project_id)
         for net in nets:
             if renamed and net["id"] in renamed:
                 net["name"] = renamed[net["id"]]

@@ -63,6 +63,7 @@ class Journal:
         self._last_check = time.monotonic()
         self._last_cleanup = 0.0
         self.down_since: float | None = None
+        self.port_waits = port_status.Reconciler()
 
     # ---- the thread -----------------------------------------------------------------------------
 
@@ -161,6 +162,7 @@ class Journal:
             if outcome.completed:
                 rows.complete(context, [r.seq for r in outcome.completed], outcome.revision)
                 port_status.sent(context, outcome.operations, outcome.revision)
+                self.port_waits.sent()
                 result.sent += len(outcome.completed)
             elif outcome.split:
                 middle = len(part) // 2
@@ -205,7 +207,7 @@ class Journal:
 
     def reconcile_ports(self) -> int:
         try:
-            return port_status.reconcile(n_context.get_admin_context(), self.client)
+            return self.port_waits.reconcile(n_context.get_admin_context(), self.client)
         except ApiError as exc:
             log.info("journal: port status not reconciled now: %s", exc)
             return 0

@@ -95,6 +95,8 @@ class Neutron:
         if self.podswitch is not None:
             options = {"url": ",".join(self.podswitch.urls), "token": self.podswitch.token, **self.podswitch.options}
             podswitch = "[podswitch]\n" + "".join(f"{k} = {v}\n" for k, v in options.items())
+        # No port quota: the benchmark's outage backlog puts thousands of ports in one project (Neutron's
+        # default quota is 500 per project).
         (self.etc / "neutron.conf").write_text(
             textwrap.dedent(f"""\
             [DEFAULT]
@@ -120,6 +122,8 @@ class Neutron:
             lock_path = {self.work / "lock"}
             [oslo_messaging_rabbit]
             heartbeat_timeout_threshold = 0
+            [quotas]
+            quota_port = -1
             """)
             + podswitch
         )
