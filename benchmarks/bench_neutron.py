@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,6 +38,8 @@ PORTS = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_PORTS") or 200)
 OPS = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_OPS") or 10_000)
 CAP = float(os.environ.get("PODSWITCH_NEUTRON_BENCH_CAP") or 600)
 BULK = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_BULK") or 100)  # ports per bulk create call
+PORTS_BACKLOG = OPS // 2  # each bound port is two journal rows: its create and its binding
+WRITERS = int(os.environ.get("PODSWITCH_NEUTRON_BENCH_WRITERS") or 2)  # bulk calls in flight at once
 TOKEN = "bench-neutron-admin-token"
 
 
@@ -65,32 +68,47 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def bulk_backlog(url: str, headers: dict[str, str], network_id: str, project: str, started: float) -> tuple[int, int]:
-    """OPS ports bound to osvdev0013, created through Neutron's native bulk create (`POST /v2.0/ports` with a
-    list of BULK ports: ML2 records each port's create in one transaction, then binds each port, which
-    records its binding update), until done or CAP seconds after `started`. (ports made, API calls)"""
+    """PORTS_BACKLOG ports bound to osvdev0013, made by Neutron's native bulk create (`POST /v2.0/ports` with
+    a list of BULK ports; ML2 records each port's create in one transaction, then binds each port, which
+    records its binding update), from WRITERS clients at once, until done or CAP seconds after `started`.
+    (ports made, API calls)"""
     import httpx
     from e2e.cloud import COMPUTE_HOST
 
-    made = calls = 0
-    with httpx.Client(base_url=url, headers=headers, timeout=CAP) as http:
-        while made < OPS and time.monotonic() - started < CAP:
-            body = {
-                "ports": [
+    lock = threading.Lock()
+    made = calls = claimed = 0
+
+    def writer() -> None:
+        nonlocal made, calls, claimed
+        with httpx.Client(base_url=url, headers=headers, timeout=CAP) as http:
+            while time.monotonic() - started < CAP:
+                with lock:
+                    first, count = claimed, min(BULK, PORTS_BACKLOG - claimed)
+                    claimed += count
+                if count <= 0:
+                    return
+                ports = [
                     {
                         "network_id": network_id,
                         "project_id": project,
-                        "name": f"backlog{made + i}",
+                        "name": f"backlog{first + i}",
                         "binding:host_id": COMPUTE_HOST,
                         "device_owner": "compute:nova",
                         "device_id": str(uuid.uuid4()),
                     }
-                    for i in range(min(BULK, OPS - made))
+                    for i in range(count)
                 ]
-            }
-            answer = http.post("/v2.0/ports", json=body)
-            answer.raise_for_status()
-            made += len(answer.json()["ports"])
-            calls += 1
+                answer = http.post("/v2.0/ports", json={"ports": ports})
+                answer.raise_for_status()
+                with lock:
+                    made += len(answer.json()["ports"])
+                    calls += 1
+
+    threads = [threading.Thread(target=writer) for _ in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return made, calls
 
 

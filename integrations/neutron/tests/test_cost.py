@@ -10,7 +10,7 @@ from typing import Any
 
 from harness import HOST, HOST2, PodswitchTestCase
 from networking_podswitch import view
-from networking_podswitch.journal import port_status, send
+from networking_podswitch.journal import port_status, send, worker
 from networking_podswitch.ml2.mech_driver import PodswitchMechanismDriver
 from neutron.db import provisioning_blocks
 from neutron_lib.callbacks import resources
@@ -176,3 +176,24 @@ class TestPortWaits(CostTestCase):
         self.assertEqual(0, self.journal.reconcile_ports())
         self.assertEqual(4 + 3 + 3, waits.looked_at)
         self.assertTrue(all(port_status.is_blocked_by_us(self.admin, p["id"]) for p in stuck))
+
+
+class TestControllerDown(CostTestCase):
+    def test_while_the_controller_is_down_the_sender_probes_it_and_builds_no_batch(self) -> None:
+        self.controller.stop()
+        net = self.vlan_network("net_demo", 30)
+        for _ in range(3):
+            self.bound_port(net)
+        self.journal.start()
+        deadline = time.monotonic() + 20
+        while self.journal.counts["probed"] < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)  # (the test's SQLite is one connection: it waits without touching it)
+        self.journal.stop()
+        self.assertGreaterEqual(self.journal.counts["probed"], 5)  # retries, each a GET /healthz ...
+        self.assertEqual(1, self.journal.counts["built"])  # ... and one batch: the pass that found it down
+        self.controller.start()
+        after = worker.Journal()  # (a stopped journal's passes send nothing: the process is restarted)
+        self.addCleanup(after.stop)
+        self.assertEqual(7, after.run_once().sent)  # the network, each port's create and binding
+        self.assertEqual(1, after.counts["built"])
+        self.assertEqual(0, self.pending())

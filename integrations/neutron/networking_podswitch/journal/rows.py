@@ -61,36 +61,50 @@ def insert(
     return row
 
 
-def _row(r: JournalRow) -> Row:
-    return Row(
-        seq=int(r.seq),
-        object_type=str(r.object_type),
-        object_id=str(r.object_id),
-        operation=str(r.operation),
-        parents=frozenset(str(r.parents).split()),
-        tags=tuple(json.loads(str(r.tags))),
-        old=tuple(json.loads(str(r.old))),
-        attempts=int(r.attempts),
-    )
+_WINDOW_COLUMNS = (
+    JournalRow.seq,
+    JournalRow.object_type,
+    JournalRow.object_id,
+    JournalRow.operation,
+    JournalRow.parents,
+    JournalRow.tags,
+    JournalRow.old,
+    JournalRow.attempts,
+    JournalRow.updated_at,
+)
 
 
 def window(context: Any, size: int, base: float, cap: float) -> tuple[list[Pending], dict[int, Row]]:
-    """The oldest `size` pending rows: what the dependency rule needs, and the rows themselves."""
+    """The oldest `size` pending rows: what the dependency rule needs, and the rows themselves. Read as plain
+    columns, not ORM objects: the window is several batches long and read again for every batch (during a
+    drain, loading it as mapped objects was a fifth of the sender's time)."""
     with db_api.CONTEXT_READER.using(context):
-        rows = (
-            context.session.query(JournalRow)
+        found = (
+            context.session.query(*_WINDOW_COLUMNS)
             .filter(JournalRow.state == PENDING)
             .order_by(JournalRow.seq)
             .limit(size)
             .all()
         )
-        pending = []
-        for r in rows:
-            due = 0.0
-            if r.attempts and r.updated_at is not None:
-                due = r.updated_at.replace(tzinfo=UTC).timestamp() + retry_delay(r.attempts, base, cap)
-            pending.append(Pending(r.seq, r.object_id, frozenset(r.parents.split()), due))
-        return pending, {r.seq: _row(r) for r in rows}
+    pending = []
+    by_seq = {}
+    for seq, object_type, object_id, operation, parents, tags, old, attempts, updated_at in found:
+        due = 0.0
+        if attempts and updated_at is not None:
+            due = updated_at.replace(tzinfo=UTC).timestamp() + retry_delay(attempts, base, cap)
+        parent_set = frozenset(str(parents).split())
+        pending.append(Pending(int(seq), str(object_id), parent_set, due))
+        by_seq[int(seq)] = Row(
+            seq=int(seq),
+            object_type=str(object_type),
+            object_id=str(object_id),
+            operation=str(operation),
+            parents=parent_set,
+            tags=tuple(json.loads(str(tags))),
+            old=tuple(json.loads(str(old))),
+            attempts=int(attempts),
+        )
+    return pending, by_seq
 
 
 def complete(context: Any, seqs: Sequence[int], revision: int | None) -> None:

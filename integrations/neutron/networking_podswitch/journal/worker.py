@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -64,6 +65,9 @@ class Journal:
         self._last_cleanup = 0.0
         self.down_since: float | None = None
         self.port_waits = port_status.Reconciler()
+        # What the passes did so far, for tests and tools: batches built (each reads Neutron for its rows),
+        # probes of a controller known to be down (GET /healthz before building).
+        self.counts: Counter[str] = Counter()
 
     # ---- the thread -----------------------------------------------------------------------------
 
@@ -134,6 +138,7 @@ class Journal:
         if self.down_since is not None:
             # While the controller is down, ask it (GET /healthz) before building a batch: building reads
             # Neutron for every row, and doing that on every retry loaded the database for nothing.
+            self.counts["probed"] += 1
             self.client.revision()
         while not self._stop.is_set():
             batch = self._next_batch(context, result)
@@ -158,6 +163,7 @@ class Journal:
         queue: list[list[Row]] = [batch]
         while queue:
             part = queue.pop(0)
+            self.counts["built"] += 1
             outcome = send.send(context, self.client, part, self.settings)
             if outcome.completed:
                 rows.complete(context, [r.seq for r in outcome.completed], outcome.revision)
