@@ -94,6 +94,15 @@ class TestPrecommits(CostTestCase):
         seen = self.in_precommits("delete_port_precommit")
         self._delete("ports", port["id"], as_admin=True)
         (statements,) = seen["delete_port_precommit"]
+        # what that query gives is what Neutron's API shows (segment names are worked out from it at send
+        # time too: both must agree)
+        shown = self._list("networks", as_admin=True, query_params=f"project_id={net['project_id']}")["networks"]
+        with db_api.CONTEXT_READER.using(self.admin):
+            read = view.project_networks(self.admin, net["project_id"])
+        self.assertEqual(
+            sorted((n["id"], n["name"], n.get("created_at")) for n in shown),
+            sorted((n["id"], n["name"], n.get("created_at")) for n in read),
+        )
         # The project's name, its networks (one plain query, whatever their number: the segment's name),
         # then the port's wait deleted (flushing the journal row first).
         self.assertEqual(["SELECT", "SELECT", "INSERT", "DELETE"], statements.split(","), statements)
