@@ -58,6 +58,7 @@ from . import metrics
 from .compiled import CompileCache, OlderStates
 from .errors import RevisionMismatch
 from .operations import OperationError, apply_operations, locate
+from .reports import StatusReports
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,7 @@ class Controller:
         the cache saves (the storm benchmark's naive controller). `sync`: the hints every desired-state
         document gives its agent (format 2 on; default `Sync()`)."""
         self.store = store
+        self.reports = StatusReports(store)
         self.sync = sync if sync is not None else Sync()
         self._older = OlderStates()
         self.catch_up_wait = catch_up_wait
@@ -339,8 +341,9 @@ class Controller:
         return controllers(self.store)
 
     def report_status(self, switch: str, body: dict[str, Any]) -> None:
-        """Record what a switch's agent reports (observed state: not intent, not audited)."""
-        self.store.put_switch_status(switch, body)
+        """Record what a switch's agent reports (observed state: not intent, not audited), grouped with the
+        reports that arrive meanwhile (`reports`)."""
+        self.reports.put(switch, body)
 
     def consistency_hash(self, origination: str) -> str | None:
         """The consistency hash this fabric and the orchestrator `origination` last agreed on (the BCF

@@ -23,8 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from .engine import writing
-from .schema import change, controller, fabric, revision
-from .store import Store
+from .schema import change, controller, revision
+from .store import HEAD, Store
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def prune_history(store: Store, *, keep: int, alive_within: timedelta, now: date
     revision such a controller reports. Returns how many revisions were deleted. Runs in short batches."""
     cutoff = (now or datetime.now(UTC)) - alive_within
     with store.engine.connect() as conn:
-        head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+        head = conn.execute(HEAD).scalar_one()
         lagging = conn.execute(select(func.min(controller.c.revision)).where(controller.c.seen_at >= cutoff)).scalar()
     horizon = head - keep + 1  # keep revisions >= horizon
     if lagging is not None:

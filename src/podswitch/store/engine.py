@@ -11,7 +11,9 @@ PostgreSQL: psycopg 3. A plain `postgresql://` URL is taken to mean psycopg 3 (p
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -108,6 +110,8 @@ def _sqlite_engine(url: URL) -> Engine:
         finally:
             cursor.close()
 
+    _WRITERS[engine] = threading.RLock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
@@ -123,10 +127,34 @@ def write_options(engine: Engine) -> dict[str, str]:
     return {"sqlite_begin": "IMMEDIATE"} if engine.dialect.name == "sqlite" else {}
 
 
+# This process's SQLite writers take turns here before BEGIN IMMEDIATE. SQLite's own wait for its write
+# lock (the busy timeout) sleeps 1, 2, 5, 10, 15, 20, 25, 50 ms between tries, so a write queued behind a few
+# short ones (every agent's status report after a change) slept tens of ms for a lock that was free most of
+# that time — on the path of the next intent write. A lock wakes the next writer the moment it is free;
+# other processes on the same file are still met by the busy timeout. Reentrant, as SQLite is not: a
+# nested writer fails as before instead of hanging.
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for one write transaction (the caller begins it): on SQLite, BEGIN IMMEDIATE and this
+    process's turn to write (`_WRITERS`; after the busy timeout without one, SQLite's own wait decides)."""
+    turn = _WRITERS.get(engine)
+    has_turn = turn is not None and turn.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        with engine.connect().execution_options(**write_options(engine)) as conn:
+            yield conn
+    finally:
+        if has_turn:
+            assert turn is not None
+            turn.release()
+
+
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """One write transaction (committed when the block ends without an exception)."""
-    with engine.connect().execution_options(**write_options(engine)) as conn, conn.begin():
+    with write_connection(engine) as conn, conn.begin():
         yield conn
 
 

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from ..gc_pause import gc_paused
 from ..model import MODEL_OF, SYSTEM, Change, Intent, Key, Kind, NotFound, Tenant, build
 from ..model.types import Model
-from .engine import make_engine, write_cache, write_options, writing
+from .engine import make_engine, write_cache, write_connection, writing
 from .faults import Health, classify
 from .migrate import upgrade
 from .schema import allocation, change, fabric, intent_object, orchestrator, revision, switch_status
@@ -78,6 +78,11 @@ class StaleRevision(Exception):
         self.expected = expected
         seen = f"revision {expected}" if expected is not None else "an older revision"
         super().__init__(f"the fabric is at revision {head}, the change was made against {seen}")
+
+
+# The head revision: read by every API request (`Controller.refresh`). One statement object, so SQLAlchemy
+# builds and caches its key once instead of per request.
+HEAD = select(fabric.c.revision).where(fabric.c.id == 1)
 
 
 class StoreError(Exception):
@@ -241,11 +246,11 @@ class Store:
         """A write transaction holding the fabric-wide write lock, and the head revision under that lock."""
         with (
             self.health.guard(writing=True),
-            self._engine.connect().execution_options(**write_options(self._engine)) as conn,
+            write_connection(self._engine) as conn,
             write_cache(conn),
             conn.begin(),
         ):
-            query = select(fabric.c.revision).where(fabric.c.id == 1)
+            query = HEAD
             if not self._sqlite:
                 # READ COMMITTED + FOR UPDATE: wait for a concurrent writer, then see the head it left.
                 query = query.with_for_update()
@@ -256,7 +261,7 @@ class Store:
 
     def head(self) -> int:
         with self.health.guard(writing=False), self._engine.connect() as conn:
-            return conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+            return conn.execute(HEAD).scalar_one()
 
     def load(self) -> tuple[int, Intent]:
         """The whole intent at head. Bodies are parsed (pydantic), not re-validated as an intent: they were
@@ -265,7 +270,7 @@ class Store:
         # every object the process holds (e.g. the intent being replaced).
         with gc_paused():
             with self._read() as conn:
-                head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+                head = conn.execute(HEAD).scalar_one()
                 rows = conn.execute(
                     select(
                         intent_object.c.kind,
@@ -394,7 +399,13 @@ class Store:
 
     def put_switch_status(self, switch: str, body: dict[str, Any]) -> None:
         """Record what a switch's agent reported. Overwrites the previous report; not audited."""
-        self._upsert(switch_status, {"switch": switch, "body": json.dumps(body), "updated_at": datetime.now(UTC)})
+        self.put_switch_statuses({switch: body})
+
+    def put_switch_statuses(self, reports: Mapping[str, dict[str, Any]]) -> None:
+        """Record several agents' reports in one transaction."""
+        now = datetime.now(UTC)
+        rows = [{"switch": name, "body": json.dumps(body), "updated_at": now} for name, body in reports.items()]
+        self._upsert(switch_status, rows)
 
     def switch_statuses(self) -> dict[str, dict[str, Any]]:
         with self._read() as conn:
@@ -413,10 +424,13 @@ class Store:
             orchestrator, {"origination": origination, "consistency_hash": value, "updated_at": datetime.now(UTC)}
         )
 
-    def _upsert(self, table: Table, values: dict[str, Any]) -> None:
-        """Insert the row, or update the one with its primary key (the first of `values`)."""
-        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(table).values(values)
-        key, *rest = values
+    def _upsert(self, table: Table, values: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Insert the rows, or update those with their primary key (the first key of each row's `values`)."""
+        rows = values if isinstance(values, list) else [values]
+        if not rows:
+            return
+        stmt = (sqlite.insert if self._sqlite else postgresql.insert)(table).values(rows)
+        key, *rest = rows[0]
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c[key]], set_={name: stmt.excluded[name] for name in rest}
         )
@@ -562,7 +576,7 @@ def _sql(dialect: Dialect) -> dict[str, str]:
 
 
 def _catch_up(conn: Connection, after: int, before: bool) -> CatchUp:
-    head = conn.execute(select(fabric.c.revision).where(fabric.c.id == 1)).scalar_one()
+    head = conn.execute(HEAD).scalar_one()
     oldest = conn.execute(select(func.min(revision.c.revision))).scalar()
     if after < head and (oldest is None or oldest > after + 1):
         return CatchUp(head, [], {}, complete=False)
