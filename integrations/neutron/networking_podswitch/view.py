@@ -165,20 +165,23 @@ def _bottom_vlans(rows: Iterable[Any]) -> dict[str, int]:
     }
 
 
+def _active(query: Any) -> Any:
+    """`query` (over binding levels) joined to each level's segment and its port's active binding."""
+    return query.join(NetworkSegment, NetworkSegment.id == PortBindingLevel.segment_id).join(
+        PortBinding,
+        (PortBinding.port_id == PortBindingLevel.port_id)
+        & (PortBinding.host == PortBindingLevel.host)
+        & (PortBinding.status == n_const.ACTIVE),
+    )
+
+
 def _levels(context: Any) -> Any:
-    return (
+    return _active(
         context.session.query(
             PortBindingLevel.port_id,
             PortBindingLevel.level,
             NetworkSegment.network_type,
             NetworkSegment.segmentation_id,
-        )
-        .join(NetworkSegment, NetworkSegment.id == PortBindingLevel.segment_id)
-        .join(
-            PortBinding,
-            (PortBinding.port_id == PortBindingLevel.port_id)
-            & (PortBinding.host == PortBindingLevel.host)
-            & (PortBinding.status == n_const.ACTIVE),
         )
     )
 
@@ -200,14 +203,7 @@ def member_vlans(
     deeper = aliased(PortBindingLevel)
     owner = func.coalesce(models_v2.Port.device_owner, "")
     query = (
-        context.session.query(models_v2.Port.network_id, PortBindingLevel.host, NetworkSegment.segmentation_id)
-        .join(NetworkSegment, NetworkSegment.id == PortBindingLevel.segment_id)
-        .join(
-            PortBinding,
-            (PortBinding.port_id == PortBindingLevel.port_id)
-            & (PortBinding.host == PortBindingLevel.host)
-            & (PortBinding.status == n_const.ACTIVE),
-        )
+        _active(context.session.query(models_v2.Port.network_id, PortBindingLevel.host, NetworkSegment.segmentation_id))
         .join(models_v2.Port, models_v2.Port.id == PortBindingLevel.port_id)
         .filter(models_v2.Port.network_id.in_(sorted(set(networks))))
         .filter(NetworkSegment.network_type == n_const.TYPE_VLAN, NetworkSegment.segmentation_id.isnot(None))

@@ -26,7 +26,7 @@ from tests.api.conftest import TOKEN, serve
 
 from podswitch import config as podswitch_config
 from podswitch.client import Client
-from podswitch.model import Intent
+from podswitch.model import Intent, InterfaceGroup, Key, Kind, Port, Role, Switch
 from podswitch.store import Store
 
 HOST = "osvdev0013"
@@ -119,6 +119,13 @@ class PodswitchTestCase(test_l3.L3NatTestCaseMixin, test_plugin.Ml2PluginV2TestC
         return self._make_network(
             self.fmt, name, True, as_admin=True, arg_list=PROVIDER + tuple(extra), project_id=project_id, **kwargs
         )["network"]
+
+    def host_on_leaf(self, host: str = HOST, leaf: str = "leaf1") -> None:
+        """Put `host`'s interface-group on `leaf` in the topology (a port bound on a host outside it stays DOWN)."""
+        ops = self.controller.client
+        ops.put_object(Key(Kind.SWITCH, name=leaf), Switch(name=leaf, role=Role.LEAF))
+        group = InterfaceGroup(name=host, members=(Port(switch=leaf, interface="eth1"),))
+        ops.put_object(Key(Kind.INTERFACE_GROUP, name=host), group)
 
     def bound_port(self, network: dict[str, Any], host: str = HOST, **kwargs: Any) -> dict[str, Any]:
         return self._make_port(

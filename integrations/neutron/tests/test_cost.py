@@ -17,8 +17,6 @@ from neutron_lib.callbacks import resources
 from neutron_lib.db import api as db_api
 from sqlalchemy import event
 
-from podswitch.model import InterfaceGroup, Key, Kind, Port, Role, Switch
-
 
 class Statements:
     """SQL statements the database is sent while `counting`, by the first word (SELECT, INSERT, ...)."""
@@ -151,10 +149,7 @@ class TestSenderReads(CostTestCase):
 class TestPortWaits(CostTestCase):
     def setUp(self) -> None:
         super().setUp()
-        ops = self.controller.client
-        ops.put_object(Key(Kind.SWITCH, name="leaf1"), Switch(name="leaf1", role=Role.LEAF))
-        group = InterfaceGroup(name=HOST, members=(Port(switch="leaf1", interface="eth1"),))
-        ops.put_object(Key(Kind.INTERFACE_GROUP, name=HOST), group)
+        self.host_on_leaf()
 
     def test_waiting_ports_are_read_again_only_when_a_leaf_reports_or_endpoints_were_sent(self) -> None:
         net = self.vlan_network("net_demo", 30)

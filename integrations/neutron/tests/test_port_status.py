@@ -8,16 +8,13 @@ from networking_podswitch.journal import port_status
 from neutron.db import provisioning_blocks
 from neutron_lib.callbacks import resources
 
-from podswitch.model import InterfaceGroup, Key, Kind, Port, Role, Switch
+from podswitch.model import Key, Kind
 
 
 class TestPortStatus(PodswitchTestCase):
     def setUp(self) -> None:
         super().setUp()
-        ops = self.controller.client
-        ops.put_object(Key(Kind.SWITCH, name="leaf1"), Switch(name="leaf1", role=Role.LEAF))
-        group = InterfaceGroup(name=HOST, members=(Port(switch="leaf1", interface="eth1"),))
-        ops.put_object(Key(Kind.INTERFACE_GROUP, name=HOST), group)
+        self.host_on_leaf()
 
     def status(self, port_id: str) -> str:
         return str(self._show("ports", port_id, as_admin=True)["port"]["status"])
