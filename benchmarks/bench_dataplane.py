@@ -28,7 +28,11 @@ removed at the end, also on failure.
    Baseline: the same entries with `bridge -batch` and `ip -batch` files into an equivalent fresh namespace
    (made by the same reconcile of the entry-less state); the agent then finds it right (zero writes). Also:
    the zero-write re-reconcile of the full state, against reading the same entries with `bridge fdb show`
-   and `ip neigh show`. Median of 5 rounds, alternating which side goes first."""
+   and `ip neigh show`. Median of 5 rounds, alternating which side goes first.
+
+PODSWITCH_BENCH_TRACE=<dir> keeps, for the pushed run, each endpoint's PUT time, latency, kind, leaf and
+revision (`endpoints.tsv`) and the lab's supervisor and agent logs (each revision's realise time, each
+reconcile's scope and duration): enough to tell which of controller, agent or lab made a slow endpoint."""
 
 from __future__ import annotations
 
