@@ -41,6 +41,7 @@ import datetime
 import gc
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -593,8 +594,6 @@ def main() -> int:
                     from podswitch.lab import statefile as lab_state
 
                     if TRACE and not poll:
-                        import shutil
-
                         TRACE.mkdir(parents=True, exist_ok=True)
                         for f in lab_state.lab_dir(ctl.data_dir).glob("*.log"):
                             shutil.copy(f, TRACE / f.name)

@@ -88,9 +88,9 @@ def test_stale_allocation_commit_is_refused(store: Store) -> None:
 
 def test_switch_status_is_kept_per_switch_and_not_audited(store: Store) -> None:
     assert store.switch_statuses() == {}
-    store.put_switch_status("leaf1", {"applied_revision": 3, "errors": []})
-    store.put_switch_status("leaf2", {"applied_revision": 2, "links": {"swp49": "up"}})
-    store.put_switch_status("leaf1", {"applied_revision": 4, "errors": ["vxlan10000: exists"]})
+    store.put_switch_statuses({"leaf1": {"applied_revision": 3, "errors": []}})
+    store.put_switch_statuses({"leaf2": {"applied_revision": 2, "links": {"swp49": "up"}}})
+    store.put_switch_statuses({"leaf1": {"applied_revision": 4, "errors": ["vxlan10000: exists"]}})
     assert store.switch_statuses() == {
         "leaf1": {"applied_revision": 4, "errors": ["vxlan10000: exists"]},
         "leaf2": {"applied_revision": 2, "links": {"swp49": "up"}},
@@ -100,7 +100,7 @@ def test_switch_status_is_kept_per_switch_and_not_audited(store: Store) -> None:
 
 def test_switch_status_survives_reopening(store_url: str) -> None:
     with Store.open(store_url) as first:
-        first.put_switch_status("spine1", {"applied_revision": 9})
+        first.put_switch_statuses({"spine1": {"applied_revision": 9}})
     with Store.open(store_url) as again:
         assert again.switch_statuses() == {"spine1": {"applied_revision": 9}}
 

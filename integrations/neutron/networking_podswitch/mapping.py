@@ -159,9 +159,15 @@ def physical_networks(network: Neutron) -> set[str]:
     return {str(s["provider:physical_network"]) for s in segments if s.get("provider:physical_network")}
 
 
+# A port of these owners is Neutron's own (a router's leg, a floating IP), never an endpoint. `view.member_vlans`
+# says the same in SQL.
+ROUTER_OWNER_PREFIX = "network:router"
+FLOATINGIP_OWNER = "network:floatingip"
+
+
 def is_router_port(port: Neutron) -> bool:
     owner = str(port.get("device_owner") or "")
-    return owner.startswith("network:router") or owner in ROUTER_INTERFACE_OWNERS or owner == "network:floatingip"
+    return owner.startswith(ROUTER_OWNER_PREFIX) or owner in ROUTER_INTERFACE_OWNERS or owner == FLOATINGIP_OWNER
 
 
 # ---- the desired intent ---------------------------------------------------------------------------------

@@ -18,7 +18,15 @@ from sqlalchemy import exists, func, or_
 from sqlalchemy.orm import aliased
 
 from .db.models import ProjectName
-from .mapping import ROUTER_INTERFACE_OWNERS, Settings, View, is_router_port, project_of
+from .mapping import (
+    FLOATINGIP_OWNER,
+    ROUTER_INTERFACE_OWNERS,
+    ROUTER_OWNER_PREFIX,
+    Settings,
+    View,
+    is_router_port,
+    project_of,
+)
 
 API_TIME = "%Y-%m-%dT%H:%M:%S"  # Neutron's API shows timestamps in whole seconds (+ "Z")
 
@@ -216,9 +224,9 @@ def member_vlans(
         )
         .filter(
             ~or_(
-                owner.like("network:router%"),
+                owner.startswith(ROUTER_OWNER_PREFIX, autoescape=True),
                 owner.in_(sorted(ROUTER_INTERFACE_OWNERS)),
-                owner == "network:floatingip",
+                owner == FLOATINGIP_OWNER,
             )
         )
         .distinct()

@@ -26,7 +26,6 @@ class StatusReports:
         self._written = -1  # the last group whose transaction has ended
         self._failed: dict[int, BaseException] = {}  # recent groups that failed, and why
         self._writing = False
-        self.transactions = 0  # groups written (for tests and metrics)
 
     def put(self, switch: str, body: dict[str, Any]) -> None:
         """Record `body` as `switch`'s report; returns once a transaction holding it has committed, raises
@@ -59,7 +58,6 @@ class StatusReports:
             self._cond.acquire()
             self._writing = False
             self._written = group
-            self.transactions += 1
             if error is not None:
                 self._failed[group] = error
                 # A waiter looks at its group's entry as soon as it runs again; older ones are long read.

@@ -397,12 +397,9 @@ class Store:
 
     # ---- observed state -------------------------------------------------------------------------------
 
-    def put_switch_status(self, switch: str, body: dict[str, Any]) -> None:
-        """Record what a switch's agent reported. Overwrites the previous report; not audited."""
-        self.put_switch_statuses({switch: body})
-
     def put_switch_statuses(self, reports: Mapping[str, dict[str, Any]]) -> None:
-        """Record several agents' reports in one transaction."""
+        """Record what switches' agents reported, in one transaction. Each overwrites the switch's previous
+        report; not audited."""
         now = datetime.now(UTC)
         rows = [{"switch": name, "body": json.dumps(body), "updated_at": now} for name, body in reports.items()]
         self._upsert(switch_status, rows)
@@ -421,12 +418,11 @@ class Store:
 
     def put_consistency_hash(self, origination: str, value: str) -> None:
         self._upsert(
-            orchestrator, {"origination": origination, "consistency_hash": value, "updated_at": datetime.now(UTC)}
+            orchestrator, [{"origination": origination, "consistency_hash": value, "updated_at": datetime.now(UTC)}]
         )
 
-    def _upsert(self, table: Table, values: dict[str, Any] | list[dict[str, Any]]) -> None:
-        """Insert the rows, or update those with their primary key (the first key of each row's `values`)."""
-        rows = values if isinstance(values, list) else [values]
+    def _upsert(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert the rows, or update those with their primary key (the first key of each row)."""
         if not rows:
             return
         stmt = (sqlite.insert if self._sqlite else postgresql.insert)(table).values(rows)

@@ -67,9 +67,10 @@ def sent(context: Any, operations: Iterable[Operation], revision: int | None) ->
                 wait.revision = revision
 
 
-def applied_at(switch: dict[str, Any] | None, revision: int) -> bool:
+def applied_revision(switch: dict[str, Any] | None) -> int:
+    """The revision a switch (as `GET /v1/switches` lists it) last reported applied; 0 if none."""
     status = (switch or {}).get("status") or {}
-    return int(status.get("applied_revision") or 0) >= revision
+    return int(status.get("applied_revision") or 0)
 
 
 FULL_EVERY = 30.0  # seconds: a pass looks at every ready port at least this often, changed reports or not
@@ -101,9 +102,7 @@ class Reconciler:
         if waiting is None:
             return 0
         switches = {s["name"]: s for s in client.switches()}
-        applied = {
-            name: int(((s or {}).get("status") or {}).get("applied_revision") or 0) for name, s in switches.items()
-        }
+        applied = {name: applied_revision(s) for name, s in switches.items()}
         now = time.monotonic()
         if applied == self.applied and not self.dirty and now < self.full_at:
             return 0
@@ -125,7 +124,7 @@ class Reconciler:
                 except Missing:
                     leaves[group] = None  # not in the topology (yet): the fabric cannot carry it
             members = leaves[group]
-            if not members or not all(applied_at(switches.get(leaf), revision) for leaf in members):
+            if not members or not all(applied.get(leaf, 0) >= revision for leaf in members):
                 continue
             finish(context, port_id)
             done += 1
