@@ -75,6 +75,7 @@ class PodswitchTestCase(test_l3.L3NatTestCaseMixin, test_plugin.Ml2PluginV2TestC
     l3_plugin = "networking_podswitch.l3.plugin.PodswitchL3Plugin"
     l3_mode = "router"
     extra_config: dict[str, Any] = {}
+    urls_before: tuple[str, ...] = ()  # `[podswitch] url` entries ahead of the test's controller
 
     def get_additional_service_plugins(self) -> dict[str, str]:
         # The router plugin advertises l3-flavors, which needs the flavors plugin (neutron-notes.md).
@@ -86,7 +87,7 @@ class PodswitchTestCase(test_l3.L3NatTestCaseMixin, test_plugin.Ml2PluginV2TestC
         self.addCleanup(self.controller.close)
         config.register()
         overrides = {
-            "url": [self.controller.url],
+            "url": [*self.urls_before, self.controller.url],
             "token": TOKEN,
             "journal_thread": False,
             "l3_mode": self.l3_mode,

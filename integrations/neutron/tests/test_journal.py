@@ -3,6 +3,7 @@ their row, replays are harmless, one process sends at a time."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 from harness import HOST, PodswitchTestCase
@@ -61,6 +62,31 @@ class TestOutage(PodswitchTestCase):
         self.sync()  # the same rows again, as after a restart
         self.assertEqual(before, self.controller.client.revision())
         self.assertEqual(0, self.pending())
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+class TestSeveralControllers(PodswitchTestCase):
+    """`[podswitch] url` lists several controllers of one fabric: the first one is down, the journal goes on
+    with the next (the pass that met the dead one fails, as any pass that cannot reach a controller does, and
+    the client has moved on: the next pass, after the worker's backoff, goes to the live one)."""
+
+    urls_before = (_closed_port_url(),)
+
+    def test_the_journal_fails_over_to_the_next_controller_url(self) -> None:
+        self.assertEqual([*self.urls_before, self.controller.url], list(self.journal.client.urls))
+        net = self.vlan_network("net_demo", 30)
+        port = self.bound_port(net)
+        self.assertRaises(Unavailable, self.sync)
+        self.assertEqual(self.controller.url, self.journal.client.url)
+        self.sync()
+        self.assertEqual(0, self.pending())
+        snode = self.controller.intent().tenants[self.tenant(net["project_id"])].segments["net_demo"]
+        self.assertEqual([port["id"]], list(snode.endpoints))
 
 
 class TestRefusals(PodswitchTestCase):
