@@ -29,6 +29,8 @@ from podswitch.fabric.state import (
     FORMAT,
     FORMAT_HEADER,
     READS,
+    STATUS_HEADER,
+    STATUS_REPORT_HEADER,
     DesiredState,
     FabricPort,
     SegmentBridge,
@@ -71,6 +73,11 @@ class FakeController:
     failure_body: bytes = b""  # what a canned error answer says
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Takes status reports on desired-state requests (as this release's controller does); each one carried is
+    # answered with the next of `reports` ("stored" once they run out). None: an older controller.
+    reports: list[str] | None = None
+    # A long-poll that finds nothing new waits this long on the agent's fake clock before its 304.
+    waits: tuple[FakeTime, float] | None = None
 
     def handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
         length = int(h.headers.get("content-length") or 0)
@@ -94,13 +101,23 @@ class FakeController:
         path = h.path.split("?")[0]  # ?wait= of a long-poll (answered at once here)
         if method == "GET" and path == f"/v1/switches/{SWITCH}/desired-state" and desired is not None:
             tag = self.tag(desired)
+            report = None
+            if self.reports is not None:
+                carried = h.headers.get(STATUS_HEADER) is not None
+                report = (self.reports.pop(0) if self.reports else "stored") if carried else "none"
             if h.headers.get("if-none-match") == tag:
+                if self.waits is not None and "wait=" in h.path:
+                    self.waits[0].now += self.waits[1]
                 h.send_response(304)
                 h.send_header("etag", tag)
+                if report is not None:
+                    h.send_header(STATUS_REPORT_HEADER, report)
                 h.end_headers()
                 return
             body = self.body(desired)
             h.send_response(200)
+            if report is not None:
+                h.send_header(STATUS_REPORT_HEADER, report)
             h.send_header("etag", tag)
             h.send_header("content-type", "application/json")
             h.send_header("content-length", str(len(body)))
@@ -240,6 +257,71 @@ def test_etag_304_and_status_report() -> None:
     assert body["reconciled_at"].endswith("Z") and "T" in body["reconciled_at"]
     # First poll at a random point of the first interval, then every interval.
     assert 0 <= t.delays[0] <= 2.0 and t.delays[1:] == [2.0] * 4
+
+
+def carried(seen: Seen) -> dict[str, Any] | None:
+    text = seen.headers.get(STATUS_HEADER.lower())
+    return None if text is None else json.loads(text)
+
+
+def test_a_pushed_agent_carries_its_report_on_its_next_request() -> None:
+    fake = FakeController(desired=make_state(7), reports=[])
+    stop = threading.Event()
+    t = FakeTime(stop, limit=6)
+    fake.waits = (t, 10.0)  # less than the resync period: no drift repair (and its report) in between
+    t.hooks[3] = lambda: setattr(fake, "desired", make_state(8))
+    with serve(fake) as url:
+        drive([url], t, FakeReconciler(), rng=MaxRng(), push=30.0)
+    assert fake.requests("PUT") == []  # one request per change, not two
+    gets = fake.requests("GET")
+    reports = [carried(g) for g in gets]
+    # the first state, then its report on the next request (which waits), then the next state, its report
+    assert reports[0] is None and reports[1] is not None and reports[1]["applied_revision"] == 7
+    assert reports[1]["writes"] == 3 and reports[1]["links"] == {"up1": "up", "swp1": "down"}
+    assert reports[1]["agent"]["state_format"] == FORMAT and reports[1]["reconciled_at"].endswith("Z")
+    assert [r["applied_revision"] if r else None for r in reports] == [None, 7, None, 8, None, None][: len(gets)]
+    assert all(g.headers.get("authorization") == "Bearer s3cret" for g in gets)
+
+
+def test_a_report_the_controller_could_not_store_is_carried_again() -> None:
+    fake = FakeController(desired=make_state(7), reports=["failed", "failed"])
+    stop = threading.Event()
+    t = FakeTime(stop, limit=6)
+    fake.waits = (t, 5.0)
+    with serve(fake) as url:
+        drive([url], t, FakeReconciler(), rng=MaxRng(), push=30.0)
+    reports = [carried(g) for g in fake.requests("GET")]
+    assert [r["applied_revision"] if r else None for r in reports] == [None, 7, 7, 7, None]
+    assert fake.requests("PUT") == []
+
+
+@pytest.mark.parametrize(
+    ("reports", "push", "links", "why"),
+    [
+        (None, 30.0, 2, "an older controller takes no report on its desired-state requests"),
+        ([], 0.0, 2, "polling: the next request is an interval away"),
+        ([], 30.0, 400, "a report too long for a request's headers"),
+    ],
+)
+def test_the_report_goes_by_itself_when_it_cannot_ride(
+    reports: list[str] | None, push: float, links: int, why: str
+) -> None:
+    class ManyLinks(FakeReconciler):
+        def reconcile(self, desired: SwitchState, *, full: bool = True) -> Result:
+            self.calls.append(desired)
+            return Result(
+                switch=desired.switch, netns="x", links={f"port-{i:04d}-breakout": "up" for i in range(links)}
+            )
+
+    fake = FakeController(desired=make_state(7), reports=reports)
+    stop = threading.Event()
+    t = FakeTime(stop, limit=4)
+    fake.waits = (t, 10.0)
+    with serve(fake) as url:
+        drive([url], t, ManyLinks(), rng=MaxRng(), push=push)
+    puts = fake.requests("PUT")
+    assert len(puts) == 1 and len(puts[0].body["links"]) == links, why
+    assert all(carried(g) is None for g in fake.requests("GET")), why
 
 
 @dataclass

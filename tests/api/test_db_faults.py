@@ -7,6 +7,7 @@ runs under uvicorn and is asked over real connections with a 30 s client timeout
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -19,6 +20,7 @@ import pytest
 
 from podswitch.agent.main import run
 from podswitch.client import Client, Unavailable
+from podswitch.fabric.state import STATUS_HEADER, STATUS_REPORT_HEADER
 from podswitch.store import Store
 from tests.agent.test_client import FakeReconciler, FakeTime
 from tests.api.conftest import AUTH, SEED, TOKEN, serve
@@ -120,6 +122,10 @@ def test_postgresql_stops_and_returns_under_a_running_controller(
     # An agent's long-poll waits its time out as usual (its watcher asks the database in vain meanwhile).
     waited = client.get("/v1/switches/leaf1/desired-state", params={"wait": "1"}, headers={"If-None-Match": etag})
     assert waited.status_code == 304
+    # A report riding on it cannot be stored: the long-poll is still answered, and says so (sent again later).
+    carrying = {"If-None-Match": etag, STATUS_HEADER: json.dumps(status | {"writes": 5})}
+    waited = client.get("/v1/switches/leaf1/desired-state", params={"wait": "0.2"}, headers=carrying)
+    assert waited.status_code == 304 and waited.headers[STATUS_REPORT_HEADER] == "failed"
     # Alive, and saying what is wrong.
     health = client.get("/healthz")
     assert health.status_code == 200
@@ -151,6 +157,9 @@ def test_postgresql_stops_and_returns_under_a_running_controller(
     assert (health["status"], health["store"], health["store_revision"]) == ("ok", "up", head + 1)
     assert _metric(client.get("/metrics").text, "podswitch_store_up") == 1
     assert client.put("/v1/switches/leaf1/status", json=status).status_code == 204
+    stored = client.get("/v1/switches/leaf1/desired-state", params={"wait": "0.2"}, headers=carrying)
+    assert stored.status_code == 304 and stored.headers[STATUS_REPORT_HEADER] == "stored"
+    assert client.get("/v1/switches/leaf1/status").json()["writes"] == 5
 
 
 def test_a_second_controller_catches_up_after_the_outage(pg_cluster: Cluster, controller: str) -> None:  # noqa: F811

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi.testclient import TestClient
 
 from podswitch.fabric.delta import DELTA_IM, apply_delta
-from podswitch.fabric.state import parse_desired
+from podswitch.fabric.state import STATUS_HEADER, STATUS_REPORT_HEADER, parse_desired
 from tests.api.test_running_config import put_config
 
 POD = """switch leaf1
@@ -62,6 +64,60 @@ def test_status_reports_show_in_sync(client: TestClient, seed_text: str) -> None
     assert leaf1["in_sync"] is True and leaf1["status"]["links"] == {"swp1": "up"} and leaf1["last_seen"]
     assert client.get("/v1/switches/leaf1/status").json()["applied_revision"] == 1
     assert client.put("/v1/switches/nope/status", json={}).status_code == 404
+
+
+def test_a_status_report_rides_on_the_desired_state_request(
+    client: TestClient, anonymous: TestClient, seed_text: str
+) -> None:
+    put_config(client, POD + "!\n" + seed_text)
+    r = client.get("/v1/switches/leaf1/desired-state")
+    # Every answer says the controller takes reports there, "none" when none came.
+    assert r.headers[STATUS_REPORT_HEADER] == "none"
+    etag, desired = r.headers["etag"], parse_desired(r.content)
+    assert client.get("/v1/switches/leaf1").json()["in_sync"] is False
+    report = {"applied_revision": desired.revision, "etag": desired.etag, "links": {"swp1": "up"}, "writes": 7}
+    carrying = {"If-None-Match": etag, STATUS_HEADER: json.dumps(report)}
+    r = client.get("/v1/switches/leaf1/desired-state", headers=carrying)
+    assert r.status_code == 304 and r.headers[STATUS_REPORT_HEADER] == "stored"
+    leaf1 = client.get("/v1/switches/leaf1").json()
+    assert leaf1["in_sync"] is True and leaf1["last_seen"]
+    assert leaf1["status"]["links"] == {"swp1": "up"} and leaf1["status"]["writes"] == 7
+    # The same report as PUT's: a change of state and a report of the old one come back together.
+    client.put(
+        "/v1/tenants/demo.openstack/segments/net_demo/endpoints/e2",
+        json={"attachment_point": {"interface_group": "osvdev0013", "vlan": 300}, "mac": "fa:16:3e:00:00:02"},
+    )
+    r = client.get(
+        "/v1/switches/leaf1/desired-state", headers=carrying | {STATUS_HEADER: json.dumps(report | {"writes": 8})}
+    )
+    assert r.status_code == 200 and r.headers[STATUS_REPORT_HEADER] == "stored"
+    assert client.get("/v1/switches/leaf1/status").json()["writes"] == 8
+    assert client.get("/v1/switches/leaf1").json()["in_sync"] is False  # it reported the state before this one
+
+
+def test_a_bad_or_unauthorised_status_report_is_refused_and_changes_nothing(
+    client: TestClient, anonymous: TestClient, seed_text: str
+) -> None:
+    put_config(client, POD + "!\n" + seed_text)
+    report = json.dumps({"applied_revision": 1, "writes": 3})
+    assert client.get("/v1/switches/leaf1/desired-state", headers={STATUS_HEADER: report}).status_code == 200
+    refused = [
+        (anonymous, report, 401, "Authorization"),
+        (client, json.dumps({"applied_revision": -1}), 422, STATUS_HEADER),
+        (client, json.dumps({"writes": "many"}), 422, STATUS_HEADER),
+        (client, "{not json", 422, STATUS_HEADER),
+    ]
+    for who, text, status, field in refused:
+        r = who.get("/v1/switches/leaf1/desired-state", headers={STATUS_HEADER: text})
+        assert r.status_code == status, (text, r.text)
+        assert r.json()["error"]["field"] == field
+        if status == 422:
+            assert STATUS_HEADER in r.json()["error"]["message"]
+    assert client.get("/v1/switches/leaf1/status").json()["writes"] == 3  # the good one, not overwritten
+    assert client.get("/v1/switches/nope/desired-state", headers={STATUS_HEADER: report}).status_code == 404
+    assert client.get("/v1/switches/nope/status").status_code == 404
+    counted = client.get("/metrics").text
+    assert 'podswitch_status_reports_total{result="stored",via="poll"}' in counted
 
 
 def test_health_and_metrics(client: TestClient, seed_text: str) -> None:

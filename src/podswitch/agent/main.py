@@ -11,8 +11,9 @@ One loop, two clocks:
   is unreachable: an outage never tears anything down, the switch keeps forwarding as last programmed.
 The push wait and `resync` follow the controller's hints (`sync` in the document, format 2) unless given
 here: operators tune every agent in one place, and a controller can stretch them.
-After each reconcile the agent PUTs its status; a status that could not be delivered is retried with the
-next successful poll.
+After each reconcile the agent reports its status: on its next desired-state request when that goes at once
+(pushed) and the controller takes reports there (one request per change instead of two), else by a PUT of
+its own; a status that could not be delivered is sent again with the next successful poll.
 
 Shutdown (SIGTERM/SIGINT) just stops the loop: the kernel is left as it is, so a restarted agent finds it
 right and changes nothing (hitless restart)."""
@@ -31,7 +32,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, Protocol, TypeVar, cast
 
 from .. import __version__
-from ..client import ApiError, Backoff, Client, Fetched, Unavailable, UnreadableState
+from ..client import ApiError, Backoff, Client, Fetched, Unavailable, UnreadableState, status_header
 from ..daemon import setup_logging, stop_on_signals
 from ..fabric.state import FORMAT, MAX_LONG_POLL, DesiredState, SwitchState, Sync
 from .reconcile import Reconciler, Result
@@ -167,17 +168,20 @@ def run(
     etag: str | None = None
     last: Result | None = None
     unsent: dict[str, Any] | None = None
+    carry = False  # send `unsent` along with the next request (the controller takes reports there)
     now = clock()
     # Agents restarted together (a rollout) must not hit the controller together: start at a random point.
     next_poll = now + rng.uniform(0.0, interval)
     next_resync = float("inf")
 
-    def fetch(holding: str | None) -> Fetched:
+    def fetch(holding: str | None, report: str | None) -> Fetched:
         wait = push_for()
         # A change may come as a delta against what is applied (the client checks it against its ETag).
         if wait > 0 and holding is not None:
-            return until_stopped(lambda: cli.desired_state(switch, holding, wait=wait, held=applied), stop)
-        return cli.desired_state(switch, holding, held=applied)
+            return until_stopped(
+                lambda: cli.desired_state(switch, holding, wait=wait, held=applied, status=report), stop
+            )
+        return cli.desired_state(switch, holding, held=applied, status=report)
 
     def apply(desired: DesiredState, why: str) -> None:
         nonlocal last, unsent, next_resync
@@ -214,7 +218,11 @@ def run(
             if now >= next_poll:
                 try:
                     asked = clock()
-                    fetched = fetch(etag if applied is not None else None)
+                    sent = unsent if carry else None
+                    report = status_header(sent) if sent is not None else None
+                    fetched = fetch(etag if applied is not None else None, report)
+                    if report is not None and fetched.report == "stored" and unsent is sent:
+                        unsent = None
                     if fetched.desired is not None:  # 200, or 226 (a delta applied to what we hold)
                         changed = applied is None or fetched.desired.etag != applied.etag
                         if applied is not None and fetched.desired.sync != applied.sync:
@@ -225,7 +233,19 @@ def run(
                             apply(applied, "new state")
                         elif next_resync > clock() + resync_every():
                             next_resync = clock() + resync_every()  # the controller shortened the period
-                    if unsent is not None:
+                    if backoff.attempts:
+                        slog.info("controller %s reachable again", cli.url)
+                    backoff.reset()
+                    # Pushed: ask again at once (the request waits at the controller). An answer that did
+                    # not wait (a controller without push, or none yet applied) paces at `interval`.
+                    waited = push_for()
+                    pushed = fetched.desired is not None or clock() - asked >= min(waited / 2, 1.0)
+                    at_once = waited > 0 and applied is not None and pushed
+                    next_poll = clock() if at_once else clock() + interval
+                    # The report rides on the next request when that goes now and the controller takes it
+                    # there; otherwise it goes by itself, now.
+                    carry = fetched.report is not None and at_once
+                    if unsent is not None and not (carry and status_header(unsent) is not None):
                         try:
                             cli.report_status(switch, unsent)
                         except ApiError as e:
@@ -234,14 +254,6 @@ def run(
                             # The controller rejects this report as such: sending it again cannot help.
                             slog.error("status report rejected, dropped: %s", e)
                         unsent = None
-                    if backoff.attempts:
-                        slog.info("controller %s reachable again", cli.url)
-                    backoff.reset()
-                    # Pushed: ask again at once (the request waits at the controller). An answer that did
-                    # not wait (a controller without push, or none yet applied) paces at `interval`.
-                    waited = push_for()
-                    pushed = fetched.desired is not None or clock() - asked >= min(waited / 2, 1.0)
-                    next_poll = clock() if waited > 0 and applied is not None and pushed else clock() + interval
                 except Stopped:
                     break
                 except ApiError as e:

@@ -50,3 +50,8 @@ def require_admin(request: Request, creds: HTTPAuthorizationCredentials | None =
         raise Refused(403, "the bearer token is not the admin token", field="Authorization")
     actor = request.headers.get("x-podswitch-actor", "admin")
     return actor[:64] if actor.isprintable() else "admin"
+
+
+async def admin_of(request: Request) -> str:
+    """`require_admin` for a route that needs the token only for some of what a request may carry."""
+    return require_admin(request, await _bearer(request))

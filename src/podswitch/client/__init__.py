@@ -14,7 +14,7 @@ from .errors import (
     Unavailable,
     UnreadableState,
 )
-from .http import ACTOR_HEADER, REVISION_HEADER, Client, Fetched, Owned, Written, operation_json
+from .http import ACTOR_HEADER, REVISION_HEADER, Client, Fetched, Owned, Written, operation_json, status_header
 
 __all__ = [
     "ACTOR_HEADER",
@@ -34,4 +34,5 @@ __all__ = [
     "Written",
     "operation_json",
     "parse_retry_after",
+    "status_header",
 ]

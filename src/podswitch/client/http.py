@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +25,16 @@ import pydantic
 
 from .. import __version__
 from ..fabric.delta import DELTA_IM, DeltaMismatch, apply_delta
-from ..fabric.state import FORMAT, FORMAT_HEADER, READS, DesiredState, parse_desired
+from ..fabric.state import (
+    FORMAT,
+    FORMAT_HEADER,
+    MAX_STATUS_HEADER,
+    READS,
+    STATUS_HEADER,
+    STATUS_REPORT_HEADER,
+    DesiredState,
+    parse_desired,
+)
 from ..model import MODEL_OF, Delete, Key, Kind, Model, Operation, Put
 from ..model.paths import body_of, key_of, object_at, path_of
 from .backoff import Backoff, parse_retry_after
@@ -46,6 +57,16 @@ class Fetched:
     desired: DesiredState | None
     etag: str | None  # the validator to send back in If-None-Match
     url: str
+    # What became of a status report sent along (see fabric.state.STATUS_HEADER): "stored", "failed" or
+    # "none"; None when the controller does not take reports on this request (the agent PUTs them).
+    report: str | None = None
+
+
+def status_header(status: dict[str, Any]) -> str | None:
+    """A status report as the value of STATUS_HEADER (compact JSON, ASCII); None when it is too long to
+    ride on a request's headers (the agent PUTs it instead)."""
+    text = json.dumps(status, separators=(",", ":"))
+    return text if len(text) <= MAX_STATUS_HEADER else None
 
 
 @dataclass(frozen=True)
@@ -325,14 +346,23 @@ class Client:
         return self.get_all("/v1/switches")
 
     def desired_state(
-        self, switch: str, etag: str | None = None, *, wait: float = 0.0, held: DesiredState | None = None
+        self,
+        switch: str,
+        etag: str | None = None,
+        *,
+        wait: float = 0.0,
+        held: DesiredState | None = None,
+        status: str | None = None,
     ) -> Fetched:
         """A switch's desired state; with `etag` (what the agent applied) a 304 means "still current". With
         `wait` (and an etag) the controller holds the request until the state changes or `wait` seconds
         pass: the new state arrives the moment it exists (push). With `held` (the state `etag` names) a change
         may come as a delta against it (226), applied here and checked against its ETag; one that does not
-        fit is never used: the whole state is fetched instead."""
+        fit is never used: the whole state is fetched instead. `status` (from `status_header`) is the
+        agent's report, sent along; `Fetched.report` says what became of it."""
         headers = {FORMAT_HEADER: str(FORMAT)}
+        if status is not None:
+            headers[STATUS_HEADER] = status
         extra: dict[str, Any] = {}
         if etag:
             headers["If-None-Match"] = etag
@@ -344,8 +374,9 @@ class Client:
         path = f"/v1/switches/{switch}/desired-state"
         response = self.request("GET", path, ok=(304, 406), headers=headers, **extra)
         url = str(response.request.url)
+        report = response.headers.get(STATUS_REPORT_HEADER)
         if response.status_code == 304:
-            return Fetched(304, None, etag, url)
+            return Fetched(304, None, etag, url, report)
         if response.status_code == 406:  # this agent is older than every format the controller serves
             raise _too_old(url, response)
         if response.status_code == 226 and held is not None:
@@ -353,12 +384,12 @@ class Client:
                 desired = apply_delta(held, response.content)
             except (DeltaMismatch, pydantic.ValidationError) as exc:
                 log.warning("GET %s: a delta that does not apply (%s); fetching the whole state", path, exc)
-                return self.desired_state(switch)
-            status = 226
+                return dataclasses.replace(self.desired_state(switch), report=report)
+            code = 226
         elif response.status_code != 200:
             raise ApiError(f"GET {path}: unexpected HTTP {response.status_code}", status=response.status_code, url=url)
         else:
-            status = 200
+            code = 200
             try:
                 desired = parse_desired(response.content)
             except pydantic.ValidationError as exc:
@@ -368,7 +399,7 @@ class Client:
         if desired.state.switch != switch:
             raise ApiError(f"GET {path}: state is for switch {desired.state.switch!r}", url=url)
         # Send back exactly what the server sent (quotes, weak prefix and all); else the body's own etag.
-        return Fetched(status, desired, response.headers.get("etag") or f'"{desired.etag}"', url)
+        return Fetched(code, desired, response.headers.get("etag") or f'"{desired.etag}"', url, report)
 
     def report_status(self, switch: str, status: dict[str, Any]) -> None:
         """What the switch's agent applied (PUT, so a retry is harmless)."""

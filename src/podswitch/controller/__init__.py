@@ -7,7 +7,15 @@ fabric; never HTTP. The names of the agent contract the API needs to serve it ar
 
 from ..fabric.delta import DELTA_IM
 from ..fabric.formats import Served, Unserved, negotiate
-from ..fabric.state import FORMAT, FORMAT_HEADER, MAX_LONG_POLL, Sync
+from ..fabric.state import (
+    FORMAT,
+    FORMAT_HEADER,
+    MAX_LONG_POLL,
+    MAX_STATUS_HEADER,
+    STATUS_HEADER,
+    STATUS_REPORT_HEADER,
+    Sync,
+)
 from ..model import Delete, Operation, Put
 from ..store import StoreUnavailable
 from .core import Controller, Delta, Outcome, Snapshot, StoreStatus
@@ -19,6 +27,9 @@ __all__ = [
     "FORMAT",
     "FORMAT_HEADER",
     "MAX_LONG_POLL",
+    "MAX_STATUS_HEADER",
+    "STATUS_HEADER",
+    "STATUS_REPORT_HEADER",
     "Controller",
     "Delete",
     "Delta",

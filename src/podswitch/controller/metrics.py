@@ -33,6 +33,13 @@ DESIRED_STATE_FORMATS = Counter(
     ["format"],
     registry=REGISTRY,
 )
+STATUS_REPORTS = Counter(
+    "podswitch_status_reports_total",
+    "Agents' status reports by how they came (put: a request of their own; poll: on a desired-state request) "
+    "and whether they were stored",
+    ["via", "result"],
+    registry=REGISTRY,
+)
 SWITCH_IN_SYNC = Gauge(
     "podswitch_switch_in_sync", "1 when the switch reports the current desired state", ["switch"], registry=REGISTRY
 )

@@ -40,8 +40,11 @@ __all__ = [
     "FORMAT_HEADER",
     "GATEWAY_MAC",
     "MAX_LONG_POLL",
+    "MAX_STATUS_HEADER",
     "OVERLAY_MTU",
     "READS",
+    "STATUS_HEADER",
+    "STATUS_REPORT_HEADER",
     "UNDERLAY_MTU",
     "VXLAN_PORT",
     "DesiredState",
@@ -78,6 +81,15 @@ FORMAT_HEADER = "X-Podswitch-State-Format"
 # agent of this release also follows a controller that has not been upgraded yet.
 READS = frozenset({1, 2})
 MAX_LONG_POLL = 120.0  # s: the longest a desired-state request may wait at the controller
+# An agent's status report may ride on its next desired-state request instead of a PUT of its own: after a
+# change, every leaf it touches reports, and a separate request each was half of what a change cost the
+# controller. The request carries the status JSON (ASCII) in STATUS_HEADER; a controller that takes reports
+# this way says so in STATUS_REPORT_HEADER on every desired-state answer: `stored` (the one carried is
+# committed), `failed` (it could not be stored: send it again), `none` (none came). Without that header (an
+# older controller) or for a status longer than MAX_STATUS_HEADER bytes, the agent PUTs it as before.
+STATUS_HEADER = "X-Podswitch-Status"
+STATUS_REPORT_HEADER = "X-Podswitch-Status-Report"
+MAX_STATUS_HEADER = 8192  # bytes: well inside what HTTP servers take for all of a request's headers (16 KiB)
 VXLAN_PORT = 4789
 UNDERLAY_MTU = 9000
 OVERLAY_MTU = 1500

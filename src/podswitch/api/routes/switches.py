@@ -10,22 +10,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import WithJsonSchema
+from pydantic import ValidationError, WithJsonSchema
 
 from ...controller import (
     DELTA_IM,
     FORMAT,
     FORMAT_HEADER,
     MAX_LONG_POLL,
+    MAX_STATUS_HEADER,
+    STATUS_HEADER,
+    STATUS_REPORT_HEADER,
     Controller,
     Delta,
     Served,
+    StoreUnavailable,
     metrics,
     negotiate,
 )
 from ...model import Key, Kind, Model, Switch
 from ..admission import Admission
+from ..auth import admin_of
 from ..bodies import SwitchBody
+from ..errors import Refused
 from ..push import revisions
 from ..schemas import STORED, AgentStatus, Page, SwitchOut
 from ..strict_json import StrictJSONRoute
@@ -95,6 +101,7 @@ MAX_WAIT = MAX_LONG_POLL  # s: the longest long-poll a request may ask for (the 
             "content": {"application/json": {}},
         },
         304: {"description": "unchanged since the ETag in If-None-Match (after waiting up to `wait` seconds)"},
+        401: {"description": f"{STATUS_HEADER} without the admin token"},
         406: {"description": f"the agent reads (`{FORMAT_HEADER}`) a format older than every one served"},
         429: {"description": "too many documents being sent or agents waiting; retry after Retry-After"},
     },
@@ -126,6 +133,16 @@ async def desired_state(
         ),
         WithJsonSchema({"type": "string"}),
     ] = None,
+    status_report: Annotated[
+        str | None,
+        Header(
+            alias=STATUS_HEADER,
+            description="the agent's status report (an AgentStatus as JSON, as PUT to /status takes it), "
+            "stored before the answer, which says so in "
+            f"{STATUS_REPORT_HEADER} (`stored`, or `failed`: send it again); needs the admin token",
+        ),
+        WithJsonSchema({"type": "string", "maxLength": MAX_STATUS_HEADER}),
+    ] = None,
     wait: Annotated[
         float,
         Query(
@@ -143,9 +160,13 @@ async def desired_state(
     `A-IM: podswitch-delta`, a change may come as a delta against the state held (226, `fabric.delta`).
     Admission control bounds the documents sent at once and the agents waiting: beyond either, 429 with
     Retry-After. `Server-Timing: compile;dur=` is how long the answer's trip to the compiled state took (a
-    catch-up, and the compile when the revision is new)."""
+    catch-up, and the compile when the revision is new). The agent's status report may ride along
+    (`X-Podswitch-Status`, see `fabric.state.STATUS_HEADER`): one request per change instead of two."""
     ctl: Controller = request.app.state.controller
     served = negotiate(state_format)  # an agent too old for this controller: 406 at once, before any wait
+    # Refused before anything is done (401/403/422): a report is a write, and a bad one changes nothing.
+    report = await _carried(request, status_report) if status_report is not None else None
+    reported = "none"
     held = {t.strip() for t in if_none_match.split(",")} if if_none_match else set()
     # A delta only in this release's format (the one it compiles; an older agent never asks anyway), against
     # a strong ETag the agent holds (`Controller.desired_delta` checks it names a document like the current).
@@ -153,16 +174,24 @@ async def desired_state(
     deltas = bool(bases) and a_im is not None and DELTA_IM in {i.split(";")[0].strip() for i in a_im.split(",")}
     loop = asyncio.get_running_loop()
 
+    def fetch(refresh: bool) -> tuple[Served | None, Delta | None]:
+        if deltas:
+            return ctl.desired_delta(name, bases, served, refresh=refresh)
+        return ctl.desired_state(name, served, refresh=refresh), None
+
+    def fetch_and_store(refresh: bool) -> tuple[Served | None, Delta | None]:
+        nonlocal reported
+        got = fetch(refresh)
+        if report is not None and name in ctl.snapshot().intent.topology.switches:  # else 404 below
+            reported = _store(ctl, name, report, via="poll")
+        return got
+
     async def answer(refresh: bool = False) -> tuple[Served | None, Delta | None, str]:
         """(the document, the delta or None, Server-Timing): one trip to a worker thread, whose time is the
-        compile's when this revision is new to the controller (about 0 otherwise)."""
+        compile's when this revision is new to the controller (about 0 otherwise); the first trip also stores
+        the report the request carries."""
         started = loop.time()
-        document: Served | None
-        delta: Delta | None = None
-        if deltas:
-            document, delta = await run_in_threadpool(ctl.desired_delta, name, bases, served, refresh=refresh)
-        else:
-            document = await run_in_threadpool(ctl.desired_state, name, served, refresh=refresh)
+        document, delta = await run_in_threadpool(fetch_and_store if refresh else fetch, refresh)
         return document, delta, f"compile;dur={(loop.time() - started) * 1000:.1f}"
 
     # One trip to a worker thread, not two (the `Ctl` dependency's catch-up check, then the compile): in a
@@ -178,6 +207,7 @@ async def desired_state(
             quoted = f'"{document.validator()}"'
             # Vary: caches (and people reading a capture) must not answer one format with another.
             headers = {"ETag": quoted, FORMAT_HEADER: str(served), "Vary": FORMAT_HEADER}
+            headers[STATUS_REPORT_HEADER] = reported
             if quoted not in held:
                 metrics.DESIRED_STATE_FORMATS.labels(format=str(served)).inc()
                 if delta is not None:  # small (the few items that changed): no admission slot
@@ -193,11 +223,39 @@ async def desired_state(
             current, delta, timing = await answer()
 
 
+async def _carried(request: Request, text: str) -> AgentStatus:
+    """The status report a desired-state request carries, checked as the PUT's body is."""
+    await admin_of(request)
+    try:
+        return AgentStatus.model_validate_json(text)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise Refused(
+            422, f"{STATUS_HEADER}: {where + ': ' if where else ''}{first['msg']}", field=STATUS_HEADER
+        ) from None
+
+
+def _store(ctl: Controller, name: str, status: AgentStatus, via: str) -> str:
+    """Store a switch's report: "stored", or "failed" when the store is unavailable and `via` is the poll
+    (the agent sends it again; its request is still answered, as every agent's is while the store is down)."""
+    try:
+        ctl.report_status(name, {"status": status.model_dump(mode="json"), "seen": datetime.now(UTC).isoformat()})
+    except StoreUnavailable:
+        metrics.STATUS_REPORTS.labels(via=via, result="failed").inc()
+        if via != "poll":
+            raise
+        return "failed"
+    metrics.STATUS_REPORTS.labels(via=via, result="stored").inc()
+    return "stored"
+
+
 @router.put("/{name}/status", status_code=204)
 def put_status(name: SwitchName, body: AgentStatus, ctl: Ctl, actor: Actor) -> Response:
-    """The agent's report after each reconcile: applied revision/ETag, errors, link states."""
+    """The agent's report after each reconcile: applied revision/ETag, errors, link states. (An agent may
+    carry it on its next desired-state request instead.)"""
     found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
-    ctl.report_status(name, {"status": body.model_dump(mode="json"), "seen": datetime.now(UTC).isoformat()})
+    _store(ctl, name, body, via="put")
     return Response(status_code=204)
 
 
