@@ -105,6 +105,11 @@ class FakeController:
             if self.reports is not None:
                 carried = h.headers.get(STATUS_HEADER) is not None
                 report = (self.reports.pop(0) if self.reports else "stored") if carried else "none"
+                if report.isdigit():  # the controller refuses the report (and so the request)
+                    h.send_response(int(report))
+                    h.send_header("content-length", "0")
+                    h.end_headers()
+                    return
             if h.headers.get("if-none-match") == tag:
                 if self.waits is not None and "wait=" in h.path:
                     self.waits[0].now += self.waits[1]
@@ -293,6 +298,24 @@ def test_a_report_the_controller_could_not_store_is_carried_again() -> None:
     reports = [carried(g) for g in fake.requests("GET")]
     assert [r["applied_revision"] if r else None for r in reports] == [None, 7, 7, 7, None]
     assert fake.requests("PUT") == []
+
+
+def test_a_refused_report_never_keeps_the_state_from_coming() -> None:
+    """A controller that refuses the report riding on a request (a wrong token, say: the state itself needs
+    none) still gets asked for the state at once, without it; reports then go by PUT, refused as such."""
+    fake = FakeController(desired=make_state(7), reports=["401"], put_failures=[(401, {})])
+    stop = threading.Event()
+    t = FakeTime(stop, limit=7)
+    fake.waits = (t, 10.0)
+    t.hooks[4] = lambda: setattr(fake, "desired", make_state(8))
+    rec = FakeReconciler()
+    with serve(fake) as url:
+        drive([url], t, rec, rng=MaxRng(), push=30.0)
+    assert [s.body["applied_revision"] for s in fake.requests("PUT")] == [7, 8]
+    gets = fake.requests("GET")
+    assert [carried(g) is not None for g in gets] == [False, True] + [False] * (len(gets) - 2)
+    assert len(rec.calls) == 2  # both states applied
+    assert t.delays[2] == 0.0  # no backoff: asked again at once
 
 
 @pytest.mark.parametrize(

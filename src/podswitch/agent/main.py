@@ -57,6 +57,9 @@ class SwitchLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         return f"switch={extra.get('switch')} {msg}", kwargs
 
 
+# What a controller answers when it refuses the status report riding on a desired-state request (the token,
+# the report itself, its size) rather than the request: the state must still come, without it.
+REPORT_REFUSALS = frozenset({400, 401, 403, 413, 422, 431})
 MAX_REPORTED_ERRORS = 100  # the controller bounds the list (1000); a broken kernel can produce thousands
 
 
@@ -169,6 +172,7 @@ def run(
     last: Result | None = None
     unsent: dict[str, Any] | None = None
     carry = False  # send `unsent` along with the next request (the controller takes reports there)
+    put_reports = False  # a controller refused a report riding on a request: PUT them from now on
     now = clock()
     # Agents restarted together (a rollout) must not hit the controller together: start at a random point.
     next_poll = now + rng.uniform(0.0, interval)
@@ -216,6 +220,7 @@ def run(
             if applied is not None and now >= next_resync:
                 apply(applied, "resync")
             if now >= next_poll:
+                report: str | None = None
                 try:
                     asked = clock()
                     sent = unsent if carry else None
@@ -244,7 +249,7 @@ def run(
                     next_poll = clock() if at_once else clock() + interval
                     # The report rides on the next request when that goes now and the controller takes it
                     # there; otherwise it goes by itself, now.
-                    carry = fetched.report is not None and at_once
+                    carry = fetched.report is not None and at_once and not put_reports
                     if unsent is not None and not (carry and status_header(unsent) is not None):
                         try:
                             cli.report_status(switch, unsent)
@@ -257,6 +262,12 @@ def run(
                 except Stopped:
                     break
                 except ApiError as e:
+                    if report is not None and e.status in REPORT_REFUSALS:
+                        slog.error("status report refused on the desired-state request; reports go by PUT "
+                                   "from now on: %s", e)  # fmt: skip
+                        put_reports, carry = True, False
+                        next_poll = clock()  # the state, at once, without the report
+                        continue
                     if isinstance(e, UnreadableState):
                         # Tell the operator (show switches) why this switch stays on its old state.
                         slog.error("%s", e)
