@@ -4,6 +4,7 @@ on the machine's PostgreSQL (tests/store/conftest.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -107,7 +108,9 @@ def test_one_of_two_leads_watches_agents_and_a_stop_hands_the_duties_over(stores
         second.stop()
 
 
-def test_the_leader_reports_silent_agents_and_lag(stores: tuple[Store, Store]) -> None:
+def test_the_leader_reports_silent_agents_and_lag(
+    stores: tuple[Store, Store], caplog: pytest.LogCaptureFixture
+) -> None:
     ctl = Controller(stores[0])
     ctl.commit(lambda _: pod(), actor="test", operation="replace", full_validation=True)
     switches = sorted(ctl.snapshot().intent.topology.switches)
@@ -118,13 +121,31 @@ def test_the_leader_reports_silent_agents_and_lag(stores: tuple[Store, Store]) -
     old = (now - timedelta(minutes=5)).isoformat()
     ctl.report_status(stale, {"status": {"etag": compiled.etag(stale)}, "seen": old})
     ctl.report_status(behind, {"status": {"etag": "old", "applied_revision": 0}, "seen": now.isoformat()})
-    duties = Duties(ctl, "x:1", DutySettings(silent_after=60), clock=lambda: now)
+    clock = [now]
+    duties = Duties(ctl, "x:1", DutySettings(silent_after=60), clock=lambda: clock[0])
     try:
-        duties.round()
+        with caplog.at_level(logging.WARNING, logger="podswitch.controller.duties"):
+            duties.round()
         assert duties.leading
-        assert metrics.AGENTS_SILENT._value.get() == len(switches) - 2  # all but the two reporting recently
+        # Only the one that stopped reporting: those never heard from get `silent_after` from when the leader
+        # first watched them (a fresh start, a new switch), not an alarm at once.
+        assert metrics.AGENTS_SILENT._value.get() == 1
+        assert [r.getMessage() for r in caplog.records if "no report" in r.getMessage()] == [
+            f"switch {stale}: no report from its agent for over 60 s"
+        ]
         lag = {s: metrics.AGENT_LAG.labels(switch=s)._value.get() for s in (fresh, behind)}
         assert lag == {fresh: 0, behind: ctl.snapshot().revision}
+        clock[0] = now + timedelta(seconds=61)
+        for name in (fresh, behind):
+            ctl.report_status(name, {"status": {"etag": "x"}, "seen": clock[0].isoformat()})
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="podswitch.controller.duties"):
+            duties.round()
+        assert metrics.AGENTS_SILENT._value.get() == len(switches) - 2  # all but the two reporting recently
+        never = sorted(set(switches) - {fresh, stale, behind})
+        assert [r.getMessage() for r in caplog.records if "no report" in r.getMessage()] == [
+            f"switch {name}: no report from its agent for over 60 s (none ever)" for name in never
+        ]
     finally:
         duties.stop()
 

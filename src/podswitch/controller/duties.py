@@ -73,6 +73,9 @@ class Duties:
         self._next_prune = 0.0
         self._silent: set[str] = set()
         self._watched: set[str] = set()
+        # When this controller first watched each switch while leading: one never heard from is silent only
+        # `silent_after` later (else every fresh start, and every new switch, would be reported at once).
+        self._watched_since: dict[str, datetime] = {}
         self._failing: set[str] = set()
         self._warmed = -1
 
@@ -145,8 +148,9 @@ class Duties:
         silent: set[str] = set()
         for name in snap.intent.topology.switches:
             raw = statuses.get(name)
-            seen = datetime.fromisoformat(raw["seen"]) if raw else None
-            if seen is None or (now - seen).total_seconds() > self.settings.silent_after:
+            since = self._watched_since.setdefault(name, now)
+            seen = datetime.fromisoformat(raw["seen"]) if raw else since
+            if (now - seen).total_seconds() > self.settings.silent_after:
                 silent.add(name)
             status = raw["status"] if raw else {}
             applied = status.get("applied_revision")
@@ -155,9 +159,13 @@ class Duties:
             metrics.AGENT_LAG.labels(switch=name).set(lag)
         for gone in self._watched - set(snap.intent.topology.switches):
             metrics.AGENT_LAG.remove(gone)
+            self._watched_since.pop(gone, None)
         self._watched = set(snap.intent.topology.switches)
         for name in sorted(silent - self._silent):
-            log.warning("switch %s: no report from its agent for over %.0f s", name, self.settings.silent_after)
+            never = "" if name in statuses else " (none ever)"
+            log.warning(
+                "switch %s: no report from its agent for over %.0f s%s", name, self.settings.silent_after, never
+            )
         for name in sorted(self._silent - silent):
             log.info("switch %s: its agent reports again", name)
         self._silent = silent
