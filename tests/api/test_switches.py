@@ -66,9 +66,7 @@ def test_status_reports_show_in_sync(client: TestClient, seed_text: str) -> None
     assert client.put("/v1/switches/nope/status", json={}).status_code == 404
 
 
-def test_a_status_report_rides_on_the_desired_state_request(
-    client: TestClient, anonymous: TestClient, seed_text: str
-) -> None:
+def test_a_status_report_rides_on_the_desired_state_request(client: TestClient, seed_text: str) -> None:
     put_config(client, POD + "!\n" + seed_text)
     r = client.get("/v1/switches/leaf1/desired-state")
     # Every answer says the controller takes reports there, "none" when none came.
@@ -82,7 +80,7 @@ def test_a_status_report_rides_on_the_desired_state_request(
     leaf1 = client.get("/v1/switches/leaf1").json()
     assert leaf1["in_sync"] is True and leaf1["last_seen"]
     assert leaf1["status"]["links"] == {"swp1": "up"} and leaf1["status"]["writes"] == 7
-    # The same report as PUT's: a change of state and a report of the old one come back together.
+    # With a change pending, the report is stored and the new state comes back in the same answer.
     client.put(
         "/v1/tenants/demo.openstack/segments/net_demo/endpoints/e2",
         json={"attachment_point": {"interface_group": "osvdev0013", "vlan": 300}, "mac": "fa:16:3e:00:00:02"},
