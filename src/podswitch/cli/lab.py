@@ -6,13 +6,10 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Sequence
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..client import ApiError
 from ..lab import control
@@ -20,7 +17,7 @@ from ..lab import statefile as st
 from ..lab.controller import lab_client
 from ..lab.layout import Shape
 from .app import Token, Url, app
-from .output import agent_release, console, failure
+from .output import agent_release, console, failure, table
 from .settings import data_dir, find_token
 
 lab_app = typer.Typer(
@@ -309,20 +306,6 @@ def print_status(state: st.LabState, url: str | None = None) -> None:
             for e, ep in sorted(state.endpoints.items())
         ),
     )
-
-
-# Piped or captured output is not squeezed into 80 columns: ids and namespace names are copied from here.
-wide = console if console.is_terminal else Console(highlight=False, width=200)
-
-
-def table(title: str, columns: list[str], rows: Iterable[Sequence[object]]) -> None:
-    # Folded, never elided: ids and namespace names are copied from here into `lab exec`.
-    t = Table(title=title, title_justify="left", header_style="bold")
-    for col in columns:
-        t.add_column(col, overflow="fold")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    wide.print(t)
 
 
 def _natural(name: str) -> tuple[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -9,17 +10,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console(highlight=False)
-# Errors are never wrapped: an operator greps them, a script parses FILE:line:col.
+# Lines of text are never wrapped: an operator greps them and copies paths and URLs out of them; a script
+# parses an error's FILE:line:col. Piped or captured output is not squeezed into rich's default 80 columns
+# (tables get 200 unless COLUMNS says otherwise): ids and names are copied from it.
+console = Console(highlight=False, soft_wrap=True)
+if not console.is_terminal and not os.environ.get("COLUMNS"):
+    console = Console(highlight=False, soft_wrap=True, width=200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan"}
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    # Folded, never elided: ids and namespace names are copied from here (into `lab exec`, say).
     t = Table(title=title, title_justify="left", header_style="bold")
     for col in columns:
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     console.print(t)
