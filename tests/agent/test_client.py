@@ -37,6 +37,7 @@ from podswitch.fabric.state import (
     SwitchState,
     serialize,
 )
+from podswitch.lab.process import free_port
 
 SWITCH = "l1"
 
@@ -176,11 +177,7 @@ def serve(fake: FakeController) -> Iterator[str]:
 
 def dead_url() -> str:
     """A URL nobody listens on (a port we bound and closed)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 # ---- fake time and kernel ------------------------------------------------------------------------

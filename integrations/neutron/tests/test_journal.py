@@ -3,7 +3,6 @@ their row, replays are harmless, one process sends at a time."""
 
 from __future__ import annotations
 
-import socket
 import time
 
 from harness import HOST, PodswitchTestCase
@@ -13,6 +12,7 @@ from networking_podswitch.journal.dependencies import Pending, ready
 from neutron_lib.db import api as db_api
 
 from podswitch.client import Unavailable
+from podswitch.lab.process import free_port
 from podswitch.model import Key, Kind, Member, Segment, Tenant
 
 
@@ -64,18 +64,12 @@ class TestOutage(PodswitchTestCase):
         self.assertEqual(0, self.pending())
 
 
-def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
 class TestSeveralControllers(PodswitchTestCase):
     """`[podswitch] url` lists several controllers of one fabric: the first one is down, the journal goes on
     with the next (the pass that met the dead one fails, as any pass that cannot reach a controller does, and
     the client has moved on: the next pass, after the worker's backoff, goes to the live one)."""
 
-    urls_before = (_closed_port_url(),)
+    urls_before = (f"http://127.0.0.1:{free_port()}",)  # a port bound and closed: nobody listens
 
     def test_the_journal_fails_over_to_the_next_controller_url(self) -> None:
         self.assertEqual([*self.urls_before, self.controller.url], list(self.journal.client.urls))

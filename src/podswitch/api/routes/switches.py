@@ -182,8 +182,13 @@ async def desired_state(
     def fetch_and_store(refresh: bool) -> tuple[Served | None, Delta | None]:
         nonlocal reported
         got = fetch(refresh)
-        if report is not None and name in ctl.snapshot().intent.topology.switches:  # else 404 below
-            reported = _store(ctl, name, report, via="poll")
+        found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")  # caught up: 404 is final
+        if report is not None:
+            try:
+                _store(ctl, name, report, via="poll")
+                reported = "stored"
+            except StoreUnavailable:  # the request is still answered, as every agent's is while the store is down
+                reported = "failed"
         return got
 
     async def answer(refresh: bool = False) -> tuple[Served | None, Delta | None, str]:
@@ -198,7 +203,6 @@ async def desired_state(
     # storm of a thousand agents, the thousand checks queued for the threads ahead of the one compile that
     # everyone waits for, and held it back by seconds.
     current, delta, timing = await answer(refresh=True)
-    found(ctl.snapshot().intent.topology.switches.get(name), f"switch {name}")
     admission: Admission = request.app.state.admission
     deadline = loop.time() + wait
     with admission.long_poll() if wait > 0 and held else contextlib.nullcontext():
@@ -236,18 +240,14 @@ async def _carried(request: Request, text: str) -> AgentStatus:
         ) from None
 
 
-def _store(ctl: Controller, name: str, status: AgentStatus, via: str) -> str:
-    """Store a switch's report: "stored", or "failed" when the store is unavailable and `via` is the poll
-    (the agent sends it again; its request is still answered, as every agent's is while the store is down)."""
+def _store(ctl: Controller, name: str, status: AgentStatus, via: str) -> None:
+    """Store a switch's report, counted by `via` (how it came) and whether it was stored."""
     try:
         ctl.report_status(name, {"status": status.model_dump(mode="json"), "seen": datetime.now(UTC).isoformat()})
     except StoreUnavailable:
         metrics.STATUS_REPORTS.labels(via=via, result="failed").inc()
-        if via != "poll":
-            raise
-        return "failed"
+        raise
     metrics.STATUS_REPORTS.labels(via=via, result="stored").inc()
-    return "stored"
 
 
 @router.put("/{name}/status", status_code=204)
