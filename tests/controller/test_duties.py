@@ -89,6 +89,7 @@ def test_one_of_two_leads_watches_agents_and_a_stop_hands_the_duties_over(stores
     second = Duties(Controller(stores[1]), "second:1", settings)
     _tenants(first.ctl, range(10))
     changes = metrics.LEADER_CHANGES._value.get()
+    pruned = metrics.PRUNED._value.get()
     try:
         first.round()
         second.ctl.refresh(wait=30)  # caught up (a round only starts a catch-up), so its announcement is exact
@@ -96,6 +97,7 @@ def test_one_of_two_leads_watches_agents_and_a_stop_hands_the_duties_over(stores
         assert (first.leading, second.leading) == (True, False)
         assert metrics.LEADER_CHANGES._value.get() == changes + 1
         assert oldest_kept(stores[0]) is not None and oldest_kept(stores[0]) > 1  # the leader pruned
+        assert metrics.PRUNED._value.get() == pruned + oldest_kept(stores[0]) - 1  # and counted what it pruned
         listed = {c.address: c for c in controllers(stores[0])}
         assert listed["first:1"].leader and not listed["second:1"].leader
         assert listed["second:1"].revision == second.ctl.snapshot().revision  # followers announce their revision
